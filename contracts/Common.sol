@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title Shared constants and errors of carechain
+/// @notice Role identifiers and errors used by more than one carechain contract.
+
+/// @dev Hospitals and other care providers: they anchor records.
+bytes32 constant PROVIDER_ROLE = keccak256("carechain.role.provider");
+/// @dev Insurers: they hold policies and settle claims.
+bytes32 constant INSURER_ROLE = keccak256("carechain.role.insurer");
+/// @dev Auditors: they review break-glass access and read the audit trail.
+bytes32 constant AUDITOR_ROLE = keccak256("carechain.role.auditor");
+
+/// @notice An address argument was the zero address.
+/// @param what The name of the argument.
+error ZeroAddress(string what);

@@ -1,0 +1,254 @@
+"""Envelope encryption of records, and HPKE key wrapping to each reader.
+
+Every record version gets a fresh random 256-bit data key. The FHIR JSON is sealed with
+AES-256-GCM, and the associated data binds the chain id, the registry address, the patient,
+the record id and the version, so a ciphertext cannot be replayed as another record, for
+another patient, or on another deployment. The data key is wrapped to each reader's public
+key with HPKE (RFC 9180): DHKEM(X25519) by default, or the post-quantum hybrid
+ML-KEM-768 + X25519 for records that must stay secret for decades.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import DecryptionError, KeyNotFoundError
+
+_MAGIC = b"CCR1"  # carechain record, format 1
+_NONCE_SIZE = 12
+_KEY_SIZE = 32
+
+
+class KemSuite(enum.IntEnum):
+    """HPKE KEMs carechain supports; the values are the RFC 9180 / draft KEM ids."""
+
+    X25519 = 0x0020
+    MLKEM768_X25519 = 0x647A
+
+    @property
+    def public_key_size(self) -> int:
+        """Length of a raw public key for this KEM."""
+        return 32 if self is KemSuite.X25519 else 1184 + 32
+
+    def _suite(self) -> hpke.Suite:
+        kem = hpke.KEM.X25519 if self is KemSuite.X25519 else hpke.KEM.MLKEM768_X25519
+        return hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """What a ciphertext is bound to; any difference makes decryption fail."""
+
+    chain_id: int
+    registry: str
+    patient: str
+    record_id: bytes
+    version: int
+
+    def associated_data(self) -> bytes:
+        """The canonical bytes of this context, used as AES-GCM associated data."""
+        if len(self.record_id) != 32:
+            raise ValueError("record ids are 32 bytes")
+        return b"".join(
+            [
+                b"carechain/record/v1",
+                struct.pack(">Q", self.chain_id),
+                bytes.fromhex(self.registry.removeprefix("0x").lower()),
+                bytes.fromhex(self.patient.removeprefix("0x").lower()),
+                self.record_id,
+                struct.pack(">I", self.version),
+            ]
+        )
+
+
+class KeyPair:
+    """A party's HPKE key pair. The private part never leaves this object except through
+    :meth:`private_bytes`, for the caller's own key storage."""
+
+    def __init__(self, suite: KemSuite, private_bytes: bytes) -> None:
+        self.suite = suite
+        self._secret = private_bytes
+        if suite is KemSuite.X25519:
+            if len(private_bytes) != 32:
+                raise ValueError("an X25519 private key is 32 bytes")
+            self._private: object = x25519.X25519PrivateKey.from_private_bytes(private_bytes)
+            self._public_bytes = self._private.public_key().public_bytes_raw()  # type: ignore[attr-defined]
+        else:
+            if len(private_bytes) != 64 + 32:
+                raise ValueError("an ML-KEM-768+X25519 private key is 96 bytes (seed + X25519)")
+            pq = mlkem.MLKEM768PrivateKey.from_seed_bytes(private_bytes[:64])
+            classic = x25519.X25519PrivateKey.from_private_bytes(private_bytes[64:])
+            self._private = hpke.MLKEM768X25519PrivateKey(pq, classic)
+            self._public_bytes = (
+                pq.public_key().public_bytes_raw() + classic.public_key().public_bytes_raw()
+            )
+
+    @classmethod
+    def generate(cls, suite: KemSuite = KemSuite.X25519) -> KeyPair:
+        """A fresh random key pair."""
+        size = 32 if suite is KemSuite.X25519 else 96
+        return cls(suite, os.urandom(size))
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw public key, as published in the KeyDirectory."""
+        return self._public_bytes
+
+    def private_bytes(self) -> bytes:
+        """The raw private key, for the owner's key store. Never log or publish it."""
+        return self._secret
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"KeyPair({self.suite.name}, public={self._public_bytes[:6].hex()}...)"
+
+
+def _public_key_object(suite: KemSuite, public_key: bytes) -> object:
+    if len(public_key) != suite.public_key_size:
+        raise ValueError(
+            f"a {suite.name} public key is {suite.public_key_size} bytes, got {len(public_key)}"
+        )
+    if suite is KemSuite.X25519:
+        return x25519.X25519PublicKey.from_public_bytes(public_key)
+    return hpke.MLKEM768X25519PublicKey(
+        mlkem.MLKEM768PublicKey.from_public_bytes(public_key[:1184]),
+        x25519.X25519PublicKey.from_public_bytes(public_key[1184:]),
+    )
+
+
+def _wrap_info(context: RecordContext) -> bytes:
+    return b"carechain/key-wrap/v1" + hashlib.sha256(context.associated_data()).digest()
+
+
+def new_data_key() -> bytes:
+    """A fresh random 256-bit data key."""
+    return AESGCM.generate_key(bit_length=256)
+
+
+def seal(plaintext: bytes, data_key: bytes, context: RecordContext) -> bytes:
+    """Encrypt a record with its data key; the output is what goes to IPFS."""
+    nonce = os.urandom(_NONCE_SIZE)
+    sealed = AESGCM(data_key).encrypt(nonce, plaintext, context.associated_data())
+    return _MAGIC + nonce + sealed
+
+
+def open_sealed(ciphertext: bytes, data_key: bytes, context: RecordContext) -> bytes:
+    """Decrypt a record; tampered bytes, a wrong key or a wrong context raise."""
+    if len(ciphertext) < len(_MAGIC) + _NONCE_SIZE + 16 or not ciphertext.startswith(_MAGIC):
+        raise DecryptionError("this is not a carechain record ciphertext (bad header or too short)")
+    if len(data_key) != _KEY_SIZE:
+        raise DecryptionError("a data key is 32 bytes")
+    nonce = ciphertext[len(_MAGIC) : len(_MAGIC) + _NONCE_SIZE]
+    try:
+        return AESGCM(data_key).decrypt(
+            nonce, ciphertext[len(_MAGIC) + _NONCE_SIZE :], context.associated_data()
+        )
+    except InvalidTag as exc:
+        raise DecryptionError(
+            "record failed authentication: the ciphertext was altered, the data key is wrong, "
+            "or it belongs to another record, version, patient or deployment"
+        ) from exc
+
+
+def wrap_key(data_key: bytes, suite: KemSuite, public_key: bytes, context: RecordContext) -> bytes:
+    """Wrap a data key to a reader's public key (HPKE base mode, info bound to context)."""
+    recipient = _public_key_object(suite, public_key)
+    wrapped = suite._suite().encrypt(data_key, recipient, info=_wrap_info(context))  # type: ignore[arg-type]
+    return struct.pack(">H", suite) + wrapped
+
+
+def unwrap_key(wrapped: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
+    """Recover a data key wrapped to ``key_pair``; a wrong key or context raises."""
+    if len(wrapped) < 2:
+        raise DecryptionError("wrapped key is truncated")
+    (kem_id,) = struct.unpack(">H", wrapped[:2])
+    if kem_id != key_pair.suite:
+        raise DecryptionError(
+            f"this key was wrapped for KEM 0x{kem_id:04x}, but the key pair is {key_pair.suite.name}"
+        )
+    try:
+        return key_pair.suite._suite().decrypt(
+            wrapped[2:],
+            key_pair._private,  # type: ignore[arg-type]
+            info=_wrap_info(context),
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionError(
+            "cannot unwrap the data key: it was not wrapped to this key pair, or for this record"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- envelopes
+#
+# What goes to IPFS for one record version:
+#   "CCE1" | u16 count | count x (32-byte key fingerprint | u16 length | wrapped key)
+#   | sealed record ("CCR1" | nonce | AES-GCM ciphertext+tag)
+# The wrapped keys are not secret; the fingerprint lets a reader find its own entry.
+
+_ENVELOPE_MAGIC = b"CCE1"
+
+
+def key_fingerprint(public_key: bytes) -> bytes:
+    """A 32-byte identifier of a public key (sha256), as used in envelopes."""
+    return hashlib.sha256(public_key).digest()
+
+
+def encrypt_record(
+    plaintext: bytes, context: RecordContext, recipients: list[tuple[KemSuite, bytes]]
+) -> bytes:
+    """Seal ``plaintext`` under a fresh data key wrapped to every recipient's public key."""
+    if not recipients:
+        raise ValueError("a record needs at least one recipient (the patient)")
+    data_key = new_data_key()
+    parts = [_ENVELOPE_MAGIC, struct.pack(">H", len(recipients))]
+    for suite, public_key in recipients:
+        wrapped = wrap_key(data_key, suite, public_key, context)
+        parts += [key_fingerprint(public_key), struct.pack(">H", len(wrapped)), wrapped]
+    parts.append(seal(plaintext, data_key, context))
+    return b"".join(parts)
+
+
+def _parse_envelope(envelope: bytes) -> tuple[dict[bytes, bytes], bytes]:
+    try:
+        if not envelope.startswith(_ENVELOPE_MAGIC):
+            raise ValueError("bad magic")
+        (count,) = struct.unpack_from(">H", envelope, 4)
+        offset = 6
+        keys: dict[bytes, bytes] = {}
+        for _ in range(count):
+            fingerprint = envelope[offset : offset + 32]
+            (length,) = struct.unpack_from(">H", envelope, offset + 32)
+            offset += 34
+            wrapped = envelope[offset : offset + length]
+            if len(fingerprint) != 32 or len(wrapped) != length:
+                raise ValueError("truncated key entry")
+            keys[fingerprint] = wrapped
+            offset += length
+    except (ValueError, struct.error) as exc:
+        raise DecryptionError(f"not a carechain record envelope ({exc})") from exc
+    return keys, envelope[offset:]
+
+
+def envelope_readers(envelope: bytes) -> set[bytes]:
+    """Fingerprints of the keys an envelope's data key is wrapped to."""
+    return set(_parse_envelope(envelope)[0])
+
+
+def decrypt_record(envelope: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
+    """Open an envelope with the reader's key pair; raises if it is not for this reader."""
+    keys, sealed = _parse_envelope(envelope)
+    wrapped = keys.get(key_fingerprint(key_pair.public_key))
+    if wrapped is None:
+        raise KeyNotFoundError(
+            "this record's data key is not wrapped to your key: ask the patient for access "
+            "(or check that you loaded the right key pair)"
+        )
+    return open_sealed(sealed, unwrap_key(wrapped, key_pair, context), context)

@@ -1,0 +1,128 @@
+"""A small typed client for Kubo's HTTP RPC API.
+
+Only what carechain needs: add (with the fixed layout of :mod:`carechain.unixfs`), cat,
+pins, id and version. Every read is checked against the digest the caller expects, so a
+node that returns other bytes is caught, and every HTTP or network failure is raised as
+one of the package's own errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .errors import ContentNotFoundError, IntegrityError, IPFSError, IPFSUnavailableError
+from .unixfs import KUBO_ADD_PARAMS, cid_from_digest, dag_digest, digest_from_cid
+
+
+@dataclass(frozen=True)
+class AddedContent:
+    """Content now stored (and pinned) on the node."""
+
+    cid: str
+    digest: bytes
+    size: int
+
+
+class IPFSClient:
+    """Talks to one Kubo node's RPC API (``http://127.0.0.1:5001`` style base URL)."""
+
+    def __init__(self, api_url: str, timeout: float = 60.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=timeout)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> IPFSClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _post(self, command: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.post(f"/{command}", **kwargs)
+        except httpx.TimeoutException as exc:
+            raise IPFSUnavailableError(
+                f"the IPFS node at {self.api_url} did not answer '{command}' in time; "
+                "check that it is running (make demo / the test fixtures start one)"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise IPFSUnavailableError(
+                f"cannot reach the IPFS node at {self.api_url} ({exc.__class__.__name__}); "
+                "is the Kubo daemon running?"
+            ) from exc
+        if response.status_code != 200:
+            message = _error_message(response)
+            if "not found" in message or "no link named" in message:
+                raise ContentNotFoundError(f"IPFS node has no content for this request: {message}")
+            raise IPFSError(f"IPFS '{command}' failed ({response.status_code}): {message}")
+        return response
+
+    # ----------------------------------------------------------------- commands
+
+    def version(self) -> str:
+        """The node's Kubo version, e.g. ``0.39.0``."""
+        return str(self._post("version").json()["Version"])
+
+    def id(self) -> dict[str, Any]:
+        """The node's identity: ``ID`` (peer id) and ``Addresses``."""
+        return dict(self._post("id").json())
+
+    def add(self, data: bytes, pin: bool = True) -> AddedContent:
+        """Store ``data``; the returned CID is checked against our own computation."""
+        expected = dag_digest(data)
+        params = {**KUBO_ADD_PARAMS, "pin": str(pin).lower(), "quieter": "true"}
+        response = self._post("add", params=params, files={"file": ("record", data)})
+        cid = response.json()["Hash"]
+        try:
+            digest = digest_from_cid(cid)
+        except ValueError as exc:
+            raise IntegrityError(f"IPFS node answered add with an unexpected CID {cid}") from exc
+        if digest != expected:
+            raise IntegrityError(
+                f"IPFS node stored the content under {cid}, but it should be "
+                f"{cid_from_digest(expected)}: the node is misconfigured or not trustworthy"
+            )
+        return AddedContent(cid=cid, digest=digest, size=len(data))
+
+    def cat(self, digest: bytes) -> bytes:
+        """Fetch the content whose on-chain digest is ``digest`` and verify it."""
+        cid = cid_from_digest(digest)
+        data = self._post("cat", params={"arg": cid}).content
+        if not data or dag_digest(data) != digest:
+            raise IntegrityError(
+                f"the IPFS node returned {len(data)} bytes for {cid} that do not hash to it; "
+                "the node or the network path is not trustworthy (nothing was decrypted)"
+            )
+        return data
+
+    def pin(self, digest: bytes) -> None:
+        """Pin content so the node keeps it."""
+        self._post("pin/add", params={"arg": cid_from_digest(digest)})
+
+    def unpin(self, digest: bytes) -> None:
+        """Unpin content (crypto-shredding destroys the keys; this frees the bytes)."""
+        self._post("pin/rm", params={"arg": cid_from_digest(digest)})
+
+    def pins(self) -> set[str]:
+        """CIDs pinned recursively on the node."""
+        keys = self._post("pin/ls", params={"type": "recursive"}).json().get("Keys", {})
+        return set(keys)
+
+    def is_pinned(self, digest: bytes) -> bool:
+        """Whether the content is pinned on the node."""
+        return cid_from_digest(digest) in self.pins()
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("Message", response.text))
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
