@@ -1,0 +1,55 @@
+"""carechain: encrypted FHIR medical records on IPFS, anchored and shared on Ethereum.
+
+The public SDK: the role clients (:class:`Hospital`, :class:`Patient`), the contracts
+wrapper (:class:`Contracts`), the IPFS client and managed node, key pairs, and errors.
+"""
+
+from .chain import Contracts, Deployment, deploy
+from .crypto import KemSuite, KeyPair
+from .errors import (
+    CarechainError,
+    ChainError,
+    ConfigurationError,
+    ContentNotFoundError,
+    DecryptionError,
+    IntegrityError,
+    InvalidRecordError,
+    IPFSError,
+    IPFSUnavailableError,
+    KeyNotFoundError,
+    NotAuthorizedError,
+    RecordNotFoundError,
+)
+from .fhir import Category
+from .hospital import Hospital
+from .ipfs import IPFSClient
+from .kubo import KuboNode
+from .patient import Patient
+from .records import DecryptedRecord, RecordRef
+
+__all__ = [
+    "CarechainError",
+    "Category",
+    "ChainError",
+    "ConfigurationError",
+    "ContentNotFoundError",
+    "Contracts",
+    "DecryptedRecord",
+    "DecryptionError",
+    "Deployment",
+    "Hospital",
+    "IPFSClient",
+    "IPFSError",
+    "IPFSUnavailableError",
+    "IntegrityError",
+    "InvalidRecordError",
+    "KemSuite",
+    "KeyNotFoundError",
+    "KeyPair",
+    "KuboNode",
+    "NotAuthorizedError",
+    "Patient",
+    "RecordNotFoundError",
+    "RecordRef",
+    "deploy",
+]

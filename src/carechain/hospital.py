@@ -1,0 +1,133 @@
+"""The hospital (provider) client: publish a key, anchor records, supersede, retract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.progress import Progress
+
+from .chain import Contracts, new_record_id
+from .crypto import KeyPair
+from .errors import CarechainError, IPFSError
+from .fhir import Category, parse_resource
+from .ipfs import IPFSClient
+from .records import DecryptedRecord, RecordRef, fetch_and_open, reader_key, seal_and_store
+
+
+class Hospital:
+    """A provider that writes records: everything it anchors is encrypted to the patient
+    (and to itself, so it can read back and later re-share what it wrote)."""
+
+    def __init__(
+        self, account: Any, contracts: Contracts, ipfs: IPFSClient, key_pair: KeyPair
+    ) -> None:
+        self.account = account
+        self.address = str(account.address)
+        self.contracts = contracts
+        self.ipfs = ipfs
+        self.key_pair = key_pair
+
+    def publish_key(self) -> Any:
+        """Publish this hospital's encryption key in the KeyDirectory."""
+        return self.contracts.keys.publish(self.account, self.key_pair.suite, self.key_pair.public_key)
+
+    def _readers(self, patient: str) -> list[tuple[Any, bytes]]:
+        return [reader_key(self.contracts, patient), (self.key_pair.suite, self.key_pair.public_key)]
+
+    def anchor_record(
+        self, patient: str, resource: dict[str, Any], category: Category | None = None
+    ) -> RecordRef:
+        """Encrypt one FHIR record for ``patient``, store it on IPFS, anchor it on-chain."""
+        return self.anchor_records([(patient, resource)], category=category, progress=False)[0]
+
+    def anchor_records(
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        batch_size: int = 100,
+        category: Category | None = None,
+        progress: bool = True,
+    ) -> list[RecordRef]:
+        """Anchor many records, ``batch_size`` per transaction, with a progress bar.
+
+        Everything is checked first (FHIR validity, the sender's role, every patient's
+        key), so bad input fails before anything is stored. If a batch's transaction
+        fails, the content it added to IPFS is unpinned again and the error is raised;
+        batches anchored before it stay anchored (their refs are on the exception).
+        """
+        registry = self.contracts.registry
+        batch_size = max(1, min(batch_size, registry.max_batch))
+        registry.require_provider(self.address)
+        for _, resource in items:
+            parse_resource(resource)
+        readers = {patient: self._readers(patient) for patient, _ in items}
+
+        refs: list[RecordRef] = []
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("anchoring records", total=len(items))
+            for start in range(0, len(items), batch_size):
+                chunk = items[start : start + batch_size]
+                pending, added = [], []
+                try:
+                    for patient, resource in chunk:
+                        item, content = seal_and_store(
+                            self.contracts, self.ipfs, resource, patient, new_record_id(), 1,
+                            readers[patient], category,
+                        )
+                        pending.append(item)
+                        added.append(content)
+                    if len(pending) == 1:
+                        receipt = registry.anchor(self.account, pending[0])
+                    else:
+                        receipt = registry.anchor_batch(self.account, pending)
+                except CarechainError as exc:
+                    self._unpin(content.digest for content in added)
+                    exc.anchored = refs  # type: ignore[attr-defined]
+                    raise
+                gas_each = int(receipt.gas_used) // len(pending)
+                tx = _tx_hash(receipt)
+                refs += [
+                    RecordRef(p.record_id, 1, p.patient, p.category, c.cid, c.digest, tx, gas_each)
+                    for p, c in zip(pending, added, strict=True)
+                ]
+                bar.advance(task, len(chunk))
+        return refs
+
+    def supersede_record(self, record_id: bytes, resource: dict[str, Any]) -> RecordRef:
+        """Anchor a new version of a record this hospital wrote."""
+        registry = self.contracts.registry
+        head = registry.head(record_id)
+        version = head.version + 1
+        pending, added = seal_and_store(
+            self.contracts, self.ipfs, resource, head.patient, record_id, version,
+            self._readers(head.patient), head.category,
+        )
+        try:
+            receipt = registry.supersede(self.account, record_id, added.digest)
+        except CarechainError:
+            self._unpin([added.digest])
+            raise
+        return RecordRef(
+            record_id, version, head.patient, head.category, added.cid, added.digest,
+            _tx_hash(receipt), int(receipt.gas_used),
+        )
+
+    def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:
+        """Mark a record entered-in-error. Its history stays on-chain and readable."""
+        return self.contracts.registry.retract(self.account, record_id, reason)
+
+    def read_record(self, record_id: bytes, version: int | None = None) -> DecryptedRecord:
+        """Read back a record this hospital wrote (its own key is among the readers)."""
+        return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
+
+    def _unpin(self, digests: Iterable[bytes]) -> None:
+        for digest in digests:
+            try:
+                self.ipfs.unpin(digest)
+            except IPFSError:
+                pass  # the node is gone too; nothing anchored points at this content
+
+
+def _tx_hash(receipt: Any) -> str:
+    value = receipt.txn_hash
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
