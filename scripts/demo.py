@@ -39,14 +39,22 @@ def cli():
         deployment = deploy(governor)
         deployment.save()
         contracts = Contracts(deployment)
-        console.print(f"RecordRegistry at {deployment.registry}, KeyDirectory at {deployment.key_directory}")
+        console.print(
+            f"RecordRegistry at {deployment.registry}, KeyDirectory at {deployment.key_directory}"
+        )
         contracts.registry.admit(governor, "provider", hospital_acct)
         console.print(f"governor admitted hospital {hospital_acct.address}")
 
         hospital = Hospital(hospital_acct, contracts, node.client, KeyPair.generate())
-        alice = Patient(alice_acct, contracts, node.client, KeyPair.generate(KemSuite.MLKEM768_X25519))
+        alice = Patient(
+            alice_acct, contracts, node.client, KeyPair.generate(KemSuite.MLKEM768_X25519)
+        )
         bob = Patient(bob_acct, contracts, node.client, KeyPair.generate())
-        for party, label in ((hospital, "hospital"), (alice, "alice (ML-KEM-768+X25519)"), (bob, "bob (X25519)")):
+        for party, label in (
+            (hospital, "hospital"),
+            (alice, "alice (ML-KEM-768+X25519)"),
+            (bob, "bob (X25519)"),
+        ):
             party.publish_key()
             console.print(f"{label} published an encryption key")
 
@@ -83,7 +91,9 @@ def cli():
         try:
             eve.read_record(target)
         except KeyNotFoundError as exc:
-            console.print(f"eve asked for alice's record 0x{target.hex()[:8]}…: [red]refused[/red] — {exc}")
+            console.print(
+                f"eve asked for alice's record 0x{target.hex()[:8]}…: [red]refused[/red] — {exc}"
+            )
         else:
             raise SystemExit("eve could read alice's record: this must never happen")
 

@@ -13,7 +13,7 @@ from carechain.chain import deploy
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
-def cli(account):
+def cli(account) -> None:  # noqa: ANN001 - an Ape account from account_option
     """Deploy RecordRegistry and KeyDirectory; write the deployment file."""
     deployment = deploy(account)
     path = deployment.save()

@@ -1,8 +1,16 @@
-"""Shared fixtures: named accounts and freshly deployed contracts on the test chain."""
+"""Shared fixtures: named accounts, freshly deployed contracts, a real Kubo node."""
 
 import secrets
 
 import pytest
+
+from carechain import Contracts, Hospital, KemSuite, KeyPair, KuboNode, Patient, deploy
+from carechain.chain import PROVIDER_ROLE
+
+
+def random_id() -> bytes:
+    """A fresh 32-byte id, as the SDK makes them."""
+    return secrets.token_bytes(32)
 
 
 @pytest.fixture(scope="session")
@@ -31,16 +39,19 @@ def stranger(accounts):
 
 
 @pytest.fixture(scope="session")
-def insurer(accounts):
+def second_patient(accounts):
     return accounts[5]
+
+
+# ---------------------------------------------------------------- contracts, bare
 
 
 @pytest.fixture
 def registry(project, governor, hospital, other_hospital):
+    """A RecordRegistry with two admitted providers."""
     contract = project.RecordRegistry.deploy(governor, sender=governor)
-    provider_role = contract.roles()[0]
-    contract.grantRole(provider_role, hospital, sender=governor)
-    contract.grantRole(provider_role, other_hospital, sender=governor)
+    contract.grantRole(PROVIDER_ROLE, hospital, sender=governor)
+    contract.grantRole(PROVIDER_ROLE, other_hospital, sender=governor)
     return contract
 
 
@@ -49,6 +60,38 @@ def key_directory(project, governor):
     return project.KeyDirectory.deploy(sender=governor)
 
 
-def random_id() -> bytes:
-    """A fresh 32-byte id, as the SDK makes them."""
-    return secrets.token_bytes(32)
+# ---------------------------------------------------------------- IPFS and the SDK
+
+
+@pytest.fixture(scope="session")
+def kubo(tmp_path_factory):
+    """A real, private, loopback-only Kubo node for the whole session."""
+    with KuboNode(tmp_path_factory.mktemp("kubo")) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def ipfs(kubo):
+    return kubo.client
+
+
+@pytest.fixture
+def contracts(governor, hospital):
+    """A fresh carechain deployment with the hospital admitted as a provider."""
+    deployed = Contracts(deploy(governor))
+    deployed.registry.admit(governor, "provider", hospital)
+    return deployed
+
+
+@pytest.fixture
+def hospital_client(hospital, contracts, ipfs):
+    client = Hospital(hospital, contracts, ipfs, KeyPair.generate())
+    client.publish_key()
+    return client
+
+
+@pytest.fixture
+def patient_client(patient, contracts, ipfs):
+    client = Patient(patient, contracts, ipfs, KeyPair.generate(KemSuite.MLKEM768_X25519))
+    client.publish_key()
+    return client

@@ -36,7 +36,7 @@ interface IRecordRegistry {
     }
 
     /// @notice A provider was admitted for the first time and given a compact id.
-    event ProviderRegistered(address indexed provider, uint32 providerId);
+    event ProviderRegistered(address indexed account, uint32 providerId);
 
     /// @notice A version of a record was anchored (version 1 creates the record; a higher
     /// version supersedes the previous one). The category is fixed at creation: read it

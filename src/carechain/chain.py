@@ -231,7 +231,9 @@ class Registry:
     def head(self, record_id: bytes) -> RecordHead:
         """The stored head of a record; raises :class:`RecordNotFoundError` if unknown."""
         if not self.exists(record_id):
-            raise RecordNotFoundError(f"no record 0x{record_id.hex()} is anchored in {self.address}")
+            raise RecordNotFoundError(
+                f"no record 0x{record_id.hex()} is anchored in {self.address}"
+            )
         raw = self.contract.getRecord(record_id)
         return RecordHead(
             record_id=record_id,
@@ -278,7 +280,11 @@ def _version_from_log(log: Any) -> RecordVersion:
         version=int(log.version),
         cid_digest=bytes(log.cidDigest),
         block=int(log.block_number),
-        transaction=str(log.transaction_hash.hex() if hasattr(log.transaction_hash, "hex") else log.transaction_hash),
+        transaction=str(
+            log.transaction_hash.hex()
+            if hasattr(log.transaction_hash, "hex")
+            else log.transaction_hash
+        ),
     )
 
 

@@ -172,7 +172,8 @@ def unwrap_key(wrapped: bytes, key_pair: KeyPair, context: RecordContext) -> byt
     (kem_id,) = struct.unpack(">H", wrapped[:2])
     if kem_id != key_pair.suite:
         raise DecryptionError(
-            f"this key was wrapped for KEM 0x{kem_id:04x}, but the key pair is {key_pair.suite.name}"
+            f"this key was wrapped for KEM 0x{kem_id:04x}, "
+            f"but the key pair is {key_pair.suite.name}"
         )
     try:
         return key_pair.suite._suite().decrypt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -30,10 +31,15 @@ class Hospital:
 
     def publish_key(self) -> Any:
         """Publish this hospital's encryption key in the KeyDirectory."""
-        return self.contracts.keys.publish(self.account, self.key_pair.suite, self.key_pair.public_key)
+        return self.contracts.keys.publish(
+            self.account, self.key_pair.suite, self.key_pair.public_key
+        )
 
     def _readers(self, patient: str) -> list[tuple[Any, bytes]]:
-        return [reader_key(self.contracts, patient), (self.key_pair.suite, self.key_pair.public_key)]
+        return [
+            reader_key(self.contracts, patient),
+            (self.key_pair.suite, self.key_pair.public_key),
+        ]
 
     def anchor_record(
         self, patient: str, resource: dict[str, Any], category: Category | None = None
@@ -71,8 +77,14 @@ class Hospital:
                 try:
                     for patient, resource in chunk:
                         item, content = seal_and_store(
-                            self.contracts, self.ipfs, resource, patient, new_record_id(), 1,
-                            readers[patient], category,
+                            self.contracts,
+                            self.ipfs,
+                            resource,
+                            patient,
+                            new_record_id(),
+                            1,
+                            readers[patient],
+                            category,
                         )
                         pending.append(item)
                         added.append(content)
@@ -98,9 +110,15 @@ class Hospital:
         registry = self.contracts.registry
         head = registry.head(record_id)
         version = head.version + 1
-        pending, added = seal_and_store(
-            self.contracts, self.ipfs, resource, head.patient, record_id, version,
-            self._readers(head.patient), head.category,
+        _, added = seal_and_store(
+            self.contracts,
+            self.ipfs,
+            resource,
+            head.patient,
+            record_id,
+            version,
+            self._readers(head.patient),
+            head.category,
         )
         try:
             receipt = registry.supersede(self.account, record_id, added.digest)
@@ -108,8 +126,14 @@ class Hospital:
             self._unpin([added.digest])
             raise
         return RecordRef(
-            record_id, version, head.patient, head.category, added.cid, added.digest,
-            _tx_hash(receipt), int(receipt.gas_used),
+            record_id,
+            version,
+            head.patient,
+            head.category,
+            added.cid,
+            added.digest,
+            _tx_hash(receipt),
+            int(receipt.gas_used),
         )
 
     def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:
@@ -122,10 +146,9 @@ class Hospital:
 
     def _unpin(self, digests: Iterable[bytes]) -> None:
         for digest in digests:
-            try:
+            # If the node is gone too, nothing anchored points at this content anyway.
+            with contextlib.suppress(IPFSError):
                 self.ipfs.unpin(digest)
-            except IPFSError:
-                pass  # the node is gone too; nothing anchored points at this content
 
 
 def _tx_hash(receipt: Any) -> str:

@@ -24,7 +24,9 @@ class Patient:
 
     def publish_key(self) -> Any:
         """Publish the patient's encryption key so providers can encrypt to it."""
-        return self.contracts.keys.publish(self.account, self.key_pair.suite, self.key_pair.public_key)
+        return self.contracts.keys.publish(
+            self.account, self.key_pair.suite, self.key_pair.public_key
+        )
 
     def list_records(self) -> list[tuple[RecordHead, RecordVersion]]:
         """Every record about this patient, from the chain's events: head and latest version."""

@@ -47,7 +47,9 @@ class DecryptedRecord:
         return self.head.retracted
 
 
-def record_context(contracts: Contracts, patient: str, record_id: bytes, version: int) -> RecordContext:
+def record_context(
+    contracts: Contracts, patient: str, record_id: bytes, version: int
+) -> RecordContext:
     """The context a record version's ciphertext is bound to."""
     return RecordContext(
         chain_id=contracts.chain_id,

@@ -1,0 +1,70 @@
+# carechain: `make demo` and `make test` are the two commands; each sets up what it needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APE := $(VENV)/bin/ape
+SOLC_VERSION := 0.8.30
+
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
+# Ape and its plugins must never reach out for compilers or plugin updates.
+export APE_DISABLE_VERSION_CHECK := 1
+
+.PHONY: all setup demo test lint format compile bench clean
+
+all: test
+
+## setup: Python venv, npm tools, the solc launcher, Kubo, compiled contracts (idempotent)
+setup: $(VENV)/.installed node_modules/.installed .tools/.linked .tools/bin/ipfs .build/.compiled
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# anvil and cast are native binaries inside their npm platform packages; link them (and
+# the solcjs launcher under the name py-solc-x looks for) into .tools.
+.tools/.linked: node_modules/.installed tools/solc.cjs
+	mkdir -p .tools/bin .tools/solcx
+	ln -sf ../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil .tools/bin/anvil
+	ln -sf ../../node_modules/@foundry-rs/cast-linux-amd64/bin/cast .tools/bin/cast
+	ln -sf ../../tools/solc.cjs .tools/solcx/solc-v$(SOLC_VERSION)
+	touch $@
+
+.tools/bin/ipfs: tools/install-kubo.sh
+	bash tools/install-kubo.sh
+	test -x $@ || { mkdir -p .tools/bin && ln -sf "$$(command -v ipfs)" $@; }
+
+.build/.compiled: $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml .tools/.linked $(VENV)/.installed
+	$(APE) compile --force
+	touch $@
+
+compile: .build/.compiled
+
+## demo: the end-to-end scenario on a local anvil and a local Kubo node
+demo: setup
+	$(APE) run demo --network ethereum:local:foundry
+
+## test: lint, then every test (contracts, crypto, IPFS, end to end)
+test: setup lint
+	$(APE) test --network ethereum:local:foundry
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src scripts tests bench
+	$(VENV)/bin/ruff format --check src scripts tests bench
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format src scripts tests bench
+	$(VENV)/bin/ruff check --fix src scripts tests bench
+
+## bench: gas and speed numbers (printed and written to bench/results/)
+bench: setup
+	$(APE) run --network ethereum:local:foundry gas_report
+
+clean:
+	rm -rf .build contracts/.cache .carechain
