@@ -29,8 +29,11 @@ class AddedContent:
 class IPFSClient:
     """Talks to one Kubo node's RPC API (``http://127.0.0.1:5001`` style base URL)."""
 
-    def __init__(self, api_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, api_url: str, timeout: float = 60.0, fetch_timeout: float = 10.0) -> None:
+        """``timeout`` bounds every HTTP request; ``fetch_timeout`` bounds how long the node
+        may look for content it does not hold (from peers) before reporting it missing."""
         self.api_url = api_url.rstrip("/")
+        self.fetch_timeout = fetch_timeout
         self._http = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=timeout)
 
     def close(self) -> None:
@@ -60,8 +63,12 @@ class IPFSClient:
             ) from exc
         if response.status_code != 200:
             message = _error_message(response)
-            if "not found" in message or "no link named" in message:
-                raise ContentNotFoundError(f"IPFS node has no content for this request: {message}")
+            if any(m in message for m in ("not found", "deadline exceeded", "no link named")):
+                raise ContentNotFoundError(
+                    f"the IPFS node has no such content and found none among its peers "
+                    f"({message}); was it added to this node, or is the node that holds it "
+                    "connected?"
+                )
             raise IPFSError(f"IPFS '{command}' failed ({response.status_code}): {message}")
         return response
 
@@ -92,10 +99,12 @@ class IPFSClient:
             )
         return AddedContent(cid=cid, digest=digest, size=len(data))
 
-    def cat(self, digest: bytes) -> bytes:
+    def cat(self, digest: bytes, timeout: float | None = None) -> bytes:
         """Fetch the content whose on-chain digest is ``digest`` and verify it."""
         cid = cid_from_digest(digest)
-        data = self._post("cat", params={"arg": cid}).content
+        wait = timeout if timeout is not None else self.fetch_timeout
+        params = {"arg": cid, "timeout": f"{wait:g}s"}
+        data = self._post("cat", params=params).content
         if not data or dag_digest(data) != digest:
             raise IntegrityError(
                 f"the IPFS node returned {len(data)} bytes for {cid} that do not hash to it; "

@@ -1,0 +1,151 @@
+"""Hospital → IPFS → chain → patient, against a real anvil and a real Kubo node."""
+
+import pytest
+
+from carechain import (
+    Category,
+    ChainError,
+    ContentNotFoundError,
+    Hospital,
+    InvalidRecordError,
+    KeyNotFoundError,
+    KeyPair,
+    NotAuthorizedError,
+    Patient,
+    RecordNotFoundError,
+)
+from carechain.chain import PendingAnchor
+from carechain.samples import chart
+from carechain.unixfs import cid_from_digest
+
+pytestmark = pytest.mark.integration
+
+
+def test_patient_reads_what_the_hospital_anchored(hospital_client, patient_client, ipfs):
+    """The full path: validate, encrypt, store, anchor; then list, fetch, verify, decrypt."""
+    records = chart(11, "MRN-11")
+    refs = hospital_client.anchor_records([(patient_client.address, r) for r in records])
+
+    listed = patient_client.list_records()
+    assert {head.record_id for head, _ in listed} == {ref.record_id for ref in refs}
+    for ref, record in zip(refs, records, strict=True):
+        assert ipfs.is_pinned(ref.digest)
+        assert ref.cid == cid_from_digest(ref.digest)
+        opened = patient_client.read_record(ref.record_id)
+        assert opened.resource["resourceType"] == record["resourceType"]
+        assert opened.head.patient == patient_client.address
+        assert opened.head.author == hospital_client.address
+        assert opened.head.category == ref.category
+    assert refs[0].category == Category.DEMOGRAPHICS
+
+
+def test_nothing_readable_is_stored_on_ipfs(hospital_client, patient_client, ipfs):
+    """The bytes on IPFS contain none of the record's identifying or clinical text."""
+    record = chart(12, "MRN-CANARY-12")[0]
+    ref = hospital_client.anchor_record(patient_client.address, record)
+    stored = ipfs.cat(ref.digest)
+    for secret in ("MRN-CANARY-12", record["name"][0]["family"], record["birthDate"]):
+        assert secret.encode() not in stored
+
+
+def test_a_third_party_cannot_read(hospital_client, patient_client, contracts, ipfs, stranger):
+    """Someone the record was not encrypted to gets a clear refusal, not garbage."""
+    ref = hospital_client.anchor_record(patient_client.address, chart(13, "MRN-13")[1])
+    eve = Patient(stranger, contracts, ipfs, KeyPair.generate())
+    with pytest.raises(KeyNotFoundError, match="not wrapped to your key"):
+        eve.read_record(ref.record_id)
+
+
+def test_the_author_can_read_back(hospital_client, patient_client):
+    ref = hospital_client.anchor_record(patient_client.address, chart(14, "MRN-14")[2])
+    assert hospital_client.read_record(ref.record_id).resource["resourceType"] == "Condition"
+
+
+def test_supersede_and_read_any_version(hospital_client, patient_client):
+    """A new version is what the patient reads by default; older versions stay readable."""
+    first, second = chart(15, "MRN-15")[3], chart(16, "MRN-15")[3]
+    ref = hospital_client.anchor_record(patient_client.address, first)
+    newer = hospital_client.supersede_record(ref.record_id, second)
+    assert newer.version == 2
+    latest = patient_client.read_record(ref.record_id)
+    assert latest.version.version == 2
+    assert latest.resource["valueQuantity"] == second["valueQuantity"]
+    original = patient_client.read_record(ref.record_id, version=1)
+    assert original.resource["valueQuantity"] == first["valueQuantity"]
+    assert [h.version for h, _ in patient_client.list_records()] == [2]
+
+
+def test_retracted_record_is_flagged_and_still_readable(hospital_client, patient_client):
+    ref = hospital_client.anchor_record(patient_client.address, chart(17, "MRN-17")[1])
+    hospital_client.retract_record(ref.record_id)
+    opened = patient_client.read_record(ref.record_id)
+    assert opened.retracted
+    with pytest.raises(ChainError, match="RecordIsRetracted"):
+        hospital_client.supersede_record(ref.record_id, chart(18, "MRN-17")[1])
+
+
+def test_invalid_fhir_stores_nothing(hospital_client, patient_client, ipfs):
+    """Malformed FHIR is refused before anything reaches IPFS or the chain."""
+    pins_before = ipfs.pins()
+    good = chart(19, "MRN-19")[0]
+    bad = {"resourceType": "Observation", "status": "final"}
+    with pytest.raises(InvalidRecordError, match="code"):
+        hospital_client.anchor_records(
+            [(patient_client.address, good), (patient_client.address, bad)]
+        )
+    assert ipfs.pins() == pins_before
+    assert patient_client.list_records() == []
+
+
+def test_unadmitted_hospital_is_refused_before_storing(contracts, ipfs, stranger, patient_client):
+    pins_before = ipfs.pins()
+    rogue = Hospital(stranger, contracts, ipfs, KeyPair.generate())
+    with pytest.raises(NotAuthorizedError, match="not an admitted provider"):
+        rogue.anchor_record(patient_client.address, chart(20, "MRN-20")[0])
+    assert ipfs.pins() == pins_before
+
+
+def test_patient_without_key_is_refused_before_storing(hospital_client, ipfs, second_patient):
+    pins_before = ipfs.pins()
+    with pytest.raises(KeyNotFoundError, match="has not published an encryption key"):
+        hospital_client.anchor_record(second_patient.address, chart(21, "MRN-21")[0])
+    assert ipfs.pins() == pins_before
+
+
+def test_failed_anchor_unpins_its_content(
+    hospital_client, patient_client, contracts, ipfs, monkeypatch
+):
+    """If the transaction reverts, the ciphertext added for it is unpinned: no orphans."""
+    taken = hospital_client.anchor_record(patient_client.address, chart(22, "MRN-22")[0])
+    pins_before = ipfs.pins()
+    monkeypatch.setattr("carechain.hospital.new_record_id", lambda: taken.record_id)
+    with pytest.raises(ChainError, match="RecordExists"):
+        hospital_client.anchor_record(patient_client.address, chart(23, "MRN-23")[0])
+    assert ipfs.pins() == pins_before
+
+
+def test_unknown_record_is_a_clear_error(patient_client):
+    with pytest.raises(RecordNotFoundError, match="no record"):
+        patient_client.read_record(b"\x42" * 32)
+
+
+def test_anchored_content_missing_from_ipfs_is_reported(contracts, hospital, patient_client, ipfs):
+    """A digest anchored for content no node has is reported as missing, within a timeout."""
+    phantom = PendingAnchor(b"\x43" * 32, patient_client.address, Category.OTHER, b"\x44" * 32)
+    contracts.registry.anchor(hospital, phantom)
+    ipfs.fetch_timeout = 2
+    try:
+        with pytest.raises(ContentNotFoundError):
+            patient_client.read_record(phantom.record_id)
+    finally:
+        ipfs.fetch_timeout = 10
+
+
+def test_batches_report_gas_per_record(hospital_client, patient_client):
+    """A batch of 100 records anchors in one transaction per batch, cheaper per record."""
+    items = [(patient_client.address, r) for seed in range(17) for r in chart(seed, "MRN-B")]
+    refs = hospital_client.anchor_records(items[:100], batch_size=100, progress=False)
+    assert len(refs) == 100
+    assert len({ref.transaction for ref in refs}) == 1
+    single = hospital_client.anchor_record(patient_client.address, items[0][1])
+    assert refs[0].gas_used < single.gas_used
