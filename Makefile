@@ -48,7 +48,7 @@ compile: .build/.compiled
 
 ## demo: the end-to-end scenario on a local anvil and a local Kubo node
 demo: setup
-	$(APE) run demo --network ethereum:local:foundry
+	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
 ## test: lint, then every test (contracts, crypto, IPFS, end to end)
 test: setup lint
@@ -64,7 +64,7 @@ format: $(VENV)/.installed
 
 ## bench: gas and speed numbers (printed and written to bench/results/)
 bench: setup
-	$(APE) run --network ethereum:local:foundry gas_report
+	$(PY) bench/gas.py
 
 clean:
 	rm -rf .build contracts/.cache .carechain

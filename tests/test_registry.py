@@ -179,10 +179,11 @@ def test_batch_by_non_provider_is_refused(registry, stranger, patient):
         registry.anchorBatch([(random_id(), patient.address, 2, random_id())], sender=stranger)
 
 
-def test_gas_does_not_regress(registry, hospital, patient):
-    """Anchoring stays near one fresh storage slot plus one event (figures in the README)."""
+def test_gas_targets(registry, hospital, patient):
+    """One record anchors within 50,000 gas (the foundation issue's target); a batch of
+    100 costs at most 26,800 per record (see the README's gas table for the floor)."""
     _, tx = anchor(registry, hospital, patient)
-    assert tx.gas_used <= 50_600
+    assert tx.gas_used <= 50_000
     rows = [(random_id(), patient.address, 2, random_id()) for _ in range(100)]
     tx = registry.anchorBatch(rows, sender=hospital)
-    assert tx.gas_used / 100 <= 27_400
+    assert tx.gas_used / 100 <= 26_800
