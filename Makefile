@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test lint format compile bench clean
+.PHONY: all setup demo test lint format compile chain bench clean
 
 all: test
 
@@ -61,6 +61,12 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format src scripts tests bench
 	$(VENV)/bin/ruff check --fix src scripts tests bench
+
+## chain: a long-lived local anvil for the CLI (state kept in .carechain/); then
+##        carechain ... --network ethereum:local:node --account TEST::0
+chain: setup
+	mkdir -p .carechain
+	anvil --host 127.0.0.1 --port 8545 --chain-id 1337 --state .carechain/anvil-state.json
 
 ## bench: gas and speed numbers (printed and written to bench/results/)
 bench: setup

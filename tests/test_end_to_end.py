@@ -149,3 +149,17 @@ def test_batches_report_gas_per_record(hospital_client, patient_client):
     assert len({ref.transaction for ref in refs}) == 1
     single = hospital_client.anchor_record(patient_client.address, items[0][1])
     assert refs[0].gas_used < single.gas_used
+
+
+def test_stale_deployment_is_a_clear_error(contracts):
+    """A deployment file that points at nothing (restarted chain) says so."""
+    import dataclasses
+
+    from carechain import ConfigurationError, Contracts
+
+    stale = dataclasses.replace(contracts.deployment, registry="0x" + "12" * 20)
+    with pytest.raises(ConfigurationError, match="redeploy"):
+        Contracts(stale)
+    wrong_chain = dataclasses.replace(contracts.deployment, chain_id=11155111)
+    with pytest.raises(ConfigurationError, match="connected chain is"):
+        Contracts(wrong_chain)

@@ -339,6 +339,16 @@ class Contracts:
                 f"deployment '{deployment.network}' is for chain {deployment.chain_id}, but the "
                 f"connected chain is {chain.chain_id}; connect to the right network or redeploy"
             )
+        for name, address in (
+            ("registry", deployment.registry),
+            ("keys", deployment.key_directory),
+        ):
+            if not chain.provider.get_code(address):
+                raise ConfigurationError(
+                    f"no contract at the {name} address {address} on chain {chain.chain_id}: "
+                    "the chain was restarted or the deployment file is stale; redeploy "
+                    "(ape run deploy --network ...)"
+                )
         self.deployment = deployment
         self.registry = Registry(deployment.registry)
         self.keys = KeyDirectory(deployment.key_directory)

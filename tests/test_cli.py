@@ -1,0 +1,52 @@
+"""The command line's offline commands: keys, FHIR validation, CIDs."""
+
+import json
+import stat
+
+from click.testing import CliRunner
+
+from carechain.cli import main
+from carechain.keystore import load_key_pair
+from carechain.samples import chart
+from carechain.unixfs import compute_cid
+
+
+def test_keys_generate_writes_a_private_file(tmp_path):
+    """The key file is readable by its owner only, and loads back."""
+    path = tmp_path / "alice.key"
+    result = CliRunner().invoke(main, ["keys", "generate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    pair = load_key_pair(path)
+    assert pair.suite.name == "MLKEM768_X25519"
+    assert pair.private_bytes().hex() not in result.output
+
+
+def test_keys_generate_never_overwrites(tmp_path):
+    path = tmp_path / "alice.key"
+    runner = CliRunner()
+    runner.invoke(main, ["keys", "generate", str(path), "--suite", "x25519"])
+    before = path.read_text()
+    result = runner.invoke(main, ["keys", "generate", str(path)])
+    assert result.exit_code == 1
+    assert "refusing to overwrite" in result.output
+    assert path.read_text() == before
+
+
+def test_fhir_validate_reports_valid_and_invalid(tmp_path):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(chart(1, "MRN-1")[2]))
+    bad.write_text(json.dumps({"resourceType": "Observation", "status": "final"}))
+    runner = CliRunner()
+    ok = runner.invoke(main, ["fhir", "validate", str(good)])
+    assert ok.exit_code == 0 and "valid Condition" in ok.output
+    refused = runner.invoke(main, ["fhir", "validate", str(bad)])
+    assert refused.exit_code == 1
+    assert "error: invalid FHIR Observation: code: Field required" in refused.output
+
+
+def test_cid_matches_the_library(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(b"x" * 5000)
+    result = CliRunner().invoke(main, ["cid", str(path)])
+    assert result.output.strip() == compute_cid(b"x" * 5000)
