@@ -8,32 +8,15 @@ from typing import Any
 
 from rich.progress import Progress
 
-from .chain import Contracts, new_record_id
-from .crypto import KeyPair
+from .chain import new_record_id
 from .errors import CarechainError, IPFSError
 from .fhir import Category, parse_resource
-from .ipfs import IPFSClient
-from .records import DecryptedRecord, RecordRef, fetch_and_open, reader_key, seal_and_store
+from .records import Party, RecordRef, reader_key, seal_and_store
 
 
-class Hospital:
+class Hospital(Party):
     """A provider that writes records: everything it anchors is encrypted to the patient
     (and to itself, so it can read back and later re-share what it wrote)."""
-
-    def __init__(
-        self, account: Any, contracts: Contracts, ipfs: IPFSClient, key_pair: KeyPair
-    ) -> None:
-        self.account = account
-        self.address = str(account.address)
-        self.contracts = contracts
-        self.ipfs = ipfs
-        self.key_pair = key_pair
-
-    def publish_key(self) -> Any:
-        """Publish this hospital's encryption key in the KeyDirectory."""
-        return self.contracts.keys.publish(
-            self.account, self.key_pair.suite, self.key_pair.public_key
-        )
 
     def _readers(self, patient: str) -> list[tuple[Any, bytes]]:
         return [
@@ -139,10 +122,6 @@ class Hospital:
     def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:
         """Mark a record entered-in-error. Its history stays on-chain and readable."""
         return self.contracts.registry.retract(self.account, record_id, reason)
-
-    def read_record(self, record_id: bytes, version: int | None = None) -> DecryptedRecord:
-        """Read back a record this hospital wrote (its own key is among the readers)."""
-        return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
 
     def _unpin(self, digests: Iterable[bytes]) -> None:
         for digest in digests:

@@ -111,3 +111,27 @@ def fetch_and_open(
     context = record_context(contracts, head.patient, record_id, anchored.version)
     plaintext = decrypt_record(envelope, key_pair, context)
     return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
+
+
+class Party:
+    """What every role client has: an account that signs, the contracts, an IPFS client,
+    and the key pair that opens what was encrypted to this party."""
+
+    def __init__(
+        self, account: Any, contracts: Contracts, ipfs: IPFSClient, key_pair: KeyPair
+    ) -> None:
+        self.account = account
+        self.address = str(account.address)
+        self.contracts = contracts
+        self.ipfs = ipfs
+        self.key_pair = key_pair
+
+    def publish_key(self) -> Any:
+        """Publish this party's encryption key so others can encrypt to it."""
+        pair = self.key_pair
+        return self.contracts.keys.publish(self.account, pair.suite, pair.public_key)
+
+    def read_record(self, record_id: bytes, version: int | None = None) -> DecryptedRecord:
+        """Fetch a record version, verify it against the chain, and decrypt it with this
+        party's key (the latest version by default)."""
+        return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
