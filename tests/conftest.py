@@ -5,7 +5,7 @@ import secrets
 import pytest
 
 from carechain import Contracts, Hospital, KemSuite, KeyPair, KuboNode, Patient, deploy
-from carechain.chain import PROVIDER_ROLE
+from carechain.chain import AUDITOR_ROLE, PROVIDER_ROLE
 
 
 def random_id() -> bytes:
@@ -43,6 +43,22 @@ def second_patient(accounts):
     return accounts[5]
 
 
+@pytest.fixture(scope="session")
+def guardian(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def auditor(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def doctor(accounts):
+    """A clinician at another hospital, who reads with the patient's consent."""
+    return accounts[8]
+
+
 # ---------------------------------------------------------------- contracts, bare
 
 
@@ -53,6 +69,13 @@ def registry(project, governor, hospital, other_hospital):
     contract.grantRole(PROVIDER_ROLE, hospital, sender=governor)
     contract.grantRole(PROVIDER_ROLE, other_hospital, sender=governor)
     return contract
+
+
+@pytest.fixture
+def consent(project, registry, governor, auditor):
+    """A ConsentManager reading records and roles from ``registry``; one auditor admitted."""
+    registry.grantRole(AUDITOR_ROLE, auditor, sender=governor)
+    return project.ConsentManager.deploy(registry, sender=governor)
 
 
 @pytest.fixture
