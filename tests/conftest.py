@@ -118,3 +118,11 @@ def patient_client(patient, contracts, ipfs):
     client = Patient(patient, contracts, ipfs, KeyPair.generate(KemSuite.MLKEM768_X25519))
     client.publish_key()
     return client
+
+
+@pytest.fixture
+def doctor_client(doctor, contracts, ipfs):
+    """A clinician at another hospital (any address can be granted; no role needed to read)."""
+    client = Hospital(doctor, contracts, ipfs, KeyPair.generate())
+    client.publish_key()
+    return client

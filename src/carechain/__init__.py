@@ -4,7 +4,8 @@ The public SDK: the role clients (:class:`Hospital`, :class:`Patient`), the cont
 wrapper (:class:`Contracts`), the IPFS client and managed node, key pairs, and errors.
 """
 
-from .chain import Contracts, Deployment, deploy
+from .chain import Contracts, Deployment, Purpose, Scope, SignedConsent, deploy
+from .consent import AccessReceipt, ConsentRequiredError, TrailEntry
 from .crypto import KemSuite, KeyPair
 from .errors import (
     CarechainError,
@@ -28,10 +29,12 @@ from .patient import Patient
 from .records import DecryptedRecord, RecordRef
 
 __all__ = [
+    "AccessReceipt",
     "CarechainError",
     "Category",
     "ChainError",
     "ConfigurationError",
+    "ConsentRequiredError",
     "ContentNotFoundError",
     "Contracts",
     "DecryptedRecord",
@@ -49,7 +52,11 @@ __all__ = [
     "KuboNode",
     "NotAuthorizedError",
     "Patient",
+    "Purpose",
     "RecordNotFoundError",
     "RecordRef",
+    "Scope",
+    "SignedConsent",
+    "TrailEntry",
     "deploy",
 ]

@@ -7,6 +7,7 @@ logs rather than raw receipts. This is the only module that talks to Ape directl
 
 from __future__ import annotations
 
+import enum
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -18,9 +19,10 @@ from typing import Any, TypeVar
 from ape import Project, chain, networks
 from ape.exceptions import ContractLogicError, TransactionError
 from eth_abi import encode as abi_encode
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
-from .crypto import KemSuite
+from .crypto import KemSuite, RecordContext
 from .errors import (
     ChainError,
     ConfigurationError,
@@ -62,6 +64,8 @@ class Deployment:
     chain_id: int
     registry: str
     key_directory: str
+    consent: str
+    access_log: str
     block: int
 
     def save(self, directory: Path | None = None) -> Path:
@@ -94,11 +98,15 @@ def deploy(sender: Any) -> Deployment:
     project = _project()
     registry = project.RecordRegistry.deploy(sender, sender=sender)
     keys = project.KeyDirectory.deploy(sender=sender)
+    consent = project.ConsentManager.deploy(registry, sender=sender)
+    access_log = project.AccessLog.deploy(sender=sender)
     return Deployment(
         network=network_name(),
         chain_id=chain.chain_id,
         registry=str(registry.address),
         key_directory=str(keys.address),
+        consent=str(consent.address),
+        access_log=str(access_log.address),
         block=chain.blocks.height,
     )
 
@@ -327,6 +335,403 @@ class KeyDirectory:
         raise KeyNotFoundError(f"no event matches {party}'s committed {suite.name} key")
 
 
+# --------------------------------------------------------------------------- consent
+
+
+class Purpose(enum.IntEnum):
+    """Why a party reads (FHIR purpose-of-use, v3 ActReason)."""
+
+    TREATMENT = 0  # TREAT
+    PAYMENT = 1  # HPAYMT
+    RESEARCH = 2  # HRESCH
+    EMERGENCY = 3  # ETREAT
+
+
+class ScopeKind(enum.IntEnum):
+    """What a consent covers."""
+
+    RECORD = 0
+    CATEGORY = 1
+    ALL = 2
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One record, one category, or all of a patient's records."""
+
+    kind: ScopeKind
+    value: bytes = bytes(32)
+
+    @classmethod
+    def record(cls, record_id: bytes) -> Scope:
+        """Exactly one record (all its versions)."""
+        return cls(ScopeKind.RECORD, record_id)
+
+    @classmethod
+    def category(cls, category: Category) -> Scope:
+        """Every record of a category, including records anchored later."""
+        return cls(ScopeKind.CATEGORY, int(category).to_bytes(32, "big"))
+
+    @classmethod
+    def all(cls) -> Scope:
+        """Every record of the patient, including records anchored later."""
+        return cls(ScopeKind.ALL)
+
+    def covers(self, record_id: bytes, category: Category) -> bool:
+        """Whether a record with this id and category is inside the scope."""
+        if self.kind is ScopeKind.ALL:
+            return True
+        if self.kind is ScopeKind.CATEGORY:
+            return int.from_bytes(self.value, "big") == int(category)
+        return self.value == record_id
+
+    def describe(self) -> str:
+        """A short human label."""
+        if self.kind is ScopeKind.ALL:
+            return "all records"
+        if self.kind is ScopeKind.CATEGORY:
+            return f"category {Category(int.from_bytes(self.value, 'big')).name}"
+        return f"record 0x{self.value.hex()[:10]}…"
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A consent as the chain knows it: the latest event for its id, and its stored state."""
+
+    grant_id: bytes
+    patient: str
+    grantee: str
+    scope: Scope
+    purpose: Purpose
+    start: int
+    end: int
+    deny: bool
+    keys_digest: bytes
+    active: bool
+    revoked: bool
+    block: int
+
+
+_GRANT_TYPES = [
+    ("patient", "address"),
+    ("grantee", "address"),
+    ("kind", "uint8"),
+    ("value", "bytes32"),
+    ("purpose", "uint8"),
+    ("start", "uint40"),
+    ("end", "uint40"),
+    ("deny", "bool"),
+    ("keysDigest", "bytes32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+]
+_REVOKE_TYPES = [("grantId", "bytes32"), ("nonce", "uint256"), ("deadline", "uint256")]
+
+
+@dataclass(frozen=True)
+class SignedConsent:
+    """A consent request signed by the patient (EIP-712), for any relayer to submit."""
+
+    patient: str
+    request: tuple
+    deadline: int
+    signature: bytes
+
+    def to_json(self) -> str:
+        """The payload a relayer needs, as JSON."""
+        grantee, kind, value, purpose, start, end, deny, keys = self.request
+        return json.dumps(
+            {
+                "patient": self.patient,
+                "request": [
+                    grantee,
+                    kind,
+                    "0x" + value.hex(),
+                    purpose,
+                    start,
+                    end,
+                    deny,
+                    "0x" + keys.hex(),
+                ],
+                "deadline": self.deadline,
+                "signature": "0x" + self.signature.hex(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SignedConsent:
+        """Read a payload written by :meth:`to_json`."""
+        data = json.loads(text)
+        grantee, kind, value, purpose, start, end, deny, keys = data["request"]
+        request = (
+            grantee,
+            kind,
+            bytes.fromhex(value[2:]),
+            purpose,
+            start,
+            end,
+            deny,
+            bytes.fromhex(keys[2:]),
+        )
+        return cls(
+            data["patient"], request, int(data["deadline"]), bytes.fromhex(data["signature"][2:])
+        )
+
+
+class ConsentManager:
+    """The ConsentManager contract: grants, denials, guardians, signatures, break-glass."""
+
+    def __init__(self, address: str) -> None:
+        self.contract = _project().ConsentManager.at(address)
+        self.address = str(self.contract.address)
+
+    # writes ------------------------------------------------------------------------
+    def grant(
+        self,
+        sender: Any,
+        grantee: str,
+        scope: Scope,
+        purpose: Purpose,
+        end: int,
+        keys_digest: bytes = bytes(32),
+        patient: str | None = None,
+        start: int = 0,
+        deny: bool = False,
+    ) -> tuple[bytes, Any]:
+        """Create or replace a consent; returns its id and the receipt. ``patient`` defaults
+        to the sender (a guardian passes the patient it acts for)."""
+        owner = patient or str(sender.address)
+        if end <= chain.blocks.head.timestamp:
+            raise ValueError("a consent must end in the future")
+        if start == 0 and not deny and owner == str(sender.address):
+            receipt = _transact(
+                lambda: self.contract.grant(
+                    grantee,
+                    int(scope.kind),
+                    scope.value,
+                    int(purpose),
+                    end,
+                    keys_digest,
+                    sender=sender,
+                )
+            )
+        else:
+            request = (
+                grantee,
+                int(scope.kind),
+                scope.value,
+                int(purpose),
+                start,
+                end,
+                deny,
+                keys_digest,
+            )
+            receipt = _transact(lambda: self.contract.grantFor(owner, request, sender=sender))
+        return self.grant_id(owner, grantee, scope, purpose), receipt
+
+    def revoke(self, sender: Any, grant_id: bytes) -> Any:
+        """Withdraw a consent (patient or guardian)."""
+        return _transact(lambda: self.contract.revoke(grant_id, sender=sender))
+
+    def appoint_guardian(self, patient: Any, guardian: str) -> Any:
+        """Let ``guardian`` grant and revoke for ``patient``."""
+        return _transact(lambda: self.contract.appointGuardian(guardian, sender=patient))
+
+    def remove_guardian(self, patient: Any, guardian: str) -> Any:
+        """Withdraw a guardian."""
+        return _transact(lambda: self.contract.removeGuardian(guardian, sender=patient))
+
+    def sign_grant(
+        self,
+        patient: Any,
+        grantee: str,
+        scope: Scope,
+        purpose: Purpose,
+        end: int,
+        deadline: int,
+        keys_digest: bytes = bytes(32),
+    ) -> SignedConsent:
+        """The patient signs a consent for a relayer to submit (no ETH needed)."""
+        request = (grantee, int(scope.kind), scope.value, int(purpose), 0, end, False, keys_digest)
+        message = dict(
+            zip(
+                [n for n, _ in _GRANT_TYPES],
+                [str(patient.address), *request, int(self.contract.nonces(patient)), deadline],
+                strict=True,
+            )
+        )
+        signature = self._sign(patient, "Grant", _GRANT_TYPES, message)
+        return SignedConsent(str(patient.address), request, deadline, signature)
+
+    def relay(self, relayer: Any, signed: SignedConsent) -> bytes:
+        """Submit a patient's signed consent (anyone may); returns the consent id."""
+        _transact(
+            lambda: self.contract.grantBySig(
+                signed.patient, signed.request, signed.deadline, signed.signature, sender=relayer
+            )
+        )
+        grantee, kind, value, purpose, *_ = signed.request
+        return self.grant_id(
+            signed.patient, grantee, Scope(ScopeKind(kind), value), Purpose(purpose)
+        )
+
+    def _sign(
+        self, account: Any, primary: str, fields: list[tuple[str, str]], message: dict[str, Any]
+    ) -> bytes:
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                primary: [{"name": n, "type": t} for n, t in fields],
+            },
+            "primaryType": primary,
+            "domain": {
+                "name": "carechain ConsentManager",
+                "version": "1",
+                "chainId": chain.chain_id,
+                "verifyingContract": self.address,
+            },
+            "message": message,
+        }
+        signature = account.sign_message(encode_typed_data(full_message=typed))
+        return bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+
+    # reads -------------------------------------------------------------------------
+    def grant_id(self, patient: str, grantee: str, scope: Scope, purpose: Purpose) -> bytes:
+        """The id of the consent for this patient, grantee, scope and purpose."""
+        return bytes(
+            keccak(
+                abi_encode(
+                    ["address", "address", "uint8", "bytes32", "uint8"],
+                    [patient, grantee, int(scope.kind), scope.value, int(purpose)],
+                )
+            )
+        )
+
+    def can_access(self, reader: str, record_id: bytes, purpose: Purpose) -> bool:
+        """The chain's answer to "may ``reader`` read this record for ``purpose`` now?"."""
+        return bool(self.contract.canAccess(reader, record_id, int(purpose)))
+
+    def consents(
+        self, patient: str | None = None, grantee: str | None = None
+    ) -> list[ConsentRecord]:
+        """Every consent of ``patient`` (and/or to ``grantee``), latest state first by block."""
+        topics: dict[str, Any] = {}
+        if patient:
+            topics["patient"] = to_checksum_address(patient)
+        if grantee:
+            topics["grantee"] = to_checksum_address(grantee)
+        height = chain.blocks.height + 1
+        latest: dict[bytes, tuple[Any, bool]] = {}
+        for event, deny in (
+            (self.contract.ConsentGranted, False),
+            (self.contract.ConsentDenied, True),
+        ):
+            for log in event.range(0, height, search_topics=topics):
+                key = bytes(log.grantId)
+                if key not in latest or _log_order(log) > _log_order(latest[key][0]):
+                    latest[key] = (log, deny)
+        now = chain.blocks.head.timestamp
+        out = []
+        for grant_id, (log, deny) in latest.items():
+            stored = self.contract.getConsent(grant_id)
+            revoked = int(stored.end) == 0
+            out.append(
+                ConsentRecord(
+                    grant_id=grant_id,
+                    patient=str(log.patient),
+                    grantee=str(log.grantee),
+                    scope=Scope(ScopeKind(int(log.kind)), bytes(log.value)),
+                    purpose=Purpose(int(log.purpose)),
+                    start=int(stored.start) if not revoked else int(log.start),
+                    end=int(stored.end) if not revoked else int(log.end),
+                    deny=bool(stored.deny) if not revoked else deny,
+                    keys_digest=bytes(log.keysDigest) if not deny else bytes(32),
+                    active=not revoked and int(stored.start) <= now < int(stored.end),
+                    revoked=revoked,
+                    block=int(log.block_number),
+                )
+            )
+        return sorted(out, key=lambda c: c.block)
+
+    def open_break_glass(
+        self, provider: Any, patient: str, justification: str, duration: int
+    ) -> bytes:
+        """An admitted provider opens time-boxed emergency access; returns its id."""
+        receipt = _transact(
+            lambda: self.contract.openBreakGlass(
+                patient, keccak(text=justification), duration, sender=provider
+            )
+        )
+        return bytes(receipt.decode_logs(self.contract.BreakGlassOpened)[0].accessId)
+
+    def review_break_glass(self, auditor: Any, access_id: bytes, justified: bool) -> Any:
+        """An auditor marks a break-glass access justified or not."""
+        return _transact(
+            lambda: self.contract.reviewBreakGlass(access_id, justified, sender=auditor)
+        )
+
+
+def _log_order(log: Any) -> tuple[int, int]:
+    return int(log.block_number), int(log.log_index)
+
+
+# --------------------------------------------------------------------------- access log
+
+
+@dataclass(frozen=True)
+class AnchoredBatch:
+    """A batch of access receipts anchored on-chain."""
+
+    root: bytes
+    reader: str
+    patient: str
+    batch_digest: bytes
+    count: int
+    block: int
+
+
+class AccessLog:
+    """The AccessLog contract: Merkle roots of signed access receipts."""
+
+    def __init__(self, address: str) -> None:
+        self.contract = _project().AccessLog.at(address)
+        self.address = str(self.contract.address)
+
+    def anchor(
+        self, reader: Any, patient: str, root: bytes, batch_digest: bytes, count: int
+    ) -> Any:
+        """Anchor one batch's root (the reader sends it)."""
+        return _transact(
+            lambda: self.contract.anchorBatch(patient, root, batch_digest, count, sender=reader)
+        )
+
+    def batches(self, patient: str) -> list[AnchoredBatch]:
+        """Every batch of receipts about ``patient``, oldest first."""
+        logs = self.contract.AccessBatchAnchored.range(
+            0, chain.blocks.height + 1, search_topics={"patient": to_checksum_address(patient)}
+        )
+        return [
+            AnchoredBatch(
+                bytes(log.root),
+                str(log.reader),
+                str(log.patient),
+                bytes(log.batchDigest),
+                int(log.count),
+                int(log.block_number),
+            )
+            for log in logs
+        ]
+
+    def verify(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
+        """The chain's own check that ``leaf`` is in the batch anchored under ``root``."""
+        return bool(self.contract.verifyReceipt(root, leaf, proof))
+
+
 # --------------------------------------------------------------------------- the set
 
 
@@ -352,11 +757,29 @@ class Contracts:
         self.deployment = deployment
         self.registry = Registry(deployment.registry)
         self.keys = KeyDirectory(deployment.key_directory)
+        self.consent = ConsentManager(deployment.consent)
+        self.access_log = AccessLog(deployment.access_log)
 
     @property
     def chain_id(self) -> int:
         """The chain these contracts live on."""
         return self.deployment.chain_id
+
+    def record_context(self, patient: str, record_id: bytes, version: int) -> RecordContext:
+        """The context a record version's ciphertext is bound to."""
+        return RecordContext(self.chain_id, self.registry.address, patient, record_id, version)
+
+    def reader_key(self, party: str) -> tuple[KemSuite, bytes]:
+        """The key to wrap data keys to for ``party``: the post-quantum hybrid if published."""
+        for suite in (KemSuite.MLKEM768_X25519, KemSuite.X25519):
+            try:
+                return suite, self.keys.public_key(party, suite)
+            except KeyNotFoundError:
+                continue
+        raise KeyNotFoundError(
+            f"{party} has not published an encryption key, so nothing can be encrypted to "
+            "them; they must publish one first (Party.publish_key / carechain keys publish)"
+        )
 
     @classmethod
     def load(cls, network: str | None = None) -> Contracts:

@@ -243,13 +243,61 @@ def envelope_readers(envelope: bytes) -> set[bytes]:
     return set(_parse_envelope(envelope)[0])
 
 
-def decrypt_record(envelope: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
-    """Open an envelope with the reader's key pair; raises if it is not for this reader."""
-    keys, sealed = _parse_envelope(envelope)
+def envelope_data_key(envelope: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
+    """The data key of an envelope, unwrapped with the reader's key pair."""
+    keys, _ = _parse_envelope(envelope)
     wrapped = keys.get(key_fingerprint(key_pair.public_key))
     if wrapped is None:
         raise KeyNotFoundError(
             "this record's data key is not wrapped to your key: ask the patient for access "
             "(or check that you loaded the right key pair)"
         )
-    return open_sealed(sealed, unwrap_key(wrapped, key_pair, context), context)
+    return unwrap_key(wrapped, key_pair, context)
+
+
+def open_envelope(envelope: bytes, data_key: bytes, context: RecordContext) -> bytes:
+    """Decrypt an envelope's record with its data key (however the key was obtained)."""
+    return open_sealed(_parse_envelope(envelope)[1], data_key, context)
+
+
+def decrypt_record(envelope: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
+    """Open an envelope with the reader's key pair; raises if it is not for this reader."""
+    return open_envelope(envelope, envelope_data_key(envelope, key_pair, context), context)
+
+
+# --------------------------------------------------------------------------- key objects
+#
+# What a grant publishes on IPFS: the data keys of the records in its scope, each wrapped
+# to the grantee's public key (HPKE, info bound to that record version's context):
+#   "CCK1" | u16 count | count x (record id 32 | u32 version | u16 length | wrapped key)
+
+_KEYS_MAGIC = b"CCK1"
+
+
+def encode_key_object(entries: list[tuple[bytes, int, bytes]]) -> bytes:
+    """Serialise (record id, version, wrapped data key) entries."""
+    parts = [_KEYS_MAGIC, struct.pack(">H", len(entries))]
+    for record_id, version, wrapped in entries:
+        parts += [record_id, struct.pack(">IH", version, len(wrapped)), wrapped]
+    return b"".join(parts)
+
+
+def decode_key_object(data: bytes) -> dict[tuple[bytes, int], bytes]:
+    """Parse a key object into {(record id, version): wrapped data key}."""
+    try:
+        if not data.startswith(_KEYS_MAGIC):
+            raise ValueError("bad magic")
+        (count,) = struct.unpack_from(">H", data, 4)
+        offset, out = 6, {}
+        for _ in range(count):
+            record_id = data[offset : offset + 32]
+            version, length = struct.unpack_from(">IH", data, offset + 32)
+            offset += 38
+            wrapped = data[offset : offset + length]
+            if len(record_id) != 32 or len(wrapped) != length:
+                raise ValueError("truncated entry")
+            out[(record_id, version)] = wrapped
+            offset += length
+    except (ValueError, struct.error) as exc:
+        raise DecryptionError(f"not a carechain key object ({exc})") from exc
+    return out

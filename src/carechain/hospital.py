@@ -9,20 +9,32 @@ from typing import Any
 from rich.progress import Progress
 
 from .chain import new_record_id
-from .errors import CarechainError, IPFSError
-from .fhir import Category, parse_resource
-from .records import Party, RecordRef, reader_key, seal_and_store
+from .consent import permitted_readers
+from .errors import CarechainError, IPFSError, KeyNotFoundError
+from .fhir import Category, category_for, parse_resource
+from .records import Party, RecordRef, seal_and_store
 
 
 class Hospital(Party):
     """A provider that writes records: everything it anchors is encrypted to the patient
     (and to itself, so it can read back and later re-share what it wrote)."""
 
-    def _readers(self, patient: str) -> list[tuple[Any, bytes]]:
-        return [
-            reader_key(self.contracts, patient),
+    def _readers(
+        self, patient: str, category: Category, record_id: bytes | None = None
+    ) -> list[tuple[Any, bytes]]:
+        """Who a new record version is encrypted to: the patient, this hospital, and every
+        grantee the patient's active consents let read it (so consent given before a record
+        exists covers it). Grantees with no published key are skipped; they get keys when
+        the patient next shares them."""
+        readers = [
+            self.contracts.reader_key(patient),
             (self.key_pair.suite, self.key_pair.public_key),
         ]
+        consents = self.contracts.consent.consents(patient=patient)
+        for grantee in sorted(permitted_readers(consents, record_id, int(category))):
+            with contextlib.suppress(KeyNotFoundError):
+                readers.append(self.contracts.reader_key(grantee))
+        return readers
 
     def anchor_record(
         self, patient: str, resource: dict[str, Any], category: Category | None = None
@@ -47,9 +59,13 @@ class Hospital(Party):
         registry = self.contracts.registry
         batch_size = max(1, min(batch_size, registry.max_batch))
         registry.require_provider(self.address)
-        for _, resource in items:
-            parse_resource(resource)
-        readers = {patient: self._readers(patient) for patient, _ in items}
+        kinds = [
+            category if category is not None else category_for(parse_resource(r)) for _, r in items
+        ]
+        readers = {
+            (patient, kind): self._readers(patient, kind)
+            for (patient, _), kind in zip(items, kinds, strict=True)
+        }
 
         refs: list[RecordRef] = []
         with Progress(disable=not progress, transient=True) as bar:
@@ -58,7 +74,9 @@ class Hospital(Party):
                 chunk = items[start : start + batch_size]
                 pending, added = [], []
                 try:
-                    for patient, resource in chunk:
+                    for (patient, resource), kind in zip(
+                        chunk, kinds[start : start + batch_size], strict=True
+                    ):
                         item, content = seal_and_store(
                             self.contracts,
                             self.ipfs,
@@ -66,8 +84,8 @@ class Hospital(Party):
                             patient,
                             new_record_id(),
                             1,
-                            readers[patient],
-                            category,
+                            readers[(patient, kind)],
+                            kind,
                         )
                         pending.append(item)
                         added.append(content)
@@ -100,7 +118,7 @@ class Hospital(Party):
             head.patient,
             record_id,
             version,
-            self._readers(head.patient),
+            self._readers(head.patient, head.category, record_id),
             head.category,
         )
         try:
@@ -117,6 +135,20 @@ class Hospital(Party):
             added.digest,
             _tx_hash(receipt),
             int(receipt.gas_used),
+        )
+
+    def rotate_record_key(self, record_id: bytes) -> RecordRef:
+        """Re-key a record this hospital wrote: the same content as a new version under a
+        fresh data key, encrypted only to the patient, this hospital and the grantees whose
+        consent is active now. Revoked readers cannot open the new version."""
+        current = self.read_record(record_id)
+        return self.supersede_record(record_id, current.resource)
+
+    def open_break_glass(self, patient: str, justification: str, duration: int = 3600) -> bytes:
+        """Open time-boxed emergency access to a patient's records (always evented; an
+        auditor reviews it). Returns the access id."""
+        return self.contracts.consent.open_break_glass(
+            self.account, patient, justification, duration
         )
 
     def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:

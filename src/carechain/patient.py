@@ -1,16 +1,83 @@
-"""The patient client: publish a key, list every record about me, read them."""
+"""The patient client: keys, records, consent (grant, deny, revoke, by signature,
+guardians) and the audit trail of who read what."""
 
 from __future__ import annotations
 
-from .chain import RecordHead, RecordVersion
+from typing import Any
+
+from .chain import ConsentRecord, Purpose, RecordHead, RecordVersion, Scope, SignedConsent
+from .consent import TrailEntry, audit_trail, build_key_object
 from .records import Party
 
 
 class Patient(Party):
     """A patient: any address, no role needed. Holds the key pair that opens their records
-    (``read_record``, inherited)."""
+    (``read_record``, inherited) and decides who else may."""
 
     def list_records(self) -> list[tuple[RecordHead, RecordVersion]]:
         """Every record about this patient, from the chain's events: head and latest version."""
         registry = self.contracts.registry
         return [(registry.head(v.record_id), v) for v in registry.records_of(self.address)]
+
+    def _share_keys(self, grantee: str, scope: Scope) -> bytes:
+        """Publish the data keys of my records in ``scope``, wrapped to ``grantee``."""
+        heads = [
+            head for head, _ in self.list_records() if scope.covers(head.record_id, head.category)
+        ]
+        if not heads:
+            return bytes(32)
+        grantee_key = self.contracts.reader_key(grantee)
+        key_object = build_key_object(self.contracts, self.ipfs, self.key_pair, heads, grantee_key)
+        return self.ipfs.add(key_object).digest
+
+    def grant_access(
+        self, grantee: str, scope: Scope, purpose: Purpose, until: int, share_keys: bool = True
+    ) -> tuple[bytes, Any]:
+        """Let ``grantee`` read my records in ``scope`` for ``purpose`` until ``until`` (unix
+        time). With ``share_keys``, the data keys of the records already in scope are wrapped
+        to the grantee's published key and published on IPFS first; records anchored later
+        in scope are encrypted to the grantee by their authors. Returns (grant id, receipt).
+        """
+        keys_digest = self._share_keys(grantee, scope) if share_keys else bytes(32)
+        return self.contracts.consent.grant(
+            self.account, grantee, scope, purpose, until, keys_digest=keys_digest
+        )
+
+    def deny_access(self, grantee: str, scope: Scope, purpose: Purpose, until: int) -> bytes:
+        """Deny a narrower scope inside a wider grant (e.g. everything but mental health)."""
+        grant_id, _ = self.contracts.consent.grant(
+            self.account, grantee, scope, purpose, until, deny=True
+        )
+        return grant_id
+
+    def revoke_access(self, grant_id: bytes) -> Any:
+        """Withdraw a consent. Future reads are refused and new versions are not shared; what
+        the grantee already decrypted cannot be taken back (ask the author to re-key)."""
+        return self.contracts.consent.revoke(self.account, grant_id)
+
+    def sign_access(
+        self, grantee: str, scope: Scope, purpose: Purpose, until: int, deadline: int
+    ) -> SignedConsent:
+        """Sign a consent for a relayer to submit, so the patient needs no ETH. The key
+        object is published on IPFS first (that needs no ETH either)."""
+        keys_digest = self._share_keys(grantee, scope)
+        return self.contracts.consent.sign_grant(
+            self.account, grantee, scope, purpose, until, deadline, keys_digest
+        )
+
+    def appoint_guardian(self, guardian: str) -> Any:
+        """Let ``guardian`` grant and revoke on my behalf."""
+        return self.contracts.consent.appoint_guardian(self.account, guardian)
+
+    def remove_guardian(self, guardian: str) -> Any:
+        """Withdraw a guardian."""
+        return self.contracts.consent.remove_guardian(self.account, guardian)
+
+    def consents(self) -> list[ConsentRecord]:
+        """Every consent I gave or denied, with whether it is active now."""
+        return self.contracts.consent.consents(patient=self.address)
+
+    def audit_trail(self) -> list[TrailEntry]:
+        """Every anchored read of my records, each receipt's signature and Merkle inclusion
+        verified against the anchored root."""
+        return audit_trail(self.contracts, self.ipfs, self.address, self.key_pair)

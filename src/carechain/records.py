@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .chain import Contracts, PendingAnchor, RecordHead, RecordVersion
-from .crypto import KemSuite, KeyPair, RecordContext, decrypt_record, encrypt_record
-from .errors import KeyNotFoundError
+from .chain import Contracts, PendingAnchor, Purpose, RecordHead, RecordVersion
+from .consent import ConsentRequiredError, ReceiptBook, shared_data_key
+from .crypto import KemSuite, KeyPair, decrypt_record, encrypt_record, open_envelope
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
 
@@ -47,32 +47,6 @@ class DecryptedRecord:
         return self.head.retracted
 
 
-def record_context(
-    contracts: Contracts, patient: str, record_id: bytes, version: int
-) -> RecordContext:
-    """The context a record version's ciphertext is bound to."""
-    return RecordContext(
-        chain_id=contracts.chain_id,
-        registry=contracts.registry.address,
-        patient=patient,
-        record_id=record_id,
-        version=version,
-    )
-
-
-def reader_key(contracts: Contracts, party: str) -> tuple[KemSuite, bytes]:
-    """The key to wrap data keys to for ``party``: the post-quantum hybrid if published."""
-    for suite in (KemSuite.MLKEM768_X25519, KemSuite.X25519):
-        try:
-            return suite, contracts.keys.public_key(party, suite)
-        except KeyNotFoundError:
-            continue
-    raise KeyNotFoundError(
-        f"{party} has not published an encryption key, so nothing can be encrypted to them; "
-        "they must publish one first (Patient.publish_key / carechain keys publish)"
-    )
-
-
 def seal_and_store(
     contracts: Contracts,
     ipfs: IPFSClient,
@@ -85,7 +59,7 @@ def seal_and_store(
 ) -> tuple[PendingAnchor, AddedContent]:
     """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor."""
     plaintext = canonical_bytes(resource)
-    context = record_context(contracts, patient, record_id, version)
+    context = contracts.record_context(patient, record_id, version)
     envelope = encrypt_record(plaintext, context, readers)
     added = ipfs.add(envelope, pin=True)
     pending = PendingAnchor(
@@ -108,7 +82,7 @@ def fetch_and_open(
     head = contracts.registry.head(record_id)
     anchored = contracts.registry.version(record_id, version)
     envelope = ipfs.cat(anchored.cid_digest)
-    context = record_context(contracts, head.patient, record_id, anchored.version)
+    context = contracts.record_context(head.patient, record_id, anchored.version)
     plaintext = decrypt_record(envelope, key_pair, context)
     return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
 
@@ -125,13 +99,42 @@ class Party:
         self.contracts = contracts
         self.ipfs = ipfs
         self.key_pair = key_pair
+        #: Signed receipts of this party's consented reads, anchored in batches.
+        self.receipts = ReceiptBook(account, contracts, ipfs, key_pair)
 
     def publish_key(self) -> Any:
         """Publish this party's encryption key so others can encrypt to it."""
         pair = self.key_pair
         return self.contracts.keys.publish(self.account, pair.suite, pair.public_key)
 
-    def read_record(self, record_id: bytes, version: int | None = None) -> DecryptedRecord:
-        """Fetch a record version, verify it against the chain, and decrypt it with this
-        party's key (the latest version by default)."""
-        return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
+    def read_record(
+        self,
+        record_id: bytes,
+        version: int | None = None,
+        purpose: Purpose = Purpose.TREATMENT,
+    ) -> DecryptedRecord:
+        """Fetch a record version (the latest by default), verify it against the chain, and
+        decrypt it.
+
+        The record's patient and author read directly. Anyone else reads only if the chain
+        says their consent covers this record for ``purpose`` now; the data key then comes
+        from the envelope or the grant's key object, and a signed access receipt is kept
+        (anchor pending receipts with ``self.receipts.flush()``).
+        """
+        head = self.contracts.registry.head(record_id)
+        if self.address in (head.patient, head.author):
+            return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
+        if not self.contracts.consent.can_access(self.address, record_id, purpose):
+            raise ConsentRequiredError(
+                f"{self.address} has no active consent from {head.patient} to read record "
+                f"0x{record_id.hex()} for {purpose.name.lower()}; ask the patient to grant it"
+            )
+        anchored = self.contracts.registry.version(record_id, version)
+        envelope = self.ipfs.cat(anchored.cid_digest)
+        data_key = shared_data_key(
+            self.contracts, self.ipfs, self.key_pair, self.address, head, anchored.version, envelope
+        )
+        context = self.contracts.record_context(head.patient, record_id, anchored.version)
+        plaintext = open_envelope(envelope, data_key, context)
+        self.receipts.record(head.patient, record_id, anchored.version, purpose)
+        return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))

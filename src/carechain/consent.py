@@ -1,0 +1,386 @@
+"""Consent that controls decryption, and the read audit trail.
+
+- **Key sharing.** Granting wraps the data key of every record version in scope to the
+  grantee's published key and publishes that *key object* on IPFS; its digest goes into the
+  grant. Records anchored later inside an active grant's scope are encrypted to the grantee
+  directly by the authoring hospital, so the patient does nothing more.
+- **Revocation** ends on-chain permission at once: the SDK refuses reads, and hospitals stop
+  wrapping new versions to the revoked party. It cannot make anyone forget what they already
+  decrypted; re-keying (a new version under a new data key) protects the future.
+- **Access receipts.** Every consented read is signed by the reader (EIP-712); receipts are
+  batched per patient, stored on IPFS encrypted to the patient, and their Merkle root is
+  anchored in the AccessLog, so the patient can see and prove every read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_utils import keccak
+
+from .chain import ConsentRecord, Contracts, Purpose, RecordHead, Scope, ScopeKind
+from .crypto import (
+    KemSuite,
+    KeyPair,
+    RecordContext,
+    decode_key_object,
+    encode_key_object,
+    encrypt_record,
+    envelope_data_key,
+    unwrap_key,
+    wrap_key,
+)
+from .errors import CarechainError, DecryptionError, KeyNotFoundError, NotAuthorizedError
+from .ipfs import IPFSClient
+
+
+class ConsentRequiredError(NotAuthorizedError):
+    """The chain says this reader may not read this record for this purpose now."""
+
+
+# --------------------------------------------------------------------------- who may read
+
+
+def _decides(
+    consents: list[ConsentRecord], grantee: str, scope: Scope, purpose: Purpose
+) -> bool | None:
+    for consent in consents:
+        if (
+            consent.active
+            and consent.grantee == grantee
+            and consent.purpose == purpose
+            and consent.scope == scope
+        ):
+            return not consent.deny
+    return None
+
+
+def permitted_readers(
+    consents: list[ConsentRecord], record_id: bytes | None, category: int
+) -> set[str]:
+    """Grantees that may read a record (id and category) under the patient's consents, by
+    the contract's rule: the most specific active consent decides, per grantee and purpose.
+    ``record_id`` is None for a record that does not exist yet."""
+    readers = set()
+    candidates = {(c.grantee, c.purpose) for c in consents if c.active and not c.deny}
+    for grantee, purpose in candidates:
+        scopes = [Scope.category(category), Scope.all()]
+        if record_id is not None:
+            scopes.insert(0, Scope.record(record_id))
+        for scope in scopes:
+            verdict = _decides(consents, grantee, scope, purpose)
+            if verdict is not None:
+                if verdict:
+                    readers.add(grantee)
+                break
+    return readers
+
+
+# --------------------------------------------------------------------------- key objects
+
+
+def build_key_object(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    owner_keys: KeyPair,
+    heads: list[RecordHead],
+    grantee_key: tuple[KemSuite, bytes],
+) -> bytes:
+    """Wrap every version's data key of ``heads`` to the grantee; returns the object bytes.
+
+    ``owner_keys`` must open the records (the patient's or the author's key pair).
+    """
+    suite, public_key = grantee_key
+    entries = []
+    for head in heads:
+        for version in contracts.registry.versions(head.record_id):
+            context = contracts.record_context(head.patient, head.record_id, version.version)
+            envelope = ipfs.cat(version.cid_digest)
+            data_key = envelope_data_key(envelope, owner_keys, context)
+            entries.append(
+                (head.record_id, version.version, wrap_key(data_key, suite, public_key, context))
+            )
+    return encode_key_object(entries)
+
+
+def shared_data_key(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    reader_keys: KeyPair,
+    reader: str,
+    head: RecordHead,
+    version: int,
+    envelope: bytes,
+) -> bytes:
+    """The data key of a record version for a consented reader: wrapped in the envelope
+    (records anchored while the grant was active) or in a grant's key object."""
+    context = contracts.record_context(head.patient, head.record_id, version)
+    try:
+        return envelope_data_key(envelope, reader_keys, context)
+    except KeyNotFoundError:
+        pass
+    for consent in contracts.consent.consents(patient=head.patient, grantee=reader):
+        if not consent.active or consent.deny or consent.keys_digest == bytes(32):
+            continue
+        keys = decode_key_object(ipfs.cat(consent.keys_digest))
+        wrapped = keys.get((head.record_id, version))
+        if wrapped is not None:
+            return unwrap_key(wrapped, reader_keys, context)
+    raise KeyNotFoundError(
+        f"you have consent for record 0x{head.record_id.hex()} but no key for version {version}: "
+        "ask the patient to share keys again (grant with key sharing), or the author to re-key"
+    )
+
+
+# --------------------------------------------------------------------------- receipts
+
+_RECEIPT_FIELDS = [
+    ("reader", "address"),
+    ("patient", "address"),
+    ("recordId", "bytes32"),
+    ("version", "uint32"),
+    ("purpose", "uint8"),
+    ("readAt", "uint64"),
+]
+
+
+@dataclass(frozen=True)
+class AccessReceipt:
+    """One read: who read which record version of whom, why, and when; signed by the reader."""
+
+    reader: str
+    patient: str
+    record_id: bytes
+    version: int
+    purpose: Purpose
+    read_at: int
+    signature: bytes = b""
+
+    def typed_data(self, contracts: Contracts) -> Any:
+        """The EIP-712 message (domain: the AccessLog on this chain)."""
+        return encode_typed_data(full_message=_receipt_message(self, contracts))
+
+    def leaf(self, contracts: Contracts) -> bytes:
+        """The Merkle leaf: keccak256 of the EIP-712 digest."""
+        return keccak(bytes(_hash_eip191_message(self.typed_data(contracts))))
+
+    def signer(self, contracts: Contracts) -> str:
+        """The address that signed this receipt."""
+        return str(Account.recover_message(self.typed_data(contracts), signature=self.signature))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data.update(
+            record_id=self.record_id.hex(),
+            signature=self.signature.hex(),
+            purpose=int(self.purpose),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccessReceipt:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            reader=data["reader"],
+            patient=data["patient"],
+            record_id=bytes.fromhex(data["record_id"]),
+            version=int(data["version"]),
+            purpose=Purpose(data["purpose"]),
+            read_at=int(data["read_at"]),
+            signature=bytes.fromhex(data["signature"]),
+        )
+
+
+def _receipt_message(receipt: AccessReceipt, contracts: Contracts) -> dict[str, Any]:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "AccessReceipt": [{"name": n, "type": t} for n, t in _RECEIPT_FIELDS],
+        },
+        "primaryType": "AccessReceipt",
+        "domain": {
+            "name": "carechain AccessLog",
+            "version": "1",
+            "chainId": contracts.chain_id,
+            "verifyingContract": contracts.access_log.address,
+        },
+        "message": {
+            "reader": receipt.reader,
+            "patient": receipt.patient,
+            "recordId": receipt.record_id,
+            "version": receipt.version,
+            "purpose": int(receipt.purpose),
+            "readAt": receipt.read_at,
+        },
+    }
+
+
+def sign_receipt(account: Any, contracts: Contracts, receipt: AccessReceipt) -> AccessReceipt:
+    """The reader's signature over a receipt."""
+    signature = account.sign_message(receipt.typed_data(contracts))
+    raw = bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+    return AccessReceipt(**{**asdict(receipt), "signature": raw})
+
+
+def _pair(a: bytes, b: bytes) -> bytes:
+    return keccak(min(a, b) + max(a, b))
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    """Root of a sorted-pair keccak256 tree (an odd node moves up unchanged)."""
+    if not leaves:
+        raise ValueError("a Merkle tree needs at least one leaf")
+    level = list(leaves)
+    while len(level) > 1:
+        level = [
+            _pair(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        ]
+    return level[0]
+
+
+def merkle_proof(leaves: list[bytes], index: int) -> list[bytes]:
+    """The sibling path proving ``leaves[index]`` (OpenZeppelin MerkleProof compatible)."""
+    proof, level = [], list(leaves)
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        level = [
+            _pair(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        ]
+        index //= 2
+    return proof
+
+
+def _batch_context(contracts: Contracts, patient: str, root: bytes) -> RecordContext:
+    # A receipt batch is sealed like a record, bound to the AccessLog and its own root.
+    return RecordContext(contracts.chain_id, contracts.access_log.address, patient, root, 0)
+
+
+class ReceiptBook:
+    """A reader's pending access receipts, anchored in batches (one per patient)."""
+
+    def __init__(
+        self,
+        account: Any,
+        contracts: Contracts,
+        ipfs: IPFSClient,
+        key_pair: KeyPair,
+        batch_size: int = 50,
+    ) -> None:
+        self.account = account
+        self.contracts = contracts
+        self.ipfs = ipfs
+        self.key_pair = key_pair
+        self.batch_size = batch_size
+        self.pending: list[AccessReceipt] = []
+
+    def record(
+        self, patient: str, record_id: bytes, version: int, purpose: Purpose
+    ) -> AccessReceipt:
+        """Sign a receipt for a read that just happened; anchors when the batch is full."""
+        receipt = AccessReceipt(
+            str(self.account.address), patient, record_id, version, purpose, int(time.time())
+        )
+        receipt = sign_receipt(self.account, self.contracts, receipt)
+        self.pending.append(receipt)
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+        return receipt
+
+    def flush(self) -> list[bytes]:
+        """Anchor every pending receipt: one batch per patient. Returns the roots."""
+        roots = []
+        by_patient: dict[str, list[AccessReceipt]] = {}
+        for receipt in self.pending:
+            by_patient.setdefault(receipt.patient, []).append(receipt)
+        for patient, receipts in by_patient.items():
+            leaves = [r.leaf(self.contracts) for r in receipts]
+            root = merkle_root(leaves)
+            body = json.dumps([r.to_dict() for r in receipts]).encode()
+            readers = [
+                self.contracts.reader_key(patient),
+                (self.key_pair.suite, self.key_pair.public_key),
+            ]
+            added = self.ipfs.add(
+                encrypt_record(body, _batch_context(self.contracts, patient, root), readers)
+            )
+            self.contracts.access_log.anchor(
+                self.account, patient, root, added.digest, len(receipts)
+            )
+            self.pending = [r for r in self.pending if r.patient != patient]
+            roots.append(root)
+        return roots
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One verified read in a patient's audit trail."""
+
+    receipt: AccessReceipt
+    root: bytes
+    proof: list[bytes]
+    signature_valid: bool
+    in_anchored_batch: bool
+
+
+def audit_trail(
+    contracts: Contracts, ipfs: IPFSClient, patient: str, key_pair: KeyPair
+) -> list[TrailEntry]:
+    """Every anchored read of ``patient``'s records, each signature and Merkle inclusion
+    checked locally against the anchored root."""
+    from .crypto import decrypt_record
+
+    trail = []
+    for batch in contracts.access_log.batches(patient):
+        context = _batch_context(contracts, patient, batch.root)
+        try:
+            body = decrypt_record(ipfs.cat(batch.batch_digest), key_pair, context)
+        except (DecryptionError, KeyNotFoundError) as exc:
+            raise CarechainError(
+                f"receipt batch 0x{batch.root.hex()} cannot be opened: {exc}"
+            ) from exc
+        receipts = [AccessReceipt.from_dict(item) for item in json.loads(body)]
+        leaves = [r.leaf(contracts) for r in receipts]
+        root_ok = merkle_root(leaves) == batch.root and len(receipts) == batch.count
+        for index, receipt in enumerate(receipts):
+            signed_by_reader = receipt.signer(contracts) == batch.reader == receipt.reader
+            trail.append(
+                TrailEntry(
+                    receipt,
+                    batch.root,
+                    merkle_proof(leaves, index),
+                    signed_by_reader and receipt.patient == patient,
+                    root_ok,
+                )
+            )
+    return sorted(trail, key=lambda e: e.receipt.read_at)
+
+
+__all__ = [
+    "AccessReceipt",
+    "ConsentRequiredError",
+    "ReceiptBook",
+    "Scope",
+    "ScopeKind",
+    "TrailEntry",
+    "audit_trail",
+    "build_key_object",
+    "merkle_proof",
+    "merkle_root",
+    "permitted_readers",
+    "shared_data_key",
+]
