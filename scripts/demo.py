@@ -13,7 +13,15 @@ from ape.cli import ConnectedProviderCommand
 from rich.console import Console
 from rich.table import Table
 
-from carechain import Contracts, Hospital, KemSuite, KeyNotFoundError, KeyPair, KuboNode, Patient
+from carechain import (
+    ConsentRequiredError,
+    Contracts,
+    Hospital,
+    KemSuite,
+    KeyPair,
+    KuboNode,
+    Patient,
+)
 from carechain.chain import deploy
 from carechain.fhir import describe
 from carechain.samples import chart
@@ -111,7 +119,7 @@ def cli():
         target = refs[0].record_id
         try:
             eve.read_record(target)
-        except KeyNotFoundError as exc:
+        except ConsentRequiredError as exc:
             console.print(
                 f"eve asked for alice's record 0x{target.hex()[:8]}…: [red]refused[/red] — {exc}"
             )

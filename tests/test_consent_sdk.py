@@ -209,3 +209,29 @@ def test_break_glass_authorises_emergency_reads_only(
     assert not contracts.consent.can_access(doctor_client.address, target, Purpose.TREATMENT)
     chain.mine(timestamp=until(chain, 601))
     assert not contracts.consent.can_access(doctor_client.address, target, Purpose.EMERGENCY)
+
+
+def test_grant_round_trips_through_fhir_consent(patient_client, doctor_client, chart_refs, chain):
+    """A grant exports as a valid FHIR Consent; a Consent imports as the same grant."""
+    from carechain.fhir_consent import from_fhir_consent, to_fhir_consent
+
+    scope = Scope.category(Category.OBSERVATION)
+    patient_client.grant_access(doctor_client.address, scope, Purpose.RESEARCH, until(chain))
+    [consent] = patient_client.consents()
+    resource = to_fhir_consent(consent)
+    assert resource["resourceType"] == "Consent" and resource["status"] == "active"
+    assert resource["provision"]["purpose"][0]["code"] == "HRESCH"
+    grantee, parsed_scope, purpose, end, deny = from_fhir_consent(resource)
+    assert (grantee, parsed_scope, purpose, end, deny) == (
+        doctor_client.address,
+        scope,
+        Purpose.RESEARCH,
+        consent.end,
+        False,
+    )
+
+    resource["provision"]["actor"] = []
+    from carechain import InvalidRecordError
+
+    with pytest.raises(InvalidRecordError, match="provision.actor"):
+        from_fhir_consent(resource)

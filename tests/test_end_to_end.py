@@ -5,6 +5,7 @@ import pytest
 from carechain import (
     Category,
     ChainError,
+    ConsentRequiredError,
     ContentNotFoundError,
     Hospital,
     InvalidRecordError,
@@ -15,6 +16,7 @@ from carechain import (
     RecordNotFoundError,
 )
 from carechain.chain import PendingAnchor
+from carechain.records import fetch_and_open
 from carechain.samples import chart
 from carechain.unixfs import cid_from_digest
 
@@ -52,8 +54,11 @@ def test_a_third_party_cannot_read(hospital_client, patient_client, contracts, i
     """Someone the record was not encrypted to gets a clear refusal, not garbage."""
     ref = hospital_client.anchor_record(patient_client.address, chart(13, "MRN-13")[1])
     eve = Patient(stranger, contracts, ipfs, KeyPair.generate())
-    with pytest.raises(KeyNotFoundError, match="not wrapped to your key"):
+    with pytest.raises(ConsentRequiredError, match="no active consent"):
         eve.read_record(ref.record_id)
+    # Even going around the SDK's consent check, the ciphertext does not open for her.
+    with pytest.raises(KeyNotFoundError, match="not wrapped to your key"):
+        fetch_and_open(contracts, ipfs, eve.key_pair, ref.record_id)
 
 
 def test_the_author_can_read_back(hospital_client, patient_client):
