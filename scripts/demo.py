@@ -7,8 +7,10 @@ hospital encrypts a handful of FHIR records, stores them on IPFS and anchors the
 patient lists and decrypts their own records; a third party is refused.
 """
 
+from datetime import UTC, datetime
+
 import click
-from ape import accounts
+from ape import accounts, chain
 from ape.cli import ConnectedProviderCommand
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +23,8 @@ from carechain import (
     KeyPair,
     KuboNode,
     Patient,
+    Purpose,
+    Scope,
 )
 from carechain.chain import deploy
 from carechain.fhir import describe
@@ -31,6 +35,10 @@ from carechain.unixfs import cid_from_digest
 console = Console(width=130)
 
 
+def when(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def short(value: str, keep: int = 10) -> str:
     return value if len(value) <= 2 * keep + 1 else f"{value[:keep]}…{value[-6:]}"
 
@@ -38,7 +46,9 @@ def short(value: str, keep: int = 10) -> str:
 @click.command(cls=ConnectedProviderCommand)
 def cli():
     """Run the carechain demo."""
-    governor, hospital_acct, alice_acct, bob_acct, eve_acct = accounts.test_accounts[:5]
+    governor, hospital_acct, alice_acct, bob_acct, eve_acct, doctor_acct = accounts.test_accounts[
+        :6
+    ]
     node = KuboNode(get_settings().state_dir / "demo-kubo")
     with node:
         console.rule("[bold]carechain demo")
@@ -126,8 +136,73 @@ def cli():
         else:
             raise SystemExit("eve could read alice's record: this must never happen")
 
+        console.rule("consent: alice shares with a doctor at another hospital")
+        doctor = Hospital(doctor_acct, contracts, node.client, KeyPair.generate())
+        doctor.publish_key()
+        month = chain.blocks.head.timestamp + 30 * 86400
+        grant_id, receipt = alice.grant_access(
+            doctor.address, Scope.all(), Purpose.TREATMENT, month
+        )
+        console.print(
+            f"alice granted the doctor all records for treatment until {when(month)} "
+            f"(keys for {len(alice.list_records())} records shared; {receipt.gas_used:,} gas)"
+        )
+        alice_first = next(ref for ref in refs if ref.patient == alice.address)
+        opened = doctor.read_record(alice_first.record_id, purpose=Purpose.TREATMENT)
+        console.print(
+            f"the doctor read alice's {describe(opened.resource)}: [green]allowed[/green]"
+        )
+        fresh = hospital.anchor_record(alice.address, chart(3, "MRN-0001")[3])
+        opened = doctor.read_record(fresh.record_id)
+        console.print(
+            f"a record anchored after the grant ({describe(opened.resource)}) is readable "
+            "without alice doing anything more"
+        )
+        doctor.receipts.flush()
+        receipt = alice.revoke_access(grant_id)
+        console.print(f"alice revoked the grant ({receipt.gas_used:,} gas)")
+        try:
+            doctor.read_record(alice_first.record_id)
+        except ConsentRequiredError as exc:
+            console.print(f"the doctor's next read: [red]refused[/red] — {exc}")
+        else:
+            raise SystemExit("a revoked grant still allowed a read: this must never happen")
+
+        trail = Table(
+            "when",
+            "reader",
+            "record",
+            "purpose",
+            "signature",
+            "in anchored batch",
+            title="alice's audit trail (every read, signed and Merkle-anchored)",
+        )
+        for entry in alice.audit_trail():
+            r = entry.receipt
+            trail.add_row(
+                str(r.read_at),
+                short(r.reader),
+                short("0x" + r.record_id.hex()),
+                r.purpose.name.lower(),
+                "valid" if entry.signature_valid else "BAD",
+                "proven" if entry.in_anchored_batch else "NO",
+            )
+        console.print(trail)
+        history = Table("consent", "grantee", "scope", "purpose", "state", title="alice's consents")
+        for consent in alice.consents():
+            state = "revoked" if consent.revoked else ("active" if consent.active else "expired")
+            history.add_row(
+                short("0x" + consent.grant_id.hex()),
+                short(consent.grantee),
+                consent.scope.describe(),
+                consent.purpose.name.lower(),
+                state,
+            )
+        console.print(history)
+
         console.rule("[bold green]done")
         console.print(
             "Every record above went to IPFS only as ciphertext; the chain holds its digest, "
-            "whose patient it is, and its category — no health data."
+            "whose patient it is, its category and who may read it — no health data. "
+            "Revocation stops future reads; it cannot make the doctor forget what was read."
         )
