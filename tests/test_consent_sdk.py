@@ -233,5 +233,5 @@ def test_grant_round_trips_through_fhir_consent(patient_client, doctor_client, c
     resource["provision"]["actor"] = []
     from carechain import InvalidRecordError
 
-    with pytest.raises(InvalidRecordError, match="provision.actor"):
+    with pytest.raises(InvalidRecordError, match=r"provision\.actor"):
         from_fhir_consent(resource)
