@@ -117,6 +117,44 @@ def main() -> None:
                     **measure(chain, receipt, 2 * 22_100 + log_gas(3, 96 + padded)),
                 }
             )
+        consent = contracts.consent.contract
+        end = chain.blocks.head.timestamp + 30 * 86400
+        grant_log = log_gas(4, 6 * 32)  # ConsentGranted: sig, id, patient, grantee | 6 words
+        receipt = consent.grant(
+            hospital, 2, bytes(32), 0, end, secrets.token_bytes(32), sender=patient
+        )
+        grant_id = bytes(receipt.decode_logs(consent.ConsentGranted)[0].grantId)
+        rows.append(
+            {
+                "name": "grant (with key object digest)",
+                **measure(chain, receipt, 22_100 + grant_log),
+            }
+        )
+        receipt = consent.revoke(grant_id, sender=patient)
+        # clearing a slot: cold read 2,100 + 2,900, less the 4,800 refund
+        rows.append(
+            {
+                "name": "revoke (net of refund)",
+                **measure(chain, receipt, 5_000 - 4_800 + log_gas(3, 0), per_tx_reads=0),
+            }
+        )
+        receipt = consent.openBreakGlass(patient, secrets.token_bytes(32), 3600, sender=hospital)
+        # two fresh slots for the access, one for the emergency window, the counter
+        rows.append(
+            {
+                "name": "openBreakGlass",
+                **measure(chain, receipt, 4 * 22_100 + log_gas(4, 64) + 2_600, per_tx_reads=1),
+            }
+        )
+        receipt = contracts.access_log.contract.anchorBatch(
+            patient, secrets.token_bytes(32), secrets.token_bytes(32), 50, sender=hospital
+        )
+        rows.append(
+            {
+                "name": "AccessLog.anchorBatch (one root)",
+                **measure(chain, receipt, 2 * 22_100 + log_gas(4, 64)),
+            }
+        )
         del provider
 
     table = Table("call", "gas", "floor", "ratio", title="carechain gas (anvil, solc 0.8.30)")
