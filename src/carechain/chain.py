@@ -335,6 +335,47 @@ class KeyDirectory:
         raise KeyNotFoundError(f"no event matches {party}'s committed {suite.name} key")
 
 
+# --------------------------------------------------------------------------- EIP-712
+
+
+def typed_data(
+    domain_name: str,
+    contract: str,
+    primary: str,
+    fields: list[tuple[str, str]],
+    message: dict[str, Any],
+) -> Any:
+    """An EIP-712 message in carechain's domain shape (name, version 1, this chain, the
+    verifying contract), ready to sign or to recover a signer from."""
+    return encode_typed_data(
+        full_message={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                primary: [{"name": n, "type": t} for n, t in fields],
+            },
+            "primaryType": primary,
+            "domain": {
+                "name": domain_name,
+                "version": "1",
+                "chainId": chain.chain_id,
+                "verifyingContract": contract,
+            },
+            "message": message,
+        }
+    )
+
+
+def sign_typed(account: Any, signable: Any) -> bytes:
+    """An Ape account's 65-byte (r, s, v) signature over an EIP-712 message."""
+    signature = account.sign_message(signable)
+    return bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+
+
 # --------------------------------------------------------------------------- consent
 
 
@@ -578,27 +619,8 @@ class ConsentManager:
     def _sign(
         self, account: Any, primary: str, fields: list[tuple[str, str]], message: dict[str, Any]
     ) -> bytes:
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary: [{"name": n, "type": t} for n, t in fields],
-            },
-            "primaryType": primary,
-            "domain": {
-                "name": "carechain ConsentManager",
-                "version": "1",
-                "chainId": chain.chain_id,
-                "verifyingContract": self.address,
-            },
-            "message": message,
-        }
-        signature = account.sign_message(encode_typed_data(full_message=typed))
-        return bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+        signable = typed_data("carechain ConsentManager", self.address, primary, fields, message)
+        return sign_typed(account, signable)
 
     # reads -------------------------------------------------------------------------
     def grant_id(self, patient: str, grantee: str, scope: Scope, purpose: Purpose) -> bytes:

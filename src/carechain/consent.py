@@ -20,10 +20,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_account.messages import _hash_eip191_message
 from eth_utils import keccak
 
-from .chain import ConsentRecord, Contracts, Purpose, RecordHead, Scope, ScopeKind
+from .chain import (
+    ConsentRecord,
+    Contracts,
+    Purpose,
+    RecordHead,
+    Scope,
+    ScopeKind,
+    sign_typed,
+    typed_data,
+)
 from .crypto import (
     KemSuite,
     KeyPair,
@@ -163,7 +172,7 @@ class AccessReceipt:
 
     def typed_data(self, contracts: Contracts) -> Any:
         """The EIP-712 message (domain: the AccessLog on this chain)."""
-        return encode_typed_data(full_message=_receipt_message(self, contracts))
+        return _receipt_message(self, contracts)
 
     def leaf(self, contracts: Contracts) -> bytes:
         """The Merkle leaf: keccak256 of the EIP-712 digest."""
@@ -197,39 +206,27 @@ class AccessReceipt:
         )
 
 
-def _receipt_message(receipt: AccessReceipt, contracts: Contracts) -> dict[str, Any]:
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "AccessReceipt": [{"name": n, "type": t} for n, t in _RECEIPT_FIELDS],
-        },
-        "primaryType": "AccessReceipt",
-        "domain": {
-            "name": "carechain AccessLog",
-            "version": "1",
-            "chainId": contracts.chain_id,
-            "verifyingContract": contracts.access_log.address,
-        },
-        "message": {
-            "reader": receipt.reader,
-            "patient": receipt.patient,
-            "recordId": receipt.record_id,
-            "version": receipt.version,
-            "purpose": int(receipt.purpose),
-            "readAt": receipt.read_at,
-        },
+def _receipt_message(receipt: AccessReceipt, contracts: Contracts) -> Any:
+    message = {
+        "reader": receipt.reader,
+        "patient": receipt.patient,
+        "recordId": receipt.record_id,
+        "version": receipt.version,
+        "purpose": int(receipt.purpose),
+        "readAt": receipt.read_at,
     }
+    return typed_data(
+        "carechain AccessLog",
+        contracts.access_log.address,
+        "AccessReceipt",
+        _RECEIPT_FIELDS,
+        message,
+    )
 
 
 def sign_receipt(account: Any, contracts: Contracts, receipt: AccessReceipt) -> AccessReceipt:
     """The reader's signature over a receipt."""
-    signature = account.sign_message(receipt.typed_data(contracts))
-    raw = bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+    raw = sign_typed(account, receipt.typed_data(contracts))
     return AccessReceipt(**{**asdict(receipt), "signature": raw})
 
 
