@@ -14,3 +14,6 @@ bytes32 constant AUDITOR_ROLE = keccak256("carechain.role.auditor");
 /// @notice An address argument was the zero address.
 /// @param what The name of the argument.
 error ZeroAddress(string what);
+
+/// @dev Arbitrators resolve disputed claim denials.
+bytes32 constant ARBITRATOR_ROLE = keccak256("carechain.role.arbitrator");

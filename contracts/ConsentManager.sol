@@ -172,15 +172,17 @@ contract ConsentManager is IConsentManager, EIP712 {
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IConsentManager
-    function canAccess(address reader, bytes32 recordId, Purpose purpose) external view returns (bool) {
-        IRecordRegistry.RecordHead memory head = registry.getRecord(recordId);
-        if (purpose == Purpose.Emergency && _emergency[reader][head.patient] > block.timestamp) return true;
-        (bool found, bool allowed) = _decide(head.patient, reader, ScopeKind.Record, recordId, purpose);
-        if (found) return allowed;
-        (found, allowed) = _decide(head.patient, reader, ScopeKind.Category, bytes32(uint256(head.category)), purpose);
-        if (found) return allowed;
-        (found, allowed) = _decide(head.patient, reader, ScopeKind.All, bytes32(0), purpose);
-        return found && allowed;
+    function canAccess(address reader, bytes32 recordId, Purpose purpose) external view returns (bool allowed) {
+        (allowed,,) = _access(reader, recordId, purpose);
+    }
+
+    /// @inheritdoc IConsentManager
+    function accessInfo(address reader, bytes32 recordId, Purpose purpose)
+        external
+        view
+        returns (bool allowed, address patient, uint8 category)
+    {
+        return _access(reader, recordId, purpose);
     }
 
     /// @inheritdoc IConsentManager
@@ -293,6 +295,25 @@ contract ConsentManager is IConsentManager, EIP712 {
             revert InvalidSignature(patient);
         }
         ++_nonces[patient];
+    }
+
+    function _access(address reader, bytes32 recordId, Purpose purpose)
+        private
+        view
+        returns (bool, address, uint8)
+    {
+        IRecordRegistry.RecordHead memory head = registry.getRecord(recordId);
+        address patient = head.patient;
+        uint8 category = head.category;
+        if (purpose == Purpose.Emergency && _emergency[reader][patient] > block.timestamp) {
+            return (true, patient, category);
+        }
+        (bool found, bool allowed) = _decide(patient, reader, ScopeKind.Record, recordId, purpose);
+        if (!found) {
+            (found, allowed) = _decide(patient, reader, ScopeKind.Category, bytes32(uint256(category)), purpose);
+        }
+        if (!found) (found, allowed) = _decide(patient, reader, ScopeKind.All, bytes32(0), purpose);
+        return (found && allowed, patient, category);
     }
 
     /// @dev (found, allowed) for one scope: found if a consent exists and is in its period.

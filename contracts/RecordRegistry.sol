@@ -101,6 +101,12 @@ contract RecordRegistry is AccessControl, IRecordRegistry {
     }
 
     /// @inheritdoc IRecordRegistry
+    function activeProviderId(address provider) external view returns (uint32) {
+        ProviderSlot memory slot = _providers[provider];
+        return slot.active ? slot.id : 0;
+    }
+
+    /// @inheritdoc IRecordRegistry
     function providerAddress(uint32 id) external view returns (address) {
         return _providerAddresses[id];
     }

@@ -5,7 +5,7 @@ import secrets
 import pytest
 
 from carechain import Contracts, Hospital, KemSuite, KeyPair, KuboNode, Patient, deploy
-from carechain.chain import AUDITOR_ROLE, PROVIDER_ROLE
+from carechain.chain import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
 
 
 def random_id() -> bytes:
@@ -76,6 +76,33 @@ def consent(project, registry, governor, auditor):
     """A ConsentManager reading records and roles from ``registry``; one auditor admitted."""
     registry.grantRole(AUDITOR_ROLE, auditor, sender=governor)
     return project.ConsentManager.deploy(registry, sender=governor)
+
+
+@pytest.fixture(scope="session")
+def insurer(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def arbitrator(accounts):
+    return accounts[10]
+
+
+@pytest.fixture
+def stablecoin(project, governor):
+    return project.MockStablecoin.deploy(sender=governor)
+
+
+@pytest.fixture
+def claims(project, registry, consent, stablecoin, governor, insurer, arbitrator):
+    """A ClaimsManager over ``registry`` and ``consent``, paying in a 6-decimal stablecoin;
+    one insurer (holding 1,000,000 tokens) and one arbitrator admitted."""
+    registry.grantRole(INSURER_ROLE, insurer, sender=governor)
+    registry.grantRole(ARBITRATOR_ROLE, arbitrator, sender=governor)
+    manager = project.ClaimsManager.deploy(registry, consent, stablecoin, sender=governor)
+    stablecoin.mint(insurer, 1_000_000 * 10**6, sender=governor)
+    stablecoin.approve(manager, 2**256 - 1, sender=insurer)
+    return manager
 
 
 @pytest.fixture

@@ -165,6 +165,12 @@ interface IConsentManager {
 
     /// @notice May `reader` read `recordId` for `purpose` now?
     function canAccess(address reader, bytes32 recordId, Purpose purpose) external view returns (bool);
+    /// @notice `canAccess`, plus the record's patient and category (one call for contracts
+    /// that need all three, such as claims).
+    function accessInfo(address reader, bytes32 recordId, Purpose purpose)
+        external
+        view
+        returns (bool allowed, address patient, uint8 category);
     /// @notice The id of a consent.
     function grantIdOf(address patient, address grantee, ScopeKind kind, bytes32 value, Purpose purpose)
         external

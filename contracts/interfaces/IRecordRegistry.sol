@@ -105,6 +105,9 @@ interface IRecordRegistry {
     /// @notice The compact id of a provider (0 if it was never admitted).
     function providerId(address provider) external view returns (uint32);
 
+    /// @notice The id of `provider` if it is admitted now, else 0 (one read for other contracts).
+    function activeProviderId(address provider) external view returns (uint32);
+
     /// @notice The address behind a provider id (zero if unknown).
     function providerAddress(uint32 id) external view returns (address);
 }

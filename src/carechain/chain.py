@@ -36,7 +36,13 @@ from .settings import PROJECT_ROOT, get_settings
 PROVIDER_ROLE = keccak(text="carechain.role.provider")
 INSURER_ROLE = keccak(text="carechain.role.insurer")
 AUDITOR_ROLE = keccak(text="carechain.role.auditor")
-ROLES = {"provider": PROVIDER_ROLE, "insurer": INSURER_ROLE, "auditor": AUDITOR_ROLE}
+ARBITRATOR_ROLE = keccak(text="carechain.role.arbitrator")
+ROLES = {
+    "provider": PROVIDER_ROLE,
+    "insurer": INSURER_ROLE,
+    "auditor": AUDITOR_ROLE,
+    "arbitrator": ARBITRATOR_ROLE,
+}
 
 #: Errors whose cause is a missing permission rather than bad data.
 _PERMISSION_ERRORS = {"NotProvider", "NotRecordAuthor", "AccessControlUnauthorizedAccount"}

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
+import {IConsentManager} from "./interfaces/IConsentManager.sol";
+import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
+import {INSURER_ROLE, ARBITRATOR_ROLE, ZeroAddress} from "./Common.sol";
+
+/// @title ClaimsManager
+/// @notice Escrowed insurance claims over carechain records, settled in one ERC-20.
+contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice How long after a denial the provider or patient may dispute it.
+    uint256 public constant DISPUTE_WINDOW = 14 days;
+    /// @notice The most claims one settlement pays.
+    uint256 public constant MAX_BATCH = 100;
+    uint256 private constant BPS = 10_000;
+
+    IRecordRegistry public immutable registry;
+    IConsentManager public immutable consent;
+    IERC20 public immutable token;
+
+    /// @dev A policy in three slots: who and when | whose and what | the money.
+    struct Policy {
+        address insurer;
+        uint40 start;
+        uint40 end;
+        uint16 copayBps;
+        address patient;
+        uint64 autoApproveBelow;
+        uint32 coveredCategories;
+        uint64 limit;
+        uint64 deductible;
+        uint64 approvedTotal;
+        uint64 deductibleUsed;
+    }
+
+    mapping(address insurer => Escrow escrow) private _escrows;
+    mapping(uint32 policyId => Policy policy) private _policies;
+    mapping(bytes32 claimId => Claim claim) private _claims;
+    mapping(bytes32 claimId => uint40 deniedAt) private _deniedAt;
+    uint32 private _policyCount;
+
+    constructor(IRecordRegistry registry_, IConsentManager consent_, IERC20 token_) {
+        if (address(registry_) == address(0)) revert ZeroAddress("registry");
+        if (address(consent_) == address(0)) revert ZeroAddress("consent");
+        if (address(token_) == address(0)) revert ZeroAddress("token");
+        registry = registry_;
+        consent = consent_;
+        token = token_;
+    }
+
+    // ------------------------------------------------------------------ escrow
+
+    /// @inheritdoc IClaimsManager
+    function deposit(uint256 amount) external nonReentrant {
+        _requireRole(INSURER_ROLE, msg.sender);
+        if (amount == 0) revert InvalidAmount(amount);
+        // Count what arrived, so a fee-taking token cannot inflate the escrow.
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        _escrows[msg.sender].balance += uint128(received);
+        emit Deposited(msg.sender, received);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function withdraw(uint256 amount) external nonReentrant {
+        Escrow storage escrow = _escrows[msg.sender];
+        uint256 available = escrow.balance - escrow.reserved;
+        if (amount == 0 || amount > available) revert InsufficientEscrow(msg.sender, available, amount);
+        escrow.balance -= uint128(amount);
+        emit Withdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ policies
+
+    /// @inheritdoc IClaimsManager
+    function issuePolicy(PolicyTerms calldata terms) external returns (uint32 policyId) {
+        _requireRole(INSURER_ROLE, msg.sender);
+        if (terms.patient == address(0)) revert InvalidPolicy("patient is zero");
+        if (terms.limit == 0) revert InvalidPolicy("limit is zero");
+        if (terms.copayBps > BPS) revert InvalidPolicy("co-pay above 100%");
+        if (terms.end <= terms.start || terms.end <= block.timestamp) revert InvalidPolicy("period is empty or over");
+        policyId = ++_policyCount;
+        _policies[policyId] = Policy({
+            insurer: msg.sender,
+            start: terms.start,
+            end: terms.end,
+            copayBps: terms.copayBps,
+            patient: terms.patient,
+            autoApproveBelow: terms.autoApproveBelow,
+            coveredCategories: terms.coveredCategories,
+            limit: terms.limit,
+            deductible: terms.deductible,
+            approvedTotal: 0,
+            deductibleUsed: 0
+        });
+        emit PolicyIssued(policyId, msg.sender, terms.patient, terms);
+    }
+
+    // ------------------------------------------------------------------ claims
+
+    /// @inheritdoc IClaimsManager
+    function submitClaim(ClaimRequest calldata request) external returns (bytes32 claimId) {
+        uint32 providerId = registry.activeProviderId(msg.sender);
+        if (providerId == 0) revert NotProvider(msg.sender);
+        if (request.amount == 0) revert InvalidAmount(request.amount);
+        Policy storage policy_ = _policies[request.policyId];
+        address insurer = policy_.insurer;
+        if (insurer == address(0)) revert UnknownPolicy(request.policyId);
+        address patient = policy_.patient;
+        if (request.patient != patient) revert WrongPatient(request.policyId, request.patient);
+        uint256 serviceTime = uint256(request.serviceDate) * 1 days;
+        if (serviceTime + 1 days <= policy_.start || serviceTime >= policy_.end) {
+            revert PolicyNotActive(request.policyId, request.serviceDate);
+        }
+        uint256 count = request.recordIds.length;
+        if (count == 0) revert NoEvidence();
+        bool allCovered = true;
+        uint32 covered = policy_.coveredCategories;
+        for (uint256 i; i < count; ++i) {
+            bytes32 recordId = request.recordIds[i];
+            (bool allowed, address owner, uint8 category) =
+                consent.accessInfo(insurer, recordId, IConsentManager.Purpose.Payment);
+            if (owner != patient) revert RecordNotOfPatient(recordId, patient);
+            if (!allowed) revert NoPaymentConsent(recordId, insurer);
+            if (category >= 32 || covered & (uint32(1) << category) == 0) allCovered = false;
+        }
+        claimId = claimIdOf(patient, msg.sender, request.serviceDate, request.codesHash);
+        Claim storage claim = _claims[claimId];
+        if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
+        // One packed word (Claim's layout, first field lowest): a fresh claim is one SSTORE.
+        uint256 packed = uint256(request.policyId) | (uint256(providerId) << 32)
+            | (uint256(uint8(ClaimStatus.Submitted)) << 64) | (uint256(request.amount) << 72);
+        assembly ("memory-safe") {
+            sstore(claim.slot, packed)
+        }
+        emit ClaimSubmitted(
+            claimId,
+            request.policyId,
+            msg.sender,
+            request.amount,
+            request.serviceDate,
+            request.codesHash,
+            request.recordIds,
+            request.claimDigest
+        );
+        if (allCovered && request.amount <= policy_.autoApproveBelow) {
+            // Auto-approval never fails a submission: without escrow it stays for review.
+            (uint64 pays,,,) = _shares(policy_, request.amount);
+            Escrow storage escrow = _escrows[insurer];
+            if (escrow.balance - escrow.reserved >= pays) _approve(claimId, claim, policy_, request.amount, true);
+        }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function approveClaim(bytes32 claimId, uint64 amount) external {
+        (Claim storage claim, Policy storage policy_) = _insurerClaim(claimId, ClaimStatus.Submitted);
+        if (amount == 0 || amount > claim.amount) revert InvalidAmount(amount);
+        _approve(claimId, claim, policy_, amount, false);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function denyClaim(bytes32 claimId, bytes32 reason) external {
+        (Claim storage claim,) = _insurerClaim(claimId, ClaimStatus.Submitted);
+        claim.status = ClaimStatus.Denied;
+        _deniedAt[claimId] = uint40(block.timestamp);
+        emit ClaimDenied(claimId, claim.policyId, reason);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function disputeClaim(bytes32 claimId) external {
+        Claim storage claim = _existingClaim(claimId);
+        if (claim.status != ClaimStatus.Denied) revert WrongStatus(claimId, claim.status);
+        uint256 deniedAt = _deniedAt[claimId];
+        if (deniedAt == 0 || block.timestamp >= deniedAt + DISPUTE_WINDOW) {
+            revert DisputeWindowClosed(claimId, deniedAt == 0 ? 0 : deniedAt + DISPUTE_WINDOW);
+        }
+        if (msg.sender != registry.providerAddress(claim.providerId) && msg.sender != _policies[claim.policyId].patient)
+        {
+            revert NotPartyToClaim(claimId, msg.sender);
+        }
+        claim.status = ClaimStatus.Disputed;
+        emit ClaimDisputed(claimId, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function resolveDispute(bytes32 claimId, bool approve, uint64 amount, bytes32 reason) external {
+        _requireRole(ARBITRATOR_ROLE, msg.sender);
+        Claim storage claim = _existingClaim(claimId);
+        if (claim.status != ClaimStatus.Disputed) revert WrongStatus(claimId, claim.status);
+        if (approve) {
+            if (amount == 0 || amount > claim.amount) revert InvalidAmount(amount);
+            _approve(claimId, claim, _policies[claim.policyId], amount, false);
+        } else {
+            claim.status = ClaimStatus.Denied;
+            _deniedAt[claimId] = 0; // final: no second dispute
+            emit ClaimDenied(claimId, claim.policyId, reason);
+        }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function settle(bytes32[] calldata claimIds) external nonReentrant {
+        uint256 count = claimIds.length;
+        if (count == 0 || count > MAX_BATCH) revert InvalidBatchSize(count, MAX_BATCH);
+        Escrow storage escrow = _escrows[msg.sender];
+        for (uint256 i; i < count; ++i) {
+            bytes32 claimId = claimIds[i];
+            (Claim storage claim,) = _insurerClaim(claimId, ClaimStatus.Approved);
+            uint64 amount = claim.approved;
+            // Effects before the transfer: a re-entering token finds the claim Paid.
+            claim.status = ClaimStatus.Paid;
+            escrow.balance -= amount;
+            escrow.reserved -= amount;
+            address provider = registry.providerAddress(claim.providerId);
+            emit ClaimPaid(claimId, provider, amount);
+            token.safeTransfer(provider, amount);
+        }
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IClaimsManager
+    function escrowOf(address insurer) external view returns (Escrow memory) {
+        return _escrows[insurer];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function policy(uint32 policyId)
+        external
+        view
+        returns (address insurer, PolicyTerms memory terms, PolicyUsage memory usage)
+    {
+        Policy storage p = _policies[policyId];
+        if (p.insurer == address(0)) revert UnknownPolicy(policyId);
+        terms = PolicyTerms({
+            patient: p.patient,
+            limit: p.limit,
+            deductible: p.deductible,
+            copayBps: p.copayBps,
+            coveredCategories: p.coveredCategories,
+            start: p.start,
+            end: p.end,
+            autoApproveBelow: p.autoApproveBelow
+        });
+        return (p.insurer, terms, PolicyUsage({approvedTotal: p.approvedTotal, deductibleUsed: p.deductibleUsed}));
+    }
+
+    /// @inheritdoc IClaimsManager
+    function getClaim(bytes32 claimId) external view returns (Claim memory) {
+        return _claims[claimId];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function claimIdOf(address patient, address provider, uint32 serviceDate, bytes32 codesHash)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(patient, provider, serviceDate, codesHash));
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// @dev What the insurer pays and the patient owes for an allowed `amount`: the patient
+    /// first pays what is left of the deductible, then the co-pay share of the rest; the
+    /// insurer pays the remainder, never past the policy's limit.
+    function _shares(Policy storage p, uint64 amount)
+        private
+        view
+        returns (uint64 insurerPays, uint64 patientPays, uint64 deductiblePart, uint64 rest)
+    {
+        uint64 deductibleLeft = p.deductible - p.deductibleUsed;
+        deductiblePart = amount < deductibleLeft ? amount : deductibleLeft;
+        rest = amount - deductiblePart;
+        uint64 copay = uint64((uint256(rest) * p.copayBps) / BPS);
+        insurerPays = rest - copay;
+        uint64 limitLeft = p.limit - p.approvedTotal;
+        if (insurerPays > limitLeft) insurerPays = limitLeft;
+        patientPays = amount - insurerPays;
+    }
+
+    function _approve(bytes32 claimId, Claim storage claim, Policy storage p, uint64 amount, bool automatic)
+        private
+    {
+        (uint64 pays, uint64 owes, uint64 deductiblePart,) = _shares(p, amount);
+        Escrow storage escrow = _escrows[p.insurer];
+        uint256 available = escrow.balance - escrow.reserved;
+        if (pays > available) revert InsufficientEscrow(p.insurer, available, pays);
+        escrow.reserved += pays;
+        p.approvedTotal += pays;
+        p.deductibleUsed += deductiblePart;
+        claim.status = ClaimStatus.Approved;
+        claim.approved = pays;
+        claim.patientShare = uint48(owes);
+        emit ClaimApproved(claimId, claim.policyId, pays, owes, automatic);
+    }
+
+    function _existingClaim(bytes32 claimId) private view returns (Claim storage claim) {
+        claim = _claims[claimId];
+        if (claim.status == ClaimStatus.None) revert UnknownClaim(claimId);
+    }
+
+    /// @dev The claim, which must be in `status` and on a policy of the caller's.
+    function _insurerClaim(bytes32 claimId, ClaimStatus status)
+        private
+        view
+        returns (Claim storage claim, Policy storage p)
+    {
+        claim = _existingClaim(claimId);
+        p = _policies[claim.policyId];
+        if (p.insurer != msg.sender) revert NotPolicyInsurer(claim.policyId, msg.sender);
+        if (claim.status != status) revert WrongStatus(claimId, claim.status);
+    }
+
+    function _requireRole(bytes32 role, address account) private view {
+        if (!IAccessControl(address(registry)).hasRole(role, account)) {
+            if (role == INSURER_ROLE) revert NotInsurer(account);
+            revert NotArbitrator(account);
+        }
+    }
+}
