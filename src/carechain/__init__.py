@@ -4,7 +4,16 @@ The public SDK: the role clients (:class:`Hospital`, :class:`Patient`), the cont
 wrapper (:class:`Contracts`), the IPFS client and managed node, key pairs, and errors.
 """
 
-from .chain import Contracts, Deployment, Purpose, Scope, SignedConsent, deploy
+from .chain import (
+    ClaimStatus,
+    ClaimView,
+    Contracts,
+    Deployment,
+    Purpose,
+    Scope,
+    SignedConsent,
+    deploy,
+)
 from .consent import AccessReceipt, ConsentRequiredError, TrailEntry
 from .crypto import KemSuite, KeyPair
 from .errors import (
@@ -23,6 +32,7 @@ from .errors import (
 )
 from .fhir import Category
 from .hospital import Hospital
+from .insurer import Insurer
 from .ipfs import IPFSClient
 from .kubo import KuboNode
 from .patient import Patient
@@ -33,6 +43,8 @@ __all__ = [
     "CarechainError",
     "Category",
     "ChainError",
+    "ClaimStatus",
+    "ClaimView",
     "ConfigurationError",
     "ConsentRequiredError",
     "ContentNotFoundError",
@@ -44,6 +56,7 @@ __all__ = [
     "IPFSClient",
     "IPFSError",
     "IPFSUnavailableError",
+    "Insurer",
     "IntegrityError",
     "InvalidRecordError",
     "KemSuite",

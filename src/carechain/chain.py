@@ -72,6 +72,8 @@ class Deployment:
     key_directory: str
     consent: str
     access_log: str
+    claims: str
+    token: str
     block: int
 
     def save(self, directory: Path | None = None) -> Path:
@@ -99,13 +101,18 @@ def network_name() -> str:
     return str(networks.provider.network.name)
 
 
-def deploy(sender: Any) -> Deployment:
-    """Deploy the registry (with ``sender`` as governor) and the key directory."""
+def deploy(sender: Any, token: str | None = None) -> Deployment:
+    """Deploy every carechain contract, with ``sender`` as governor. Claims settle in
+    ``token`` (an ERC-20 address); without one, a test stablecoin is deployed (local
+    chains only)."""
     project = _project()
     registry = project.RecordRegistry.deploy(sender, sender=sender)
     keys = project.KeyDirectory.deploy(sender=sender)
     consent = project.ConsentManager.deploy(registry, sender=sender)
     access_log = project.AccessLog.deploy(sender=sender)
+    if token is None:
+        token = str(project.MockStablecoin.deploy(sender=sender).address)
+    claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     return Deployment(
         network=network_name(),
         chain_id=chain.chain_id,
@@ -113,6 +120,8 @@ def deploy(sender: Any) -> Deployment:
         key_directory=str(keys.address),
         consent=str(consent.address),
         access_log=str(access_log.address),
+        claims=str(claims.address),
+        token=str(token),
         block=chain.blocks.height,
     )
 
@@ -760,6 +769,156 @@ class AccessLog:
         return bool(self.contract.verifyReceipt(root, leaf, proof))
 
 
+# --------------------------------------------------------------------------- claims
+
+
+class ClaimStatus(enum.IntEnum):
+    """Where a claim is (FHIR ClaimResponse.outcome follows from it)."""
+
+    NONE = 0
+    SUBMITTED = 1
+    APPROVED = 2
+    DENIED = 3
+    DISPUTED = 4
+    PAID = 5
+
+
+@dataclass(frozen=True)
+class PolicyTerms:
+    """A policy an insurer issues to a patient (amounts in token units)."""
+
+    patient: str
+    limit: int
+    deductible: int
+    copay_bps: int
+    covered: frozenset[Category]
+    start: int
+    end: int
+    auto_approve_below: int
+
+    def as_tuple(self) -> tuple:
+        """The ABI tuple."""
+        mask = sum(1 << int(c) for c in self.covered if int(c) < 32)
+        return (
+            self.patient,
+            self.limit,
+            self.deductible,
+            self.copay_bps,
+            mask,
+            self.start,
+            self.end,
+            self.auto_approve_below,
+        )
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """A claim: what was submitted (event) and where it stands (storage)."""
+
+    claim_id: bytes
+    policy_id: int
+    provider: str
+    amount: int
+    service_date: int
+    record_ids: list[bytes]
+    claim_digest: bytes
+    status: ClaimStatus
+    approved: int
+    patient_share: int
+    block: int
+
+
+class ClaimsManager:
+    """The ClaimsManager contract and the token it settles in."""
+
+    def __init__(self, address: str, token: str) -> None:
+        project = _project()
+        self.contract = project.ClaimsManager.at(address)
+        self.address = str(self.contract.address)
+        self.token = project.MockStablecoin.at(token)  # any ERC-20: only the standard ABI is used
+
+    def balance_of(self, account: str) -> int:
+        """Token balance of ``account``."""
+        return int(self.token.balanceOf(account))
+
+    def deposit(self, insurer: Any, amount: int) -> Any:
+        """Move ``amount`` of the insurer's tokens into its escrow (approves first)."""
+        if self.balance_of(insurer.address) < amount:
+            raise ValueError(f"{insurer.address} holds fewer than {amount} tokens")
+        if int(self.token.allowance(insurer.address, self.address)) < amount:
+            _transact(lambda: self.token.approve(self.address, amount, sender=insurer))
+        return _transact(lambda: self.contract.deposit(amount, sender=insurer))
+
+    def withdraw(self, insurer: Any, amount: int) -> Any:
+        """Take back escrow not reserved for approved claims."""
+        return _transact(lambda: self.contract.withdraw(amount, sender=insurer))
+
+    def escrow(self, insurer: str) -> tuple[int, int]:
+        """(balance, reserved) of an insurer's escrow."""
+        escrow = self.contract.escrowOf(insurer)
+        return int(escrow.balance), int(escrow.reserved)
+
+    def issue_policy(self, insurer: Any, terms: PolicyTerms) -> int:
+        """Issue a policy; returns its id."""
+        receipt = _transact(lambda: self.contract.issuePolicy(terms.as_tuple(), sender=insurer))
+        return int(receipt.decode_logs(self.contract.PolicyIssued)[0].policyId)
+
+    def submit(self, provider: Any, request: tuple) -> tuple[bytes, Any]:
+        """Submit a claim request tuple; returns (claim id, receipt)."""
+        receipt = _transact(lambda: self.contract.submitClaim(request, sender=provider))
+        return bytes(receipt.decode_logs(self.contract.ClaimSubmitted)[0].claimId), receipt
+
+    def approve(self, insurer: Any, claim_id: bytes, amount: int) -> Any:
+        """Approve ``amount`` of a claim (shares computed on-chain)."""
+        return _transact(lambda: self.contract.approveClaim(claim_id, amount, sender=insurer))
+
+    def deny(self, insurer: Any, claim_id: bytes, reason: str) -> Any:
+        """Deny a claim with a reason code (hashed on-chain)."""
+        code = keccak(text=reason)
+        return _transact(lambda: self.contract.denyClaim(claim_id, code, sender=insurer))
+
+    def settle(self, insurer: Any, claim_ids: list[bytes]) -> Any:
+        """Pay approved claims from escrow in one transaction."""
+        return _transact(lambda: self.contract.settle(claim_ids, sender=insurer))
+
+    def dispute(self, party: Any, claim_id: bytes) -> Any:
+        """The provider or patient disputes a denial within the window."""
+        return _transact(lambda: self.contract.disputeClaim(claim_id, sender=party))
+
+    def claims(self, **topics: Any) -> list[ClaimView]:
+        """Claims filtered by event topics (``policyId=``, ``provider=``), oldest first."""
+        logs = self.contract.ClaimSubmitted.range(0, chain.blocks.height + 1, search_topics=topics)
+        views = []
+        for log in logs:
+            stored = self.contract.getClaim(bytes(log.claimId))
+            views.append(
+                ClaimView(
+                    claim_id=bytes(log.claimId),
+                    policy_id=int(log.policyId),
+                    provider=str(log.provider),
+                    amount=int(log.amount),
+                    service_date=int(log.serviceDate),
+                    record_ids=[bytes(r) for r in log.recordIds],
+                    claim_digest=bytes(log.claimDigest),
+                    status=ClaimStatus(int(stored.status)),
+                    approved=int(stored.approved),
+                    patient_share=int(stored.patientShare),
+                    block=int(log.block_number),
+                )
+            )
+        return views
+
+    def policies(self, insurer: str | None = None, patient: str | None = None) -> list[int]:
+        """Ids of the policies of an insurer and/or patient."""
+        topics = {}
+        if insurer:
+            topics["insurer"] = to_checksum_address(insurer)
+        if patient:
+            topics["patient"] = to_checksum_address(patient)
+        logs = self.contract.PolicyIssued.range(0, chain.blocks.height + 1, search_topics=topics)
+        return [int(log.policyId) for log in logs]
+
+
 # --------------------------------------------------------------------------- the set
 
 
@@ -787,6 +946,7 @@ class Contracts:
         self.keys = KeyDirectory(deployment.key_directory)
         self.consent = ConsentManager(deployment.consent)
         self.access_log = AccessLog(deployment.access_log)
+        self.claims = ClaimsManager(deployment.claims, deployment.token)
 
     @property
     def chain_id(self) -> int:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from rich.progress import Progress
 
 from .chain import new_record_id
 from .consent import permitted_readers
-from .errors import CarechainError, IPFSError, KeyNotFoundError
-from .fhir import Category, category_for, parse_resource
+from .crypto import RecordContext, encrypt_record
+from .errors import CarechainError, InvalidRecordError, IPFSError, KeyNotFoundError
+from .fhir import Category, canonical_bytes, category_for, parse_resource
+from .fhir_claims import claim_amount, claim_codes, codes_hash
 from .records import Party, RecordRef, seal_and_store
 
 
@@ -150,6 +154,43 @@ class Hospital(Party):
         return self.contracts.consent.open_break_glass(
             self.account, patient, justification, duration
         )
+
+    def submit_claim(
+        self,
+        policy_id: int,
+        insurer: str,
+        claim: dict[str, Any],
+        record_ids: list[bytes],
+        service_date: date,
+    ) -> tuple[bytes, Any]:
+        """Submit a FHIR Claim citing ``record_ids`` as evidence; returns (claim id, receipt).
+
+        The Claim is validated, encrypted to the insurer, the patient and this hospital, and
+        stored on IPFS; the chain gets its digest, the amount, the service date and a keyed
+        hash of the billing codes. The contract refuses it unless the patient's payment
+        consent lets the insurer read every cited record."""
+        resource = parse_resource(claim)
+        if resource["resourceType"] != "Claim":
+            raise InvalidRecordError(f"expected a FHIR Claim, got {resource['resourceType']}")
+        patient = resource["patient"]["identifier"]["value"]
+        secret = hashlib.sha256(b"carechain/codes" + self.key_pair.private_bytes()).digest()
+        codes = codes_hash(secret, claim_codes(resource))
+        day = service_date.toordinal() - date(1970, 1, 1).toordinal()
+        claims = self.contracts.claims
+        claim_id = bytes(claims.contract.claimIdOf(patient, self.address, day, codes))
+        context = RecordContext(self.contracts.chain_id, claims.address, patient, claim_id, 1)
+        readers = [
+            self.contracts.reader_key(insurer),
+            self.contracts.reader_key(patient),
+            (self.key_pair.suite, self.key_pair.public_key),
+        ]
+        added = self.ipfs.add(encrypt_record(canonical_bytes(resource), context, readers))
+        request = (policy_id, patient, claim_amount(resource), day, codes, record_ids, added.digest)
+        try:
+            return claims.submit(self.account, request)
+        except CarechainError:
+            self._unpin([added.digest])
+            raise
 
     def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:
         """Mark a record entered-in-error. Its history stays on-chain and readable."""

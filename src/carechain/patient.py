@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chain import ConsentRecord, Purpose, RecordHead, RecordVersion, Scope, SignedConsent
+from .chain import (
+    ClaimStatus,
+    ClaimView,
+    ConsentRecord,
+    Purpose,
+    RecordHead,
+    RecordVersion,
+    Scope,
+    SignedConsent,
+)
 from .consent import TrailEntry, audit_trail, build_key_object
 from .records import Party
 
@@ -76,6 +85,20 @@ class Patient(Party):
     def consents(self) -> list[ConsentRecord]:
         """Every consent I gave or denied, with whether it is active now."""
         return self.contracts.consent.consents(patient=self.address)
+
+    def claims(self) -> list[ClaimView]:
+        """Every claim made against my policies, with where it stands."""
+        claims = self.contracts.claims
+        return [
+            view
+            for policy_id in claims.policies(patient=self.address)
+            for view in claims.claims(policyId=policy_id)
+        ]
+
+    def amount_owed(self) -> int:
+        """What I owe providers (deductible and co-pay) on approved and paid claims."""
+        owed = (ClaimStatus.APPROVED, ClaimStatus.PAID)
+        return sum(view.patient_share for view in self.claims() if view.status in owed)
 
     def audit_trail(self) -> list[TrailEntry]:
         """Every anchored read of my records, each receipt's signature and Merkle inclusion

@@ -1,0 +1,181 @@
+"""FHIR R4 ``Claim`` resources for submission, and ``ClaimResponse`` from on-chain outcomes.
+
+Parties are referenced by Ethereum address and records by carechain record id, so neither
+resource carries a personal identifier; the Claim itself is only ever stored encrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .chain import ClaimStatus, ClaimView
+from .fhir import parse_resource
+from .fhir_consent import ADDRESS_SYSTEM, RECORD_SYSTEM
+
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+_DECIMALS = 10**6
+
+
+def _ref(address: str) -> dict[str, Any]:
+    return {"identifier": {"system": ADDRESS_SYSTEM, "value": address}}
+
+
+def build_claim(
+    patient: str,
+    provider: str,
+    insurer: str,
+    policy_id: int,
+    service_date: date,
+    codes: list[tuple[str, str, int]],
+    record_ids: list[bytes],
+) -> dict[str, Any]:
+    """A validated FHIR Claim: ``codes`` are (CPT code, display, amount in token units)."""
+    total = sum(amount for _, _, amount in codes)
+    resource = {
+        "resourceType": "Claim",
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": _ref(patient),
+        "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "provider": _ref(provider),
+        "insurer": _ref(insurer),
+        "priority": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "code": "normal",
+                }
+            ]
+        },
+        "insurance": [
+            {
+                "sequence": 1,
+                "focal": True,
+                "coverage": {
+                    "identifier": {"system": "urn:carechain:policy", "value": str(policy_id)}
+                },
+            }
+        ],
+        "supportingInfo": [
+            {
+                "sequence": i + 1,
+                "category": {"text": "carechain record"},
+                "valueReference": {
+                    "identifier": {"system": RECORD_SYSTEM, "value": "0x" + r.hex()}
+                },
+            }
+            for i, r in enumerate(record_ids)
+        ],
+        "item": [
+            {
+                "sequence": i + 1,
+                "productOrService": {
+                    "coding": [{"system": CPT_SYSTEM, "code": code, "display": display}]
+                },
+                "servicedDate": service_date.isoformat(),
+                "net": {"value": amount / _DECIMALS, "currency": "USD"},
+            }
+            for i, (code, display, amount) in enumerate(codes)
+        ],
+        "total": {"value": total / _DECIMALS, "currency": "USD"},
+    }
+    return parse_resource(resource)
+
+
+def claim_amount(claim: dict[str, Any]) -> int:
+    """The claim's total in token units (6 decimals)."""
+    return round(float(claim["total"]["value"]) * _DECIMALS)
+
+
+def claim_codes(claim: dict[str, Any]) -> list[str]:
+    """The billing codes of a claim's items, sorted."""
+    return sorted(
+        coding["code"]
+        for item in claim.get("item", [])
+        for coding in item["productOrService"].get("coding", [])
+    )
+
+
+def codes_hash(secret: bytes, codes: list[str]) -> bytes:
+    """A provider-keyed hash of billing codes: the same codes give the same hash for the same
+    provider (so duplicates are refused), but nobody else can guess the codes from it."""
+    return hmac.new(secret, "\n".join(sorted(codes)).encode(), hashlib.sha256).digest()
+
+
+def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any]:
+    """A validated FHIR ClaimResponse built from a claim's on-chain outcome."""
+    outcome = {
+        ClaimStatus.SUBMITTED: "queued",
+        ClaimStatus.DISPUTED: "partial",
+        ClaimStatus.DENIED: "error",
+    }.get(view.status, "complete")
+    resource: dict[str, Any] = {
+        "resourceType": "ClaimResponse",
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": _ref(patient),
+        "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "insurer": _ref(insurer),
+        "request": {
+            "identifier": {"system": "urn:carechain:claim", "value": "0x" + view.claim_id.hex()}
+        },
+        "outcome": outcome,
+        "disposition": view.status.name.lower(),
+    }
+    if view.status in (ClaimStatus.APPROVED, ClaimStatus.PAID):
+        resource["total"] = [
+            {
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/adjudication",
+                            "code": "benefit",
+                        }
+                    ]
+                },
+                "amount": {"value": view.approved / _DECIMALS, "currency": "USD"},
+            },
+            {
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/adjudication",
+                            "code": "copay",
+                        }
+                    ]
+                },
+                "amount": {"value": view.patient_share / _DECIMALS, "currency": "USD"},
+            },
+        ]
+    if view.status is ClaimStatus.PAID:
+        resource["payment"] = {
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                        "code": "complete",
+                    }
+                ]
+            },
+            "amount": {"value": view.approved / _DECIMALS, "currency": "USD"},
+        }
+    return parse_resource(resource)
