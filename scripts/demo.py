@@ -7,7 +7,7 @@ hospital encrypts a handful of FHIR records, stores them on IPFS and anchors the
 patient lists and decrypts their own records; a third party is refused.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import click
 from ape import accounts, chain
@@ -16,9 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from carechain import (
+    Category,
+    ChainError,
     ConsentRequiredError,
     Contracts,
     Hospital,
+    Insurer,
     KemSuite,
     KeyPair,
     KuboNode,
@@ -28,11 +31,13 @@ from carechain import (
 )
 from carechain.chain import deploy
 from carechain.fhir import describe
+from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 from carechain.settings import get_settings
 from carechain.unixfs import cid_from_digest
 
 console = Console(width=130)
+USD = 10**6  # the stablecoin has 6 decimals, like USDC
 
 
 def when(seconds: int) -> str:
@@ -199,6 +204,101 @@ def cli():
                 state,
             )
         console.print(history)
+
+        console.rule("claims: an insurer settles alice's claims in a stablecoin")
+        insurer_acct = accounts.test_accounts[6]
+        contracts.registry.admit(governor, "insurer", insurer_acct)
+        insurer = Insurer(insurer_acct, contracts, node.client, KeyPair.generate())
+        insurer.publish_key()
+        contracts.claims.token.mint(insurer_acct, 250_000 * USD, sender=governor)
+        insurer.fund_escrow(100_000 * USD)
+        now = chain.blocks.head.timestamp
+        policy_id = insurer.issue_policy(
+            alice.address,
+            limit=20_000 * USD,
+            deductible=250 * USD,
+            copay_bps=2_000,
+            covered={Category.OBSERVATION, Category.ENCOUNTER, Category.CONDITION},
+            start=now - 30 * 86400,
+            end=now + 365 * 86400,
+            auto_approve_below=300 * USD,
+        )
+        alice.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
+        console.print(
+            f"insurer funded 100,000 mUSDC of escrow, issued policy #{policy_id} to alice "
+            "(limit 20,000, deductible 250, co-pay 20%, auto-approve ≤ 300); alice consented "
+            "to payment reads"
+        )
+        encounter = next(
+            r for r in refs if r.patient == alice.address and r.category == Category.ENCOUNTER
+        )
+        evidence = [encounter.record_id]
+        submitted = {}
+        for label, code, amount, day in (
+            ("routine check", "99212", 180, 1),
+            ("specialist visit", "99215", 1_450, 2),
+            ("cosmetic add-on", "15780", 2_900, 3),
+        ):
+            service = date.today() - timedelta(days=day)
+            fhir_claim = build_claim(
+                alice.address,
+                hospital.address,
+                insurer.address,
+                policy_id,
+                service,
+                [(code, label, amount * USD)],
+                evidence,
+            )
+            claim_id, receipt = hospital.submit_claim(
+                policy_id, insurer.address, fhir_claim, evidence, service
+            )
+            submitted[label] = (claim_id, fhir_claim, service)
+            console.print(
+                f"hospital submitted '{label}' ({amount:,} mUSDC; {receipt.gas_used:,} gas)"
+            )
+        label = "specialist visit"
+        view = next(v for v in insurer.claims() if v.claim_id == submitted[label][0])
+        insurer.open_evidence(view)  # consented, logged payment read
+        insurer.approve(view.claim_id, view.amount)
+        insurer.deny(submitted["cosmetic add-on"][0], "not-covered-cosmetic")
+        try:
+            _, again, service = submitted["routine check"]
+            hospital.submit_claim(policy_id, insurer.address, again, evidence, service)
+        except ChainError as exc:
+            console.print(f"the same 'routine check' again: [red]refused[/red] — {exc}")
+        paid_before = contracts.claims.balance_of(hospital.address)
+        [settlement] = insurer.settle()
+        received = contracts.claims.balance_of(hospital.address) - paid_before
+        console.print(
+            f"insurer settled the approved claims in one batch ({settlement.gas_used:,} gas); "
+            f"the hospital received {received / USD:,.2f} mUSDC"
+        )
+        claims_table = Table(
+            "claim",
+            "asked",
+            "status",
+            "insurer paid",
+            "alice owes",
+            title="alice's claims (FHIR ClaimResponse outcome in brackets)",
+        )
+        for view in alice.claims():
+            name = next(k for k, v in submitted.items() if v[0] == view.claim_id)
+            outcome = insurer.claim_response(view, alice.address)["outcome"]
+            claims_table.add_row(
+                name,
+                f"{view.amount / USD:,.2f}",
+                f"{view.status.name.lower()} [{outcome}]",
+                f"{view.approved / USD:,.2f}",
+                f"{view.patient_share / USD:,.2f}",
+            )
+        console.print(claims_table)
+        balance, reserved = insurer.escrow()
+        hospital_balance = contracts.claims.balance_of(hospital.address)
+        console.print(
+            f"balances (mUSDC): hospital {hospital_balance / USD:,.2f}; "
+            f"insurer escrow {balance / USD:,.2f} ({reserved / USD:,.2f} reserved); "
+            f"alice owes the hospital {alice.amount_owed() / USD:,.2f}"
+        )
 
         console.rule("[bold green]done")
         console.print(

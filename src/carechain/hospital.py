@@ -13,7 +13,13 @@ from rich.progress import Progress
 from .chain import new_record_id
 from .consent import permitted_readers
 from .crypto import RecordContext, encrypt_record
-from .errors import CarechainError, InvalidRecordError, IPFSError, KeyNotFoundError
+from .errors import (
+    CarechainError,
+    ChainError,
+    InvalidRecordError,
+    IPFSError,
+    KeyNotFoundError,
+)
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .fhir_claims import claim_amount, claim_codes, codes_hash
 from .records import Party, RecordRef, seal_and_store
@@ -178,6 +184,11 @@ class Hospital(Party):
         day = service_date.toordinal() - date(1970, 1, 1).toordinal()
         claims = self.contracts.claims
         claim_id = bytes(claims.contract.claimIdOf(patient, self.address, day, codes))
+        if int(claims.contract.getClaim(claim_id).status) != 0:
+            raise ChainError(
+                f"DuplicateClaim: this provider already claimed these codes for this patient on "
+                f"{service_date.isoformat()} (claim 0x{claim_id.hex()}); nothing was sent"
+            )
         context = RecordContext(self.contracts.chain_id, claims.address, patient, claim_id, 1)
         readers = [
             self.contracts.reader_key(insurer),
