@@ -62,20 +62,41 @@ def doctor(accounts):
 # ---------------------------------------------------------------- contracts, bare
 
 
+def deploy_registry(project, governor, *providers):
+    """A RecordRegistry with ``providers`` admitted."""
+    contract = project.RecordRegistry.deploy(governor, sender=governor)
+    for provider in providers:
+        contract.grantRole(PROVIDER_ROLE, provider, sender=governor)
+    return contract
+
+
+def deploy_consent(project, registry, governor, auditor):
+    """A ConsentManager reading records and roles from ``registry``; one auditor admitted."""
+    registry.grantRole(AUDITOR_ROLE, auditor, sender=governor)
+    return project.ConsentManager.deploy(registry, sender=governor)
+
+
+def deploy_claims(project, registry, consent, stablecoin, governor, insurer, arbitrator):
+    """A ClaimsManager paying in ``stablecoin``; ``insurer`` (holding 1,000,000 tokens,
+    approved to the manager) and ``arbitrator`` admitted."""
+    registry.grantRole(INSURER_ROLE, insurer, sender=governor)
+    registry.grantRole(ARBITRATOR_ROLE, arbitrator, sender=governor)
+    manager = project.ClaimsManager.deploy(registry, consent, stablecoin, sender=governor)
+    stablecoin.mint(insurer, 1_000_000 * 10**6, sender=governor)
+    stablecoin.approve(manager, 2**256 - 1, sender=insurer)
+    return manager
+
+
 @pytest.fixture
 def registry(project, governor, hospital, other_hospital):
     """A RecordRegistry with two admitted providers."""
-    contract = project.RecordRegistry.deploy(governor, sender=governor)
-    contract.grantRole(PROVIDER_ROLE, hospital, sender=governor)
-    contract.grantRole(PROVIDER_ROLE, other_hospital, sender=governor)
-    return contract
+    return deploy_registry(project, governor, hospital, other_hospital)
 
 
 @pytest.fixture
 def consent(project, registry, governor, auditor):
-    """A ConsentManager reading records and roles from ``registry``; one auditor admitted."""
-    registry.grantRole(AUDITOR_ROLE, auditor, sender=governor)
-    return project.ConsentManager.deploy(registry, sender=governor)
+    """A ConsentManager over ``registry``; one auditor admitted."""
+    return deploy_consent(project, registry, governor, auditor)
 
 
 @pytest.fixture(scope="session")
@@ -97,12 +118,7 @@ def stablecoin(project, governor):
 def claims(project, registry, consent, stablecoin, governor, insurer, arbitrator):
     """A ClaimsManager over ``registry`` and ``consent``, paying in a 6-decimal stablecoin;
     one insurer (holding 1,000,000 tokens) and one arbitrator admitted."""
-    registry.grantRole(INSURER_ROLE, insurer, sender=governor)
-    registry.grantRole(ARBITRATOR_ROLE, arbitrator, sender=governor)
-    manager = project.ClaimsManager.deploy(registry, consent, stablecoin, sender=governor)
-    stablecoin.mint(insurer, 1_000_000 * 10**6, sender=governor)
-    stablecoin.approve(manager, 2**256 - 1, sender=insurer)
-    return manager
+    return deploy_claims(project, registry, consent, stablecoin, governor, insurer, arbitrator)
 
 
 @pytest.fixture

@@ -5,28 +5,45 @@ import ape
 import pytest
 
 from carechain.chain import PROVIDER_ROLE
-from tests.conftest import random_id
+from tests.conftest import deploy_claims, deploy_consent, deploy_registry, random_id
 
-ROLES = ["governor", "provider", "other_provider", "auditor", "patient", "guardian", "stranger"]
+ROLES = [
+    "governor",
+    "provider",
+    "other_provider",
+    "auditor",
+    "insurer",
+    "arbitrator",
+    "patient",
+    "guardian",
+    "stranger",
+]
 END = 4_000_000_000  # a consent period end far in the future
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def world(
-    registry,
-    consent,
-    key_directory,
     project,
     governor,
     hospital,
     other_hospital,
     auditor,
+    insurer,
+    arbitrator,
     patient,
     guardian,
     stranger,
     doctor,
+    chain,
 ):
-    """One of everything, so each function has something to act on."""
+    """One of everything, so each function has something to act on.
+
+    Built once for the module; Ape's isolation reverts each case's changes, so every case
+    starts from this same state."""
+    registry = deploy_registry(project, governor, hospital, other_hospital)
+    consent = deploy_consent(project, registry, governor, auditor)
+    stablecoin = project.MockStablecoin.deploy(sender=governor)
+    claims = deploy_claims(project, registry, consent, stablecoin, governor, insurer, arbitrator)
     record_id = random_id()
     registry.anchor(record_id, patient, 2, random_id(), sender=hospital)
     tx = consent.grant(doctor, 2, b"\x00" * 32, 0, END, b"\x00" * 32, sender=patient)
@@ -39,10 +56,30 @@ def world(
         "provider": hospital,
         "other_provider": other_hospital,
         "auditor": auditor,
+        "insurer": insurer,
+        "arbitrator": arbitrator,
         "patient": patient,
         "guardian": guardian,
         "stranger": stranger,
     }
+    # claims: escrow, a policy, payment consent, and a claim in each state the cases need
+    claims.deposit(10_000, sender=insurer)
+    terms = (patient.address, 10_000, 0, 0, 1 << 2, 0, END, 0)
+    tx = claims.issuePolicy(terms, sender=insurer)
+    policy_id = tx.decode_logs(claims.PolicyIssued)[0].policyId
+    consent.grant(insurer, 2, b"\x00" * 32, 1, END, b"\x00" * 32, sender=patient)
+    day = chain.blocks.head.timestamp // 86400
+
+    def new_claim():
+        request = (policy_id, patient.address, 1_000, day, random_id(), [record_id], random_id())
+        tx = claims.submitClaim(request, sender=hospital)
+        return bytes(tx.decode_logs(claims.ClaimSubmitted)[0].claimId)
+
+    submitted, approved, denied, disputed = new_claim(), new_claim(), new_claim(), new_claim()
+    claims.approveClaim(approved, 1_000, sender=insurer)
+    claims.denyClaim(denied, b"\x00" * 32, sender=insurer)
+    claims.denyClaim(disputed, b"\x00" * 32, sender=insurer)
+    claims.disputeClaim(disputed, sender=patient)
     return {
         "registry": registry,
         "consent": consent,
@@ -52,6 +89,13 @@ def world(
         "callers": callers,
         "patient": patient,
         "doctor": doctor,
+        "claims": claims,
+        "policy_id": policy_id,
+        "day": day,
+        "submitted": submitted,
+        "approved": approved,
+        "denied": denied,
+        "disputed": disputed,
     }
 
 
@@ -124,6 +168,60 @@ CASES = {
         lambda w, s: w["consent"].reviewBreakGlass(w["access_id"], True, sender=s),
         {"auditor"},
         "NotAuthorized",
+    ),
+    "claims.deposit": (lambda w, s: w["claims"].deposit(1, sender=s), {"insurer"}, "NotInsurer"),
+    "claims.withdraw": (
+        lambda w, s: w["claims"].withdraw(1, sender=s),
+        {"insurer"},
+        "InsufficientEscrow",
+    ),
+    "claims.issuePolicy": (
+        lambda w, s: w["claims"].issuePolicy(
+            (w["patient"].address, 1, 0, 0, 0, 0, END, 0), sender=s
+        ),
+        {"insurer"},
+        "NotInsurer",
+    ),
+    "claims.submitClaim": (
+        lambda w, s: w["claims"].submitClaim(
+            (
+                w["policy_id"],
+                w["patient"].address,
+                5,
+                w["day"],
+                random_id(),
+                [w["record_id"]],
+                random_id(),
+            ),
+            sender=s,
+        ),
+        {"provider", "other_provider"},
+        "NotProvider",
+    ),
+    "claims.approveClaim": (
+        lambda w, s: w["claims"].approveClaim(w["submitted"], 100, sender=s),
+        {"insurer"},
+        "NotPolicyInsurer",
+    ),
+    "claims.denyClaim": (
+        lambda w, s: w["claims"].denyClaim(w["submitted"], b"\x00" * 32, sender=s),
+        {"insurer"},
+        "NotPolicyInsurer",
+    ),
+    "claims.settle": (
+        lambda w, s: w["claims"].settle([w["approved"]], sender=s),
+        {"insurer"},
+        "NotPolicyInsurer",
+    ),
+    "claims.disputeClaim": (
+        lambda w, s: w["claims"].disputeClaim(w["denied"], sender=s),
+        {"provider", "patient"},
+        "NotPartyToClaim",
+    ),
+    "claims.resolveDispute": (
+        lambda w, s: w["claims"].resolveDispute(w["disputed"], False, 0, b"\x00" * 32, sender=s),
+        {"arbitrator"},
+        "NotArbitrator",
     ),
     "consent.removeGuardian": (
         lambda w, s: w["consent"].removeGuardian(w["callers"]["guardian"], sender=s),
