@@ -25,7 +25,7 @@ RESULTS = Path(__file__).parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from carechain import KemSuite, KeyPair, deploy  # noqa: E402
-from carechain.chain import PROVIDER_ROLE, Contracts  # noqa: E402
+from carechain.chain import INSURER_ROLE, PROVIDER_ROLE, Contracts  # noqa: E402
 
 
 def calldata_gas(data: bytes) -> int:
@@ -44,6 +44,102 @@ def measure(
     tx = chain_api.provider.web3.eth.get_transaction(receipt.txn_hash)
     floor = 21_000 + calldata_gas(bytes(tx["input"])) + fixed + 2_100 * per_tx_reads
     return {"gas": receipt.gas_used / records, "floor": floor / records, "records": records}
+
+
+def claims_rows(
+    chain_api: Any, contracts: Contracts, governor: Any, hospital: Any, patient: Any
+) -> list[dict]:
+    """Deposit, policy, claim submission (reviewed and auto-approved), approval, denial and
+    settlement of a batch of 50, each next to its floor."""
+    insurer = accounts.test_accounts[3]
+    registry = contracts.registry.contract
+    claims = contracts.claims.contract
+    token = contracts.claims.token
+    registry.grantRole(INSURER_ROLE, insurer, sender=governor)
+    token.mint(insurer, 10**15, sender=governor)
+    token.approve(claims, 2**256 - 1, sender=insurer)
+    rows = []
+
+    # escrow slot fresh; the manager's token balance fresh, the insurer's rewritten;
+    # token and registry cold; Transfer + Deposited logs
+    receipt = claims.deposit(10**13, sender=insurer)
+    fixed = 22_100 * 2 + 5_000 + 2 * 2_600 + log_gas(3, 32) + log_gas(2, 32)
+    rows.append({"name": "deposit (first)", **measure(chain_api, receipt, fixed, per_tx_reads=2)})
+
+    now = chain_api.blocks.head.timestamp
+    terms = (patient.address, 10**12, 0, 2_000, 1 << 2, now - 86400, now + 365 * 86400, 100)
+    receipt = claims.issuePolicy(terms, sender=insurer)
+    policy_id = receipt.decode_logs(claims.PolicyIssued)[0].policyId
+    # three fresh policy slots, the counter, the role read in the registry
+    fixed = 22_100 * 3 + 22_100 + 2_600 + log_gas(4, 8 * 32)
+    rows.append({"name": "issuePolicy", **measure(chain_api, receipt, fixed, per_tx_reads=1)})
+
+    record_id = secrets.token_bytes(32)
+    registry.anchor(record_id, patient, 2, secrets.token_bytes(32), sender=hospital)
+    contracts.consent.contract.grant(
+        insurer, 2, bytes(32), 1, now + 365 * 86400, bytes(32), sender=patient
+    )
+    day = now // 86400
+
+    def submit(amount: int) -> tuple[bytes, Any]:
+        request = (
+            policy_id,
+            patient.address,
+            amount,
+            day,
+            secrets.token_bytes(32),
+            [record_id],
+            secrets.token_bytes(32),
+        )
+        receipt = claims.submitClaim(request, sender=hospital)
+        return bytes(receipt.decode_logs(claims.ClaimSubmitted)[0].claimId), receipt
+
+    # one fresh claim slot; registry and consent cold; cold reads: provider id, two policy
+    # slots, the grant, the record, the consent lookups (8 in all); ClaimSubmitted log
+    submit_log = log_gas(4, 6 * 32 + 32)
+    _, receipt = submit(5_000)
+    fixed = 22_100 + 2 * 2_600 + submit_log
+    rows.append(
+        {
+            "name": "submitClaim (1 record, for review)",
+            **measure(chain_api, receipt, fixed, per_tx_reads=8),
+        }
+    )
+    _, receipt = submit(50)
+    # ... and approved on submit: escrow and policy usage rewritten, ClaimApproved log
+    fixed += 2 * 5_000 + 2_100 + log_gas(3, 96)
+    rows.append(
+        {
+            "name": "submitClaim (auto-approved)",
+            **measure(chain_api, receipt, fixed, per_tx_reads=8),
+        }
+    )
+
+    pending = [submit(1_000 + i)[0] for i in range(52)]
+    receipt = claims.approveClaim(pending[0], 1_000, sender=insurer)
+    # claim, escrow and policy usage rewritten (cold); policy slots read; ClaimApproved log
+    fixed = 3 * 5_000 + log_gas(3, 96)
+    rows.append({"name": "approveClaim", **measure(chain_api, receipt, fixed, per_tx_reads=1)})
+    receipt = claims.denyClaim(pending[1], secrets.token_bytes(32), sender=insurer)
+    # claim rewritten, denial time fresh; policy insurer read; ClaimDenied log
+    fixed = 5_000 + 22_100 + log_gas(3, 32)
+    rows.append({"name": "denyClaim", **measure(chain_api, receipt, fixed, per_tx_reads=1)})
+
+    batch = pending[2:]
+    for claim_id in batch:
+        claims.approveClaim(claim_id, 1_000, sender=insurer)
+    receipt = claims.settle(batch, sender=insurer)
+    # per claim: claim slot rewritten, ClaimPaid and Transfer logs, warm balance updates;
+    # once: escrow, both token balances (the provider's fresh), registry and token cold
+    size = len(batch)
+    fixed = size * (5_000 + 2 * log_gas(3, 32) + 2 * 100) + 5_000 + 22_100 + 5_000 + 2 * 2_600
+    rows.append(
+        {
+            "name": f"settle ({size} claims), per claim",
+            **measure(chain_api, receipt, fixed, per_tx_reads=2, records=size),
+        }
+    )
+    return rows
 
 
 def main() -> None:
@@ -155,6 +251,7 @@ def main() -> None:
                 **measure(chain, receipt, 2 * 22_100 + log_gas(4, 64)),
             }
         )
+        rows.extend(claims_rows(chain, contracts, governor, hospital, patient))
         del provider
 
     table = Table("call", "gas", "floor", "ratio", title="carechain gas (anvil, solc 0.8.30)")

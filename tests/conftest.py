@@ -1,11 +1,26 @@
 """Shared fixtures: named accounts, freshly deployed contracts, a real Kubo node."""
 
 import secrets
+from datetime import date
 
 import pytest
 
-from carechain import Contracts, Hospital, KemSuite, KeyPair, KuboNode, Patient, deploy
+from carechain import (
+    Category,
+    Contracts,
+    Hospital,
+    Insurer,
+    KemSuite,
+    KeyPair,
+    KuboNode,
+    Patient,
+    Purpose,
+    Scope,
+    deploy,
+)
 from carechain.chain import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
+from carechain.fhir_claims import build_claim
+from carechain.samples import chart
 
 
 def random_id() -> bytes:
@@ -169,3 +184,57 @@ def doctor_client(doctor, contracts, ipfs):
     client = Hospital(doctor, contracts, ipfs, KeyPair.generate())
     client.publish_key()
     return client
+
+
+# ---------------------------------------------------------------- claims through the SDK
+
+USD = 10**6  # the test stablecoin has 6 decimals
+DAY = 86400
+
+
+@pytest.fixture
+def insurer_client(insurer, governor, contracts, ipfs):
+    contracts.registry.admit(governor, "insurer", insurer)
+    client = Insurer(insurer, contracts, ipfs, KeyPair.generate())
+    client.publish_key()
+    contracts.claims.token.mint(insurer, 1_000_000 * USD, sender=governor)
+    client.fund_escrow(100_000 * USD)
+    return client
+
+
+@pytest.fixture
+def covered(hospital_client, patient_client, insurer_client, chain):
+    """A policy, the patient's chart, and payment consent for the insurer."""
+    now = chain.blocks.head.timestamp
+    policy_id = insurer_client.issue_policy(
+        patient_client.address,
+        limit=5_000 * USD,
+        deductible=100 * USD,
+        copay_bps=1_000,
+        covered={Category.OBSERVATION, Category.ENCOUNTER},
+        start=now - DAY,
+        end=now + 365 * DAY,
+        auto_approve_below=200 * USD,
+    )
+    refs = hospital_client.anchor_records(
+        [(patient_client.address, r) for r in chart(41, "MRN-41")], progress=False
+    )
+    patient_client.grant_access(
+        insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY
+    )
+    return policy_id, refs
+
+
+def claim_for(hospital_client, patient_client, insurer_client, policy_id, refs, amount, code):
+    fhir_claim = build_claim(
+        patient_client.address,
+        hospital_client.address,
+        insurer_client.address,
+        policy_id,
+        date.today(),
+        [(code, "Office visit", amount)],
+        [refs[1].record_id],
+    )
+    return hospital_client.submit_claim(
+        policy_id, insurer_client.address, fhir_claim, [refs[1].record_id], date.today()
+    )

@@ -1,72 +1,14 @@
 """Claims end to end through the SDK: policy, consent, FHIR Claim, review, settlement."""
 
-from datetime import date
-
 import pytest
 
 from carechain import (
-    Category,
     ChainError,
     ClaimStatus,
-    Insurer,
-    KeyPair,
-    Purpose,
-    Scope,
 )
-from carechain.fhir_claims import build_claim
-from carechain.samples import chart
+from tests.conftest import USD, claim_for
 
 pytestmark = pytest.mark.integration
-USD = 10**6
-DAY = 86400
-
-
-@pytest.fixture
-def insurer_client(insurer, governor, contracts, ipfs):
-    contracts.registry.admit(governor, "insurer", insurer)
-    client = Insurer(insurer, contracts, ipfs, KeyPair.generate())
-    client.publish_key()
-    contracts.claims.token.mint(insurer, 1_000_000 * USD, sender=governor)
-    client.fund_escrow(100_000 * USD)
-    return client
-
-
-@pytest.fixture
-def covered(hospital_client, patient_client, insurer_client, chain):
-    """A policy, the patient's chart, and payment consent for the insurer."""
-    now = chain.blocks.head.timestamp
-    policy_id = insurer_client.issue_policy(
-        patient_client.address,
-        limit=5_000 * USD,
-        deductible=100 * USD,
-        copay_bps=1_000,
-        covered={Category.OBSERVATION, Category.ENCOUNTER},
-        start=now - DAY,
-        end=now + 365 * DAY,
-        auto_approve_below=200 * USD,
-    )
-    refs = hospital_client.anchor_records(
-        [(patient_client.address, r) for r in chart(41, "MRN-41")], progress=False
-    )
-    patient_client.grant_access(
-        insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY
-    )
-    return policy_id, refs
-
-
-def claim_for(hospital_client, patient_client, insurer_client, policy_id, refs, amount, code):
-    fhir_claim = build_claim(
-        patient_client.address,
-        hospital_client.address,
-        insurer_client.address,
-        policy_id,
-        date.today(),
-        [(code, "Office visit", amount)],
-        [refs[1].record_id],
-    )
-    return hospital_client.submit_claim(
-        policy_id, insurer_client.address, fhir_claim, [refs[1].record_id], date.today()
-    )
 
 
 def test_claim_lifecycle(hospital_client, patient_client, insurer_client, covered, contracts):

@@ -908,6 +908,38 @@ class ClaimsManager:
             )
         return views
 
+    def claim(self, claim_id: bytes) -> ClaimView:
+        """One claim by id; ``NotFoundError``-style ``ChainError`` if it was never submitted."""
+        found = self.claims(claimId=claim_id)
+        if not found:
+            raise ChainError(f"UnknownClaim: no claim 0x{claim_id.hex()} was ever submitted")
+        return found[0]
+
+    def claims_under(
+        self, insurer: str | None = None, patient: str | None = None
+    ) -> list[ClaimView]:
+        """Every claim against the policies of an insurer and/or patient, oldest first."""
+        return [
+            view
+            for policy_id in self.policies(insurer=insurer, patient=patient)
+            for view in self.claims(policyId=policy_id)
+        ]
+
+    def amount_owed(self, patient: str) -> int:
+        """What ``patient`` owes providers (deductible and co-pay) on approved and paid claims."""
+        owed = (ClaimStatus.APPROVED, ClaimStatus.PAID)
+        return sum(v.patient_share for v in self.claims_under(patient=patient) if v.status in owed)
+
+    def patient_of_policy(self, policy_id: int) -> str:
+        """The insured patient of a policy."""
+        _, terms, _ = self.contract.policy(policy_id)
+        return str(terms[0])  # PolicyTerms.patient
+
+    @property
+    def decimals(self) -> int:
+        """Decimals of the settlement token (6 for a USDC-like stablecoin)."""
+        return int(self.token.decimals())
+
     def policies(self, insurer: str | None = None, patient: str | None = None) -> list[int]:
         """Ids of the policies of an insurer and/or patient."""
         topics = {}

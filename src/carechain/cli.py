@@ -341,6 +341,229 @@ def audit_trail(account: Any, key: Path) -> None:
         )
 
 
+# ------------------------------------------------------------------------------ claims
+
+
+def _units(claims: Any, text: str, allow_zero: bool = False) -> int:
+    """``12.50`` in token units (e.g. 12500000 for a 6-decimal stablecoin)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text) * 10**claims.decimals
+    except InvalidOperation:
+        raise click.BadParameter(f"not an amount: {text!r}") from None
+    if value < 0 or (value == 0 and not allow_zero) or value != value.to_integral_value():
+        raise click.BadParameter(f"{text} is not a positive amount in whole token units")
+    return int(value)
+
+
+def _money(claims: Any, units: int) -> str:
+    return f"{units / 10**claims.decimals:,.2f}"
+
+
+def claims_fund(account: Any, amount: str) -> None:
+    """Deposit AMOUNT tokens into your escrow (as an insurer); AMOUNT like 1000.00."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    claims.deposit(account, _units(claims, amount))
+    balance, reserved = claims.escrow(account.address)
+    click.echo(f"escrow {_money(claims, balance)} (reserved {_money(claims, reserved)})")
+
+
+def claims_withdraw(account: Any, amount: str) -> None:
+    """Withdraw AMOUNT of escrow not reserved for approved claims (as an insurer)."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    claims.withdraw(account, _units(claims, amount))
+    balance, reserved = claims.escrow(account.address)
+    click.echo(f"escrow {_money(claims, balance)} (reserved {_money(claims, reserved)})")
+
+
+def claims_policy(
+    account: Any,
+    patient: str,
+    limit: str,
+    deductible: str,
+    copay_bps: int,
+    cover: str,
+    days: float,
+    auto_approve_below: str,
+) -> None:
+    """Issue a policy to PATIENT (as an insurer); prints its id."""
+    from ape import chain
+
+    from .chain import Contracts, PolicyTerms
+    from .fhir import Category
+
+    claims = Contracts.load().claims
+    try:
+        covered = frozenset(Category[c.strip().upper()] for c in cover.split(",") if c.strip())
+    except KeyError as exc:
+        names = ", ".join(c.name.lower() for c in Category)
+        raise click.BadParameter(f"unknown category {exc}; one of: {names}") from None
+    now = chain.blocks.head.timestamp
+    terms = PolicyTerms(
+        patient,
+        _units(claims, limit),
+        _units(claims, deductible, allow_zero=True),
+        copay_bps,
+        covered,
+        now,
+        now + int(days * 86400),
+        _units(claims, auto_approve_below, allow_zero=True),
+    )
+    policy_id = claims.issue_policy(account, terms)
+    click.echo(f"policy {policy_id} issued to {patient}")
+
+
+def claims_submit(
+    account: Any,
+    file: Path,
+    policy: int,
+    insurer: str,
+    record: tuple[str, ...],
+    service_date: Any,
+    key: Path,
+) -> None:
+    """Submit the FHIR Claim in FILE citing --record ids as evidence (as a provider)."""
+    from .chain import Contracts
+    from .hospital import Hospital
+
+    with _ipfs() as ipfs:
+        hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
+        claim_id, receipt = hospital.submit_claim(
+            policy,
+            insurer,
+            json.loads(file.read_text()),
+            [_hex32(r) for r in record],
+            service_date.date(),
+        )
+        view = hospital.contracts.claims.claim(claim_id)
+    click.echo(f"claim 0x{claim_id.hex()} {view.status.name.lower()} ({receipt.gas_used:,} gas)")
+
+
+def claims_list(account: Any, status: str | None) -> None:
+    """Claims where you are the insurer, the patient or the provider."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .chain import ClaimStatus, Contracts
+
+    claims = Contracts.load().claims
+    me = account.address
+    views = {v.claim_id: v for v in claims.claims(provider=me)}
+    for view in claims.claims_under(insurer=me) + claims.claims_under(patient=me):
+        views[view.claim_id] = view
+    wanted = ClaimStatus[status.upper()] if status else None
+    table = Table("claim", "policy", "provider", "asked", "insurer pays", "patient owes", "status")
+    for view in sorted(views.values(), key=lambda v: v.block):
+        if wanted is not None and view.status is not wanted:
+            continue
+        table.add_row(
+            f"0x{view.claim_id.hex()}",
+            str(view.policy_id),
+            view.provider,
+            _money(claims, view.amount),
+            _money(claims, view.approved),
+            _money(claims, view.patient_share),
+            view.status.name.lower(),
+        )
+    Console(width=200).print(table)
+
+
+def claims_show(account: Any, claim_id: str) -> None:
+    """Print CLAIM_ID's outcome as a FHIR ClaimResponse."""
+    from .chain import Contracts
+    from .fhir_claims import claim_response
+
+    claims = Contracts.load().claims
+    view = claims.claim(_hex32(claim_id))
+    insurer = str(claims.contract.policy(view.policy_id)[0])
+    patient = claims.patient_of_policy(view.policy_id)
+    click.echo(json.dumps(claim_response(view, patient, insurer), indent=2))
+
+
+def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
+    """Decrypt CLAIM_ID's FHIR Claim and every record it cites (as the insurer); the record
+    reads are consented for payment and logged in the patient's audit trail."""
+    from .chain import Contracts
+    from .insurer import Insurer
+
+    with _ipfs() as ipfs:
+        insurer = Insurer(account, Contracts.load(), ipfs, load_key_pair(key))
+        view = insurer.contracts.claims.claim(_hex32(claim_id))
+        patient = insurer.contracts.claims.patient_of_policy(view.policy_id)
+        bundle = {
+            "claim": insurer.open_claim(view, patient),
+            "evidence": [r.resource for r in insurer.open_evidence(view)],
+        }
+        if insurer.receipts.pending:
+            insurer.receipts.flush()
+    click.echo(json.dumps(bundle, indent=2))
+
+
+def claims_approve(account: Any, claim_id: str, amount: str) -> None:
+    """Approve AMOUNT of CLAIM_ID (as its insurer); the chain computes the shares."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    claims.approve(account, _hex32(claim_id), _units(claims, amount))
+    view = claims.claim(_hex32(claim_id))
+    click.echo(
+        f"approved: insurer pays {_money(claims, view.approved)}, "
+        f"patient owes {_money(claims, view.patient_share)}"
+    )
+
+
+def claims_deny(account: Any, claim_id: str, reason: str) -> None:
+    """Deny CLAIM_ID with a --reason code (as its insurer)."""
+    from .chain import Contracts
+
+    Contracts.load().claims.deny(account, _hex32(claim_id), reason)
+    click.echo(f"denied 0x{_hex32(claim_id).hex()} ({reason})")
+
+
+def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> None:
+    """Pay CLAIM_IDS (default: every approved claim of yours) from escrow (as the insurer)."""
+    from .chain import ClaimStatus, Contracts
+
+    claims = Contracts.load().claims
+    if claim_ids:
+        ids = [_hex32(c) for c in claim_ids]
+    else:
+        views = claims.claims_under(insurer=account.address)
+        ids = [v.claim_id for v in views if v.status is ClaimStatus.APPROVED]
+    if not ids:
+        click.echo("nothing to settle")
+        return
+    paid = 0
+    with click.progressbar(length=len(ids), label="settling") as bar:
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            claims.settle(account, batch)
+            paid += sum(claims.claim(c).approved for c in batch)
+            bar.update(len(batch))
+    click.echo(f"paid {len(ids)} claims, {_money(claims, paid)} in all")
+
+
+def claims_dispute(account: Any, claim_id: str) -> None:
+    """Dispute the denial of CLAIM_ID (as its provider or patient, within 14 days)."""
+    from .chain import Contracts
+
+    Contracts.load().claims.dispute(account, _hex32(claim_id))
+    click.echo(f"disputed 0x{_hex32(claim_id).hex()}; an arbitrator will resolve it")
+
+
+def claims_owed(account: Any) -> None:
+    """What you owe providers (deductible and co-pay) on approved and paid claims."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    click.echo(f"you owe {_money(claims, claims.amount_owed(account.address))}")
+
+
 def _register_connected_commands() -> None:
     role = click.argument("role", type=click.Choice(["provider", "insurer", "auditor"]))
     address = click.argument("address")
@@ -434,6 +657,57 @@ def _register_connected_commands() -> None:
         """The read audit trail."""
 
     audit.add_command(_connected(key_option(audit_trail)))
+
+    @main.group()
+    def claims() -> None:
+        """Insurance claims: escrow, policies, submission, review, settlement, disputes."""
+
+    amount = click.argument("amount")
+    claim_arg = click.argument("claim_id")
+    claims.add_command(_connected(amount(claims_fund)))
+    claims.add_command(_connected(amount(claims_withdraw)))
+    policy_options = [
+        click.argument("patient"),
+        click.option("--limit", required=True, help="most the insurer pays, e.g. 5000.00"),
+        click.option("--deductible", default="0", show_default=True),
+        click.option("--copay-bps", type=click.IntRange(0, 10_000), default=0, show_default=True),
+        click.option(
+            "--cover", required=True, help="covered categories, e.g. observation,condition"
+        ),
+        click.option("--days", type=float, default=365, show_default=True),
+        click.option("--auto-approve-below", default="0", show_default=True),
+    ]
+    command = claims_policy
+    for option in reversed(policy_options):
+        command = option(command)
+    claims.add_command(_connected(command))
+    submit_options = [
+        click.argument("file", type=click.Path(exists=True, path_type=Path)),
+        click.option("--policy", type=int, required=True),
+        click.option("--insurer", required=True),
+        click.option("--record", multiple=True, required=True, help="evidence record id"),
+        click.option("--service-date", type=click.DateTime(["%Y-%m-%d"]), required=True),
+        key_option,
+    ]
+    command = claims_submit
+    for option in reversed(submit_options):
+        command = option(command)
+    claims.add_command(_connected(command))
+    statuses = click.Choice(["submitted", "approved", "denied", "disputed", "paid"])
+    claims.add_command(_connected(click.option("--status", type=statuses)(claims_list)))
+    claims.add_command(_connected(claim_arg(claims_show)))
+    claims.add_command(_connected(claim_arg(key_option(claims_evidence))))
+    claims.add_command(_connected(claim_arg(amount(claims_approve))))
+    claims.add_command(_connected(claim_arg(click.option("--reason", required=True)(claims_deny))))
+    claims.add_command(
+        _connected(
+            click.argument("claim_ids", nargs=-1)(
+                click.option("--batch-size", type=click.IntRange(1, 100), default=50)(claims_settle)
+            )
+        )
+    )
+    claims.add_command(_connected(claim_arg(claims_dispute)))
+    claims.add_command(_connected(claims_owed))
 
 
 _register_connected_commands()

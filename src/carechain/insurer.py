@@ -55,12 +55,7 @@ class Insurer(Party):
 
     def claims(self, status: ClaimStatus | None = None) -> list[ClaimView]:
         """Claims against this insurer's policies, optionally only those in ``status``."""
-        claims = self.contracts.claims
-        views = [
-            view
-            for policy_id in claims.policies(insurer=self.address)
-            for view in claims.claims(policyId=policy_id)
-        ]
+        views = self.contracts.claims.claims_under(insurer=self.address)
         return [v for v in views if status is None or v.status is status]
 
     def open_claim(self, view: ClaimView, patient: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from .chain import (
-    ClaimStatus,
     ClaimView,
     ConsentRecord,
     Purpose,
@@ -88,17 +87,11 @@ class Patient(Party):
 
     def claims(self) -> list[ClaimView]:
         """Every claim made against my policies, with where it stands."""
-        claims = self.contracts.claims
-        return [
-            view
-            for policy_id in claims.policies(patient=self.address)
-            for view in claims.claims(policyId=policy_id)
-        ]
+        return self.contracts.claims.claims_under(patient=self.address)
 
     def amount_owed(self) -> int:
         """What I owe providers (deductible and co-pay) on approved and paid claims."""
-        owed = (ClaimStatus.APPROVED, ClaimStatus.PAID)
-        return sum(view.patient_share for view in self.claims() if view.status in owed)
+        return self.contracts.claims.amount_owed(self.address)
 
     def audit_trail(self) -> list[TrailEntry]:
         """Every anchored read of my records, each receipt's signature and Merkle inclusion
