@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test lint format compile chain bench clean
+.PHONY: all setup demo test test-fork testnet testnet-stop lint format compile chain bench clean
 
 all: test
 
@@ -50,17 +50,39 @@ compile: .build/.compiled
 demo: setup
 	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
-## test: lint, then every test (contracts, crypto, IPFS, end to end)
+## test: lint, then every test (contracts, crypto, IPFS, end to end), then the fork suite
 test: setup lint
-	$(APE) test --network ethereum:local:foundry
+	$(APE) test --network ethereum:local:foundry -m "not fork"
+	$(MAKE) --no-print-directory test-fork
+
+## test-fork: the fork suite on ethereum:sepolia-fork:foundry. Forks SEPOLIA_RPC_URL if set;
+## otherwise forks the local "testnet" (starting, deploying and seeding it if it is not up,
+## and stopping it after if it was not).
+test-fork: setup
+	@if [ -n "$$SEPOLIA_RPC_URL" ]; then \
+	  $(APE) test tests/fork -m fork --network ethereum:sepolia-fork:foundry; \
+	else \
+	  was_up=$$($(PY) tools/testnet.py url >/dev/null 2>&1 && echo yes); \
+	  $(PY) tools/testnet.py up || exit 1; \
+	  SEPOLIA_RPC_URL=$$($(PY) tools/testnet.py url) \
+	    $(APE) test tests/fork -m fork --network ethereum:sepolia-fork:foundry; \
+	  status=$$?; [ -n "$$was_up" ] || $(PY) tools/testnet.py down; exit $$status; \
+	fi
+
+## testnet: start the local stand-in for Sepolia (chain id 11155111), deployed and seeded
+testnet: setup
+	$(PY) tools/testnet.py up
+
+testnet-stop:
+	$(PY) tools/testnet.py down
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src scripts tests bench
-	$(VENV)/bin/ruff format --check src scripts tests bench
+	$(VENV)/bin/ruff check src scripts tests bench tools
+	$(VENV)/bin/ruff format --check src scripts tests bench tools
 
 format: $(VENV)/.installed
-	$(VENV)/bin/ruff format src scripts tests bench
-	$(VENV)/bin/ruff check --fix src scripts tests bench
+	$(VENV)/bin/ruff format src scripts tests bench tools
+	$(VENV)/bin/ruff check --fix src scripts tests bench tools
 
 ## chain: a long-lived local anvil for the CLI (state kept in .carechain/); then
 ##        carechain ... --network ethereum:local:node --account TEST::0

@@ -1,8 +1,10 @@
 """Deploy carechain to the connected network and record it in deployments/<network>.json.
 
-    ape run deploy --network ethereum:local:foundry --account <alias>
+    ape run deploy --network ethereum:local:foundry --account <alias> [--token 0x...]
 
 The deployer becomes the governor (hand it to a multisig or timelock in production).
+Claims settle in --token (any ERC-20, e.g. a USDC deployment); without it, a 6-decimal
+test stablecoin is deployed, which is only right for local and test chains.
 """
 
 import click
@@ -13,11 +15,19 @@ from carechain.chain import deploy
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
-def cli(account) -> None:  # noqa: ANN001 - an Ape account from account_option
-    """Deploy RecordRegistry and KeyDirectory; write the deployment file."""
-    deployment = deploy(account)
+@click.option("--token", default=None, help="ERC-20 address claims settle in")
+def cli(account, token) -> None:  # noqa: ANN001 - an Ape account from account_option
+    """Deploy every carechain contract; write the deployment file."""
+    deployment = deploy(account, token)
     path = deployment.save()
-    click.echo(f"RecordRegistry  {deployment.registry}")
-    click.echo(f"KeyDirectory    {deployment.key_directory}")
-    click.echo(f"governor        {account.address}")
-    click.echo(f"written to      {path}")
+    for name, address in (
+        ("RecordRegistry", deployment.registry),
+        ("KeyDirectory", deployment.key_directory),
+        ("ConsentManager", deployment.consent),
+        ("AccessLog", deployment.access_log),
+        ("ClaimsManager", deployment.claims),
+        ("token", deployment.token),
+        ("governor", account.address),
+    ):
+        click.echo(f"{name:<16}{address}")
+    click.echo(f"written to      {path} (chain {deployment.chain_id}, block {deployment.block})")

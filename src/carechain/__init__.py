@@ -36,7 +36,7 @@ from .insurer import Insurer
 from .ipfs import IPFSClient
 from .kubo import KuboNode
 from .patient import Patient
-from .records import DecryptedRecord, RecordRef
+from .records import DecryptedRecord, Party, RecordRef
 
 __all__ = [
     "AccessReceipt",
@@ -64,6 +64,7 @@ __all__ = [
     "KeyPair",
     "KuboNode",
     "NotAuthorizedError",
+    "Party",
     "Patient",
     "Purpose",
     "RecordNotFoundError",

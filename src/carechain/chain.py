@@ -91,7 +91,8 @@ class Deployment:
         if not path.exists():
             raise ConfigurationError(
                 f"no carechain deployment for network '{network}' ({path} is missing); "
-                f"deploy first: ape run deploy --network ethereum:{network}:foundry"
+                f"deploy first (ape run deploy --network ethereum:{network}:...), or point "
+                "CARECHAIN_DEPLOYMENTS_DIR at the folder holding it"
             )
         return cls(**json.loads(path.read_text()))
 
@@ -99,6 +100,12 @@ class Deployment:
 def network_name() -> str:
     """The connected Ape network's name (``local``, ``sepolia-fork``...)."""
     return str(networks.provider.network.name)
+
+
+def deployment_network() -> str:
+    """The network whose deployment file applies: a fork (``sepolia-fork``) uses its
+    upstream's (``sepolia``), since the contracts it holds are the upstream's."""
+    return network_name().removesuffix("-fork")
 
 
 def deploy(sender: Any, token: str | None = None) -> Deployment:
@@ -1004,4 +1011,4 @@ class Contracts:
     @classmethod
     def load(cls, network: str | None = None) -> Contracts:
         """The deployment recorded for ``network`` (the connected one by default)."""
-        return cls(Deployment.load(network or network_name()))
+        return cls(Deployment.load(network or deployment_network()))
