@@ -23,19 +23,10 @@ def _ref(address: str) -> dict[str, Any]:
     return {"identifier": {"system": ADDRESS_SYSTEM, "value": address}}
 
 
-def build_claim(
-    patient: str,
-    provider: str,
-    insurer: str,
-    policy_id: int,
-    service_date: date,
-    codes: list[tuple[str, str, int]],
-    record_ids: list[bytes],
-) -> dict[str, Any]:
-    """A validated FHIR Claim: ``codes`` are (CPT code, display, amount in token units)."""
-    total = sum(amount for _, _, amount in codes)
-    resource = {
-        "resourceType": "Claim",
+def _header(resource_type: str, patient: str) -> dict[str, Any]:
+    """What a professional Claim and its ClaimResponse both start with."""
+    return {
+        "resourceType": resource_type,
         "status": "active",
         "type": {
             "coding": [
@@ -48,6 +39,22 @@ def build_claim(
         "use": "claim",
         "patient": _ref(patient),
         "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def build_claim(
+    patient: str,
+    provider: str,
+    insurer: str,
+    policy_id: int,
+    service_date: date,
+    codes: list[tuple[str, str, int]],
+    record_ids: list[bytes],
+) -> dict[str, Any]:
+    """A validated FHIR Claim: ``codes`` are (CPT code, display, amount in token units)."""
+    total = sum(amount for _, _, amount in codes)
+    resource = {
+        **_header("Claim", patient),
         "provider": _ref(provider),
         "insurer": _ref(insurer),
         "priority": {
@@ -121,19 +128,7 @@ def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any
         ClaimStatus.DENIED: "error",
     }.get(view.status, "complete")
     resource: dict[str, Any] = {
-        "resourceType": "ClaimResponse",
-        "status": "active",
-        "type": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                    "code": "professional",
-                }
-            ]
-        },
-        "use": "claim",
-        "patient": _ref(patient),
-        "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        **_header("ClaimResponse", patient),
         "insurer": _ref(insurer),
         "request": {
             "identifier": {"system": "urn:carechain:claim", "value": "0x" + view.claim_id.hex()}
