@@ -24,6 +24,8 @@ from rich.table import Table
 RESULTS = Path(__file__).parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from eas import compare  # noqa: E402  (bench/eas.py)
+
 from carechain import KemSuite, KeyPair, deploy  # noqa: E402
 from carechain.chain import INSURER_ROLE, PROVIDER_ROLE, Contracts  # noqa: E402
 
@@ -252,6 +254,7 @@ def main() -> None:
             }
         )
         rows.extend(claims_rows(chain, contracts, governor, hospital, patient))
+        eas = compare(registry, governor, hospital, patient)
         del provider
 
     table = Table("call", "gas", "floor", "ratio", title="carechain gas (anvil, solc 0.8.30)")
@@ -261,8 +264,28 @@ def main() -> None:
             row["name"], f"{row['gas']:,.0f}", f"{row['floor']:,.0f}", f"{row['ratio']:.3f}"
         )
     console.print(table)
+    versus = Table(
+        "anchoring",
+        "carechain",
+        "EAS (its npm build)",
+        "EAS / carechain",
+        title=f"against the Ethereum Attestation Service ({eas['schema']})",
+    )
+    versus.add_row(
+        "one record",
+        f"{eas['ours']['one']:,}",
+        f"{eas['eas']['one']:,}",
+        f"{eas['ratio_one']:.2f}x",
+    )
+    versus.add_row(
+        "batch of 100, per record",
+        f"{eas['ours']['batch_100_per_record']:,.0f}",
+        f"{eas['eas']['batch_100_per_record']:,.0f}",
+        f"{eas['ratio_batch_100']:.2f}x",
+    )
+    console.print(versus)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gas.json").write_text(json.dumps({"gas": rows}, indent=2) + "\n")
+    (RESULTS / "gas.json").write_text(json.dumps({"gas": rows, "eas": eas}, indent=2) + "\n")
     console.print(f"written to {RESULTS / 'gas.json'}")
 
 
