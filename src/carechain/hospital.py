@@ -72,10 +72,12 @@ class Hospital(Party):
         kinds = [
             category if category is not None else category_for(parse_resource(r)) for _, r in items
         ]
-        readers = {
-            (patient, kind): self._readers(patient, kind)
-            for (patient, _), kind in zip(items, kinds, strict=True)
-        }
+        # Who may read depends only on (patient, category): look it up once per pair, not
+        # once per record (each lookup is several RPC calls).
+        readers: dict[tuple[str, Category], list[tuple[Any, bytes]]] = {}
+        for (patient, _), kind in zip(items, kinds, strict=True):
+            if (patient, kind) not in readers:
+                readers[(patient, kind)] = self._readers(patient, kind)
 
         refs: list[RecordRef] = []
         with Progress(disable=not progress, transient=True) as bar:
