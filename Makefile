@@ -93,6 +93,7 @@ chain: setup
 ## bench: gas and speed numbers (printed and written to bench/results/)
 bench: setup
 	$(PY) bench/gas.py
+	$(PY) bench/paths.py
 
 clean:
 	rm -rf .build contracts/.cache .carechain
