@@ -395,7 +395,10 @@ def typed_data(
 def sign_typed(account: Any, signable: Any) -> bytes:
     """An Ape account's 65-byte (r, s, v) signature over an EIP-712 message."""
     signature = account.sign_message(signable)
-    return bytes(signature.r) + bytes(signature.s) + bytes([signature.v])
+    # Ape may hand r and s back without their leading zero bytes (about 1 signature in 128);
+    # the contract reads fixed 32-byte words, so pad them back.
+    r, s = (bytes(part).rjust(32, b"\x00") for part in (signature.r, signature.s))
+    return r + s + bytes([signature.v])
 
 
 # --------------------------------------------------------------------------- consent
