@@ -177,3 +177,24 @@ def test_revoke_by_signature(consent, patient, stranger, grant_request, deadline
     assert consent.getConsent(grant_id).end == 0
     with ape.reverts(consent.UnknownConsent):
         consent.revokeBySig(grant_id, deadline, revocation, sender=stranger)
+
+
+def test_signatures_with_leading_zero_bytes_keep_their_length(accounts):
+    """About 1 signature in 128 has an r or s below 2**248; Ape returns those shortened. The
+    SDK's signatures stay 65 bytes and still recover to the signer."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    from carechain.chain import sign_typed
+
+    signer = accounts[3]
+    for i in range(3000):
+        message = encode_defunct(text=f"carechain {i}")
+        raw = signer.sign_message(message)
+        if min(len(bytes(raw.r)), len(bytes(raw.s))) < 32:
+            break
+    else:
+        raise AssertionError("no short r or s in 3000 signatures")
+    signature = sign_typed(signer, message)
+    assert len(signature) == 65
+    assert Account.recover_message(message, signature=signature) == signer.address
