@@ -918,6 +918,31 @@ class ClaimsManager:
             )
         return views
 
+    def settle_all(
+        self,
+        insurer: Any,
+        claim_ids: list[bytes] | None = None,
+        batch_size: int = 50,
+        progress: bool = True,
+    ) -> tuple[list[Any], int, int]:
+        """Pay approved claims (by default every approved claim of ``insurer``) in batches of
+        ``batch_size``, with a progress bar; returns the receipts, how many claims were paid
+        and the total paid (from the ``ClaimPaid`` events)."""
+        from rich.progress import Progress
+
+        if claim_ids is None:
+            views = self.claims_under(insurer=insurer.address)
+            claim_ids = [v.claim_id for v in views if v.status is ClaimStatus.APPROVED]
+        receipts = []
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("settling claims", total=len(claim_ids))
+            for start in range(0, len(claim_ids), batch_size):
+                batch = claim_ids[start : start + batch_size]
+                receipts.append(self.settle(insurer, batch))
+                bar.advance(task, len(batch))
+        paid = [int(log.amount) for r in receipts for log in r.decode_logs(self.contract.ClaimPaid)]
+        return receipts, len(paid), sum(paid)
+
     def claim(self, claim_id: bytes) -> ClaimView:
         """One claim by id; ``NotFoundError``-style ``ChainError`` if it was never submitted."""
         found = self.claims(claimId=claim_id)
@@ -940,10 +965,10 @@ class ClaimsManager:
         owed = (ClaimStatus.APPROVED, ClaimStatus.PAID)
         return sum(v.patient_share for v in self.claims_under(patient=patient) if v.status in owed)
 
-    def patient_of_policy(self, policy_id: int) -> str:
-        """The insured patient of a policy."""
-        _, terms, _ = self.contract.policy(policy_id)
-        return str(terms[0])  # PolicyTerms.patient
+    def parties_of_policy(self, policy_id: int) -> tuple[str, str]:
+        """(insurer, insured patient) of a policy."""
+        insurer, terms, _ = self.contract.policy(policy_id)
+        return str(insurer), str(terms[0])  # PolicyTerms.patient
 
     @property
     def decimals(self) -> int:

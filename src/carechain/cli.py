@@ -361,14 +361,18 @@ def _money(claims: Any, units: int) -> str:
     return f"{units / 10**claims.decimals:,.2f}"
 
 
+def _echo_escrow(claims: Any, insurer: str) -> None:
+    balance, reserved = claims.escrow(insurer)
+    click.echo(f"escrow {_money(claims, balance)} (reserved {_money(claims, reserved)})")
+
+
 def claims_fund(account: Any, amount: str) -> None:
     """Deposit AMOUNT tokens into your escrow (as an insurer); AMOUNT like 1000.00."""
     from .chain import Contracts
 
     claims = Contracts.load().claims
     claims.deposit(account, _units(claims, amount))
-    balance, reserved = claims.escrow(account.address)
-    click.echo(f"escrow {_money(claims, balance)} (reserved {_money(claims, reserved)})")
+    _echo_escrow(claims, account.address)
 
 
 def claims_withdraw(account: Any, amount: str) -> None:
@@ -377,8 +381,7 @@ def claims_withdraw(account: Any, amount: str) -> None:
 
     claims = Contracts.load().claims
     claims.withdraw(account, _units(claims, amount))
-    balance, reserved = claims.escrow(account.address)
-    click.echo(f"escrow {_money(claims, balance)} (reserved {_money(claims, reserved)})")
+    _echo_escrow(claims, account.address)
 
 
 def claims_policy(
@@ -480,8 +483,7 @@ def claims_show(account: Any, claim_id: str) -> None:
 
     claims = Contracts.load().claims
     view = claims.claim(_hex32(claim_id))
-    insurer = str(claims.contract.policy(view.policy_id)[0])
-    patient = claims.patient_of_policy(view.policy_id)
+    insurer, patient = claims.parties_of_policy(view.policy_id)
     click.echo(json.dumps(claim_response(view, patient, insurer), indent=2))
 
 
@@ -494,7 +496,7 @@ def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
     with _ipfs() as ipfs:
         insurer = Insurer(account, Contracts.load(), ipfs, load_key_pair(key))
         view = insurer.contracts.claims.claim(_hex32(claim_id))
-        patient = insurer.contracts.claims.patient_of_policy(view.policy_id)
+        _, patient = insurer.contracts.claims.parties_of_policy(view.policy_id)
         bundle = {
             "claim": insurer.open_claim(view, patient),
             "evidence": [r.resource for r in insurer.open_evidence(view)],
@@ -527,25 +529,15 @@ def claims_deny(account: Any, claim_id: str, reason: str) -> None:
 
 def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> None:
     """Pay CLAIM_IDS (default: every approved claim of yours) from escrow (as the insurer)."""
-    from .chain import ClaimStatus, Contracts
+    from .chain import Contracts
 
     claims = Contracts.load().claims
-    if claim_ids:
-        ids = [_hex32(c) for c in claim_ids]
-    else:
-        views = claims.claims_under(insurer=account.address)
-        ids = [v.claim_id for v in views if v.status is ClaimStatus.APPROVED]
-    if not ids:
+    ids = [_hex32(c) for c in claim_ids] or None
+    receipts, count, paid = claims.settle_all(account, ids, batch_size)
+    if not receipts:
         click.echo("nothing to settle")
         return
-    paid = 0
-    with click.progressbar(length=len(ids), label="settling") as bar:
-        for start in range(0, len(ids), batch_size):
-            batch = ids[start : start + batch_size]
-            claims.settle(account, batch)
-            paid += sum(claims.claim(c).approved for c in batch)
-            bar.update(len(batch))
-    click.echo(f"paid {len(ids)} claims, {_money(claims, paid)} in all")
+    click.echo(f"paid {count} claims, {_money(claims, paid)} in all")
 
 
 def claims_dispute(account: Any, claim_id: str) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.progress import Progress
-
 from .chain import ClaimStatus, ClaimView, PolicyTerms, Purpose
 from .crypto import RecordContext, decrypt_record
 from .fhir import Category, parse_resource
@@ -82,15 +80,9 @@ class Insurer(Party):
         self, claim_ids: list[bytes] | None = None, batch_size: int = 50, progress: bool = True
     ) -> list[Any]:
         """Pay approved claims (all of them by default) in batches; returns the receipts."""
-        if claim_ids is None:
-            claim_ids = [v.claim_id for v in self.claims(ClaimStatus.APPROVED)]
-        receipts = []
-        with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("settling claims", total=len(claim_ids))
-            for start in range(0, len(claim_ids), batch_size):
-                batch = claim_ids[start : start + batch_size]
-                receipts.append(self.contracts.claims.settle(self.account, batch))
-                bar.advance(task, len(batch))
+        receipts, _, _ = self.contracts.claims.settle_all(
+            self.account, claim_ids, batch_size, progress
+        )
         return receipts
 
     def claim_response(self, view: ClaimView, patient: str) -> dict[str, Any]:
