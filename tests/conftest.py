@@ -225,7 +225,11 @@ def covered(hospital_client, patient_client, insurer_client, chain):
     return policy_id, refs
 
 
-def claim_for(hospital_client, patient_client, insurer_client, policy_id, refs, amount, code):
+def claim_for(
+    hospital_client, patient_client, insurer_client, policy_id, refs, amount, code, evidence=1
+):
+    """Submit a one-item FHIR Claim for ``code`` citing ``refs[evidence]`` (an Encounter by
+    default: covered by the ``covered`` policy; ``refs[2]`` is a Condition, which is not)."""
     fhir_claim = build_claim(
         patient_client.address,
         hospital_client.address,
@@ -233,8 +237,8 @@ def claim_for(hospital_client, patient_client, insurer_client, policy_id, refs, 
         policy_id,
         date.today(),
         [(code, "Office visit", amount)],
-        [refs[1].record_id],
+        [refs[evidence].record_id],
     )
     return hospital_client.submit_claim(
-        policy_id, insurer_client.address, fhir_claim, [refs[1].record_id], date.today()
+        policy_id, insurer_client.address, fhir_claim, [refs[evidence].record_id], date.today()
     )

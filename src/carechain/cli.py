@@ -346,15 +346,16 @@ def audit_trail(account: Any, key: Path) -> None:
 
 def _units(claims: Any, text: str, allow_zero: bool = False) -> int:
     """``12.50`` in token units (e.g. 12500000 for a 6-decimal stablecoin)."""
-    from decimal import Decimal, InvalidOperation
+    from .errors import ConfigurationError
+    from .worker import to_units
 
     try:
-        value = Decimal(text) * 10**claims.decimals
-    except InvalidOperation:
-        raise click.BadParameter(f"not an amount: {text!r}") from None
-    if value < 0 or (value == 0 and not allow_zero) or value != value.to_integral_value():
+        value = to_units(text, claims.decimals)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if value == 0 and not allow_zero:
         raise click.BadParameter(f"{text} is not a positive amount in whole token units")
-    return int(value)
+    return value
 
 
 def _money(claims: Any, units: int) -> str:
@@ -556,6 +557,185 @@ def claims_owed(account: Any) -> None:
     click.echo(f"you owe {_money(claims, claims.amount_owed(account.address))}")
 
 
+# ------------------------------------------------------------------------------ insurer worker
+
+
+def _default_db() -> Path:
+    from .settings import get_settings
+
+    return get_settings().state_dir / "insurer-worker.sqlite"
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="the worker's SQLite journal [default: .carechain/insurer-worker.sqlite]",
+)
+
+
+@main.group()
+def insurer() -> None:
+    """The insurer's settlement worker: run it, watch it, decide its manual queue."""
+
+
+def insurer_worker(
+    account: Any,
+    key: Path,
+    rules: Path,
+    db: Path | None,
+    from_block: int | None,
+    until_idle: bool,
+) -> None:
+    """Follow this insurer's claims, adjudicate them by the RULES file and settle them in
+    batches, exactly once. Logs one JSON object per line on stderr; Ctrl-C (or SIGTERM)
+    finishes the current step and stops. Restart it any time: it resumes from its journal."""
+    import logging
+
+    from .chain import Contracts
+    from .insurer import Insurer
+    from .worker import Journal, JsonFormatter, Rules, Worker
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("carechain.worker")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    parsed = Rules.load(rules)
+    journal = Journal(db or _default_db())
+    try:
+        with _ipfs() as ipfs:
+            client = Insurer(account, Contracts.load(), ipfs, load_key_pair(key))
+            worker = Worker(client, parsed, journal, start_block=from_block)
+            logger.info(
+                "started",
+                extra={
+                    "fields": {
+                        "insurer": client.address,
+                        "db": str(journal.path),
+                        "confirmations": parsed.confirmations,
+                        "batch_size": parsed.batch_size,
+                    }
+                },
+            )
+            worker.run(until_idle=until_idle)
+    finally:
+        journal.close()
+
+
+@insurer.command("status")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
+def insurer_status(db: Path | None, as_json: bool) -> None:
+    """Where the worker is: cursor, lag, queue sizes, transactions in flight, totals paid."""
+    from rich.console import Console
+    from rich.table import Table
+
+    status = _journal(db).status()
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    scale = 10 ** status["decimals"]
+    table = Table(title=f"insurer worker {status['insurer']}", show_header=False)
+    last = status["last_step"]
+    rows = [
+        ("chain", str(status["chain_id"])),
+        ("cursor (last safe block read)", str(status["cursor"])),
+        ("head at last step", str(status["head"])),
+        ("lag (blocks)", str(status["lag"])),
+        ("last step", time_ago(last) if last else "never"),
+        ("manual queue", str(status["manual_queue"])),
+        ("transactions in flight", str(status["in_flight"])),
+        ("claims paid", f"{status['paid_count']} ({status['paid_total'] / scale:,.2f})"),
+        ("reorgs handled", str(status["reorgs"])),
+        ("fee replacements", str(status["replacements"])),
+    ]
+    rows += [(f"claims {state}", str(n)) for state, n in sorted(status["claims"].items())]
+    if status["last_error"]:
+        rows.append(("last error", status["last_error"]))
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+def time_ago(timestamp: float) -> str:
+    """``12 s ago`` for a Unix time."""
+    import time
+
+    return f"{time.time() - timestamp:,.0f} s ago"
+
+
+def _journal(db: Path | None) -> Any:
+    from .errors import ConfigurationError
+    from .worker import Journal
+
+    path = db or _default_db()
+    if not path.exists():
+        raise ConfigurationError(
+            f"no worker journal at {path}; start the worker first (carechain insurer worker) "
+            "or pass --db"
+        )
+    return Journal(path)
+
+
+@insurer.command("queue")
+@db_option
+def insurer_queue(db: Path | None) -> None:
+    """Claims the rules sent to a human, with the reason each is there."""
+    from rich.console import Console
+    from rich.table import Table
+
+    journal = _journal(db)
+    scale = 10 ** int(journal.get("decimals", "0") or 0)
+    rows = journal.claims("manual")
+    if not rows:
+        click.echo("the manual queue is empty")
+        return
+    table = Table(title=f"manual queue ({len(rows)})")
+    for column in ("claim", "policy", "amount", "provider", "why"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["claim_id"],
+            str(row["policy_id"]),
+            f"{row['amount'] / scale:,.2f}",
+            row["provider"],
+            row["note"] or "",
+        )
+    Console(width=200).print(table)
+
+
+@insurer.command("decide")
+@click.argument("claim_id")
+@db_option
+@click.option("--approve", "amount", default=None, help="approve this amount, e.g. 820.00")
+@click.option("--deny", "reason", default=None, help="deny with this reason code")
+def insurer_decide(claim_id: str, db: Path | None, amount: str | None, reason: str | None) -> None:
+    """Decide a claim in the manual queue; the running worker sends it on its next step."""
+    from .errors import CarechainError
+    from .worker import to_units
+
+    if (amount is None) == (reason is None):
+        raise click.UsageError("give exactly one of --approve AMOUNT or --deny REASON")
+    journal = _journal(db)
+    claim_id = "0x" + _hex32(claim_id).hex()
+    units = None
+    if amount is not None:
+        try:
+            units = to_units(amount, int(journal.get("decimals", "0") or 0))
+        except CarechainError as exc:
+            raise click.BadParameter(str(exc)) from None
+        row = journal.claim(claim_id)
+        if row is not None and not 0 < units <= row["amount"]:
+            raise click.BadParameter(f"{amount} is not between 0 and the amount claimed")
+    journal.decide_manually(claim_id, units, reason)
+    click.echo(
+        f"{claim_id}: {'approve ' + amount if amount else 'deny (' + str(reason) + ')'}"
+        " recorded; the worker sends it on its next step"
+    )
+
+
 def _register_connected_commands() -> None:
     role = click.argument("role", type=click.Choice(["provider", "insurer", "auditor"]))
     address = click.argument("address")
@@ -700,6 +880,28 @@ def _register_connected_commands() -> None:
     )
     claims.add_command(_connected(claim_arg(claims_dispute)))
     claims.add_command(_connected(claims_owed))
+
+    worker_options = [
+        key_option,
+        click.option(
+            "--rules",
+            required=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="the adjudication rules (TOML; see examples/insurer-rules.toml)",
+        ),
+        db_option,
+        click.option(
+            "--from-block",
+            type=int,
+            default=None,
+            help="first block to read on a new journal [default: the deployment's block]",
+        ),
+        click.option("--until-idle", is_flag=True, help="exit once nothing is left to do"),
+    ]
+    command = insurer_worker
+    for option in reversed(worker_options):
+        command = option(command)
+    insurer.add_command(_connected(command))
 
 
 _register_connected_commands()

@@ -298,29 +298,51 @@ class ReceiptBook:
             self.flush()
         return receipt
 
+    def patients(self) -> list[str]:
+        """Patients with pending receipts, in the order they were first read."""
+        return list(dict.fromkeys(r.patient for r in self.pending))
+
+    def seal(self, patient: str) -> SealedBatch:
+        """Store ``patient``'s pending receipts on IPFS, encrypted to the patient and the
+        reader; returns what to anchor. They stay pending until :meth:`settled`."""
+        receipts = [r for r in self.pending if r.patient == patient]
+        leaves = [r.leaf(self.contracts) for r in receipts]
+        root = merkle_root(leaves)
+        body = json.dumps([r.to_dict() for r in receipts]).encode()
+        readers = [
+            self.contracts.reader_key(patient),
+            (self.key_pair.suite, self.key_pair.public_key),
+        ]
+        added = self.ipfs.add(
+            encrypt_record(body, _batch_context(self.contracts, patient, root), readers)
+        )
+        return SealedBatch(patient, root, added.digest, len(receipts))
+
+    def settled(self, patient: str) -> None:
+        """``patient``'s batch is anchored (or handed to something that will anchor it)."""
+        self.pending = [r for r in self.pending if r.patient != patient]
+
     def flush(self) -> list[bytes]:
         """Anchor every pending receipt: one batch per patient. Returns the roots."""
         roots = []
-        by_patient: dict[str, list[AccessReceipt]] = {}
-        for receipt in self.pending:
-            by_patient.setdefault(receipt.patient, []).append(receipt)
-        for patient, receipts in by_patient.items():
-            leaves = [r.leaf(self.contracts) for r in receipts]
-            root = merkle_root(leaves)
-            body = json.dumps([r.to_dict() for r in receipts]).encode()
-            readers = [
-                self.contracts.reader_key(patient),
-                (self.key_pair.suite, self.key_pair.public_key),
-            ]
-            added = self.ipfs.add(
-                encrypt_record(body, _batch_context(self.contracts, patient, root), readers)
-            )
+        for patient in self.patients():
+            batch = self.seal(patient)
             self.contracts.access_log.anchor(
-                self.account, patient, root, added.digest, len(receipts)
+                self.account, patient, batch.root, batch.digest, batch.count
             )
-            self.pending = [r for r in self.pending if r.patient != patient]
-            roots.append(root)
+            self.settled(patient)
+            roots.append(batch.root)
         return roots
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    """One patient's receipts, stored on IPFS and ready to anchor."""
+
+    patient: str
+    root: bytes
+    digest: bytes
+    count: int
 
 
 @dataclass(frozen=True)

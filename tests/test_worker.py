@@ -1,0 +1,173 @@
+"""The insurer's settlement worker on anvil and Kubo: rules, the manual queue, confirmations,
+a stuck transaction replaced, a reorg undone, and (tests/test_worker_crash.py) SIGKILL."""
+
+import pytest
+
+from carechain import ClaimStatus
+from carechain.errors import ConfigurationError
+from carechain.fhir import Category
+from carechain.worker import Journal, Rules, Worker
+from tests.conftest import USD, claim_for
+
+pytestmark = pytest.mark.integration
+
+FAST = {
+    "approve": {"below": "500.00"},
+    "deny": {"codes": ["99499"], "reason": "excluded-service"},
+    "settle": {"batch_size": 2, "interval": 0.0},
+    "chain": {"confirmations": 1, "replace_after": 0.2, "poll_interval": 0.05},
+}
+
+
+def rules(**changes):
+    data = {section: dict(values) for section, values in FAST.items()}
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    return Rules.from_dict(data)
+
+
+@pytest.fixture
+def journal(tmp_path):
+    opened = Journal(tmp_path / "worker.sqlite")
+    yield opened
+    opened.close()
+
+
+def submit(clients, covered, amount, code, evidence=1):
+    hospital_client, patient_client, insurer_client = clients
+    policy_id, refs = covered
+    claim_id, _ = claim_for(
+        hospital_client, patient_client, insurer_client, policy_id, refs, amount, code, evidence
+    )
+    return "0x" + claim_id.hex()
+
+
+@pytest.fixture
+def clients(hospital_client, patient_client, insurer_client):
+    return hospital_client, patient_client, insurer_client
+
+
+def onchain(contracts, claim_id):
+    stored = contracts.claims.contract.getClaim(bytes.fromhex(claim_id[2:]))
+    return ClaimStatus(int(stored.status)), int(stored.approved)
+
+
+# ---------------------------------------------------------------------- rules (no chain)
+
+
+def test_rules_decide_deny_approve_manual():
+    r = rules()
+    covered = 1 << Category.ENCOUNTER
+    enc = [Category.ENCOUNTER]
+    assert r.decide(100 * USD, 6, ["99499"], enc, covered, False).action == "deny"
+    approve = r.decide(300 * USD, 6, ["99213"], enc, covered, False)
+    assert (approve.action, approve.amount) == ("approve", 300 * USD)
+    big = r.decide(500 * USD, 6, ["99213"], enc, covered, False)
+    assert big.action == "manual" and "limit" in big.reason
+    uncovered = r.decide(10 * USD, 6, ["99213"], [Category.CONDITION], covered, False)
+    assert uncovered.action == "manual" and "condition" in uncovered.reason
+    assert r.decide(10 * USD, 6, ["99213"], enc, covered, True).action == "manual"
+    lenient = rules(approve__require_covered=False)
+    assert lenient.decide(10 * USD, 6, ["1"], [Category.CONDITION], covered, False).action == (
+        "approve"
+    )
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"aprove": {}}, "unknown section"),
+        ({"approve": {"bellow": "1"}}, "unknown key 'bellow'"),
+        ({"settle": {"batch_size": 101}}, "1..100"),
+        ({"chain": {"confirmations": 0}}, "at least 1"),
+        ({"chain": {"fee_bump": 1.1}}, "1.125"),
+    ],
+)
+def test_rules_refuse_bad_settings(data, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Rules.from_dict(data)
+
+
+def test_rules_file_example_loads():
+    from carechain.settings import PROJECT_ROOT
+
+    example = Rules.load(PROJECT_ROOT / "examples" / "insurer-rules.toml")
+    assert example.approve_below == "500.00" and "99499" in example.deny_codes
+
+
+# ---------------------------------------------------------------------- on anvil and Kubo
+
+
+def test_worker_adjudicates_and_settles_a_stream(
+    clients, covered, contracts, insurer_client, hospital_client, journal
+):
+    """Approve by rule, deny an excluded code, take an auto-approved claim as it is, queue
+    the rest; everything approved is paid once, in batches; evidence reads are logged."""
+    small = submit(clients, covered, 300 * USD, "99213")
+    auto = submit(clients, covered, 150 * USD, "99212")  # approved on submission
+    excluded = submit(clients, covered, 400 * USD, "99499")
+    big = submit(clients, covered, 900 * USD, "99215")
+    uncovered = submit(clients, covered, 250 * USD, "99211", evidence=2)
+    before = contracts.claims.balance_of(hospital_client.address)
+
+    worker = Worker(insurer_client, rules(), journal)
+    worker.run(until_idle=True, max_steps=50)
+
+    assert onchain(contracts, small)[0] is ClaimStatus.PAID
+    assert onchain(contracts, auto)[0] is ClaimStatus.PAID
+    assert onchain(contracts, excluded)[0] is ClaimStatus.DENIED
+    assert onchain(contracts, big)[0] is ClaimStatus.SUBMITTED
+    assert onchain(contracts, uncovered)[0] is ClaimStatus.SUBMITTED
+    paid = onchain(contracts, small)[1] + onchain(contracts, auto)[1]
+    assert contracts.claims.balance_of(hospital_client.address) - before == paid
+    assert contracts.claims.escrow(insurer_client.address)[1] == 0  # nothing left reserved
+
+    status = journal.status()
+    assert status["paid_count"] == 2 and status["paid_total"] == paid
+    assert status["claims"] == {"paid": 2, "denied": 1, "manual": 2}
+    assert journal.claim(auto)["decided_by"] == "chain"
+    queue = {row["claim_id"]: row["note"] for row in journal.claims("manual")}
+    assert "limit" in queue[big] and "condition" in queue[uncovered]
+    # The three claims it judged were read with payment consent and logged for the patient.
+    batches = contracts.access_log.batches(clients[1].address)
+    assert sum(b.count for b in batches if b.reader == insurer_client.address) == 4
+
+    # A human decides the queue; the worker carries it out.
+    journal.decide_manually(big, 800 * USD, None)
+    journal.decide_manually(uncovered, None, "not-medically-necessary")
+    worker.run(until_idle=True, max_steps=50)
+    assert onchain(contracts, big)[0] is ClaimStatus.PAID
+    assert onchain(contracts, uncovered)[0] is ClaimStatus.DENIED
+    assert journal.status()["claims"] == {"paid": 3, "denied": 2}
+
+
+def test_a_manual_decision_is_refused_unless_queued(clients, covered, insurer_client, journal):
+    small = submit(clients, covered, 300 * USD, "99213")
+    Worker(insurer_client, rules(), journal).run(until_idle=True, max_steps=50)
+    with pytest.raises(Exception, match="not waiting in the manual queue"):
+        journal.decide_manually(small, 1, None)
+    with pytest.raises(Exception, match="not in this worker's journal"):
+        journal.decide_manually("0x" + "00" * 32, 1, None)
+
+
+def test_claims_wait_for_confirmations(clients, covered, insurer_client, contracts, journal, chain):
+    claim = submit(clients, covered, 300 * USD, "99213")
+    worker = Worker(insurer_client, rules(chain__confirmations=3), journal)
+    assert worker.step().scanned == 0  # its block is the head: 1 confirmation of 3
+    chain.mine(1)
+    assert worker.step().scanned == 0
+    chain.mine(1)
+    assert worker.step().scanned == 1  # 3 deep now; decided and approval sent
+    assert onchain(contracts, claim)[0] is ClaimStatus.APPROVED
+    assert journal.claim(claim)["state"] == "approve"  # sent, but not yet 3 deep
+    chain.mine(2)
+    worker.step()
+    assert journal.claim(claim)["state"] in ("approved", "paid")
+
+
+def test_a_journal_for_another_insurer_is_refused(insurer_client, journal):
+    Worker(insurer_client, rules(), journal)
+    journal.put("insurer", "0x" + "11" * 20)
+    with pytest.raises(ConfigurationError, match="belongs to insurer"):
+        Worker(insurer_client, rules(), journal)
