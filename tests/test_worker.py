@@ -1,9 +1,14 @@
 """The insurer's settlement worker on anvil and Kubo: rules, the manual queue, confirmations,
 a stuck transaction replaced, a reorg undone, and (tests/test_worker_crash.py) SIGKILL."""
 
-import pytest
+import threading
+import time
 
-from carechain import ClaimStatus
+import pytest
+from web3.exceptions import TransactionNotFound
+
+from carechain import ClaimStatus, Insurer
+from carechain.ipfs import IPFSClient
 from carechain.errors import ConfigurationError
 from carechain.fhir import Category
 from carechain.worker import Journal, Rules, Worker
@@ -171,3 +176,84 @@ def test_a_journal_for_another_insurer_is_refused(insurer_client, journal):
     journal.put("insurer", "0x" + "11" * 20)
     with pytest.raises(ConfigurationError, match="belongs to insurer"):
         Worker(insurer_client, rules(), journal)
+
+
+def test_a_stuck_settlement_is_replaced_and_lands_once(
+    clients, covered, contracts, insurer_client, hospital_client, journal, chain
+):
+    """With mining paused the settlement gets no receipt; after ``replace_after`` it is
+    re-signed with the same nonce at >= 1.125x the fees; exactly one of the two lands."""
+    claim = submit(clients, covered, 300 * USD, "99213")
+    worker = Worker(insurer_client, rules(settle__interval=3600), journal)
+    worker.run(until_idle=False, max_steps=4)
+    assert journal.claim(claim)["state"] == "approved"
+    before = contracts.claims.balance_of(hospital_client.address)
+    chain.provider.auto_mine = False
+    try:
+        worker.rules = rules()  # settle now
+        worker.step()
+        [stuck] = journal.live_txs()
+        assert (stuck["kind"], stuck["state"]) == ("settle", "sent")
+        time.sleep(0.3)
+        assert worker.step().replaced == 1
+        first, second = journal.live_txs()
+        assert first["nonce"] == second["nonce"] and first["hash"] != second["hash"]
+        assert second["max_fee"] >= 1.125 * first["max_fee"]
+        assert second["priority_fee"] >= 1.125 * first["priority_fee"]
+        chain.mine(1)
+    finally:
+        chain.provider.auto_mine = True
+    worker.run(until_idle=True, max_steps=20)
+    states = dict(journal.db.execute("SELECT hash, state FROM txs WHERE kind='settle'"))
+    assert sorted(states.values()) == ["done", "superseded"]
+    assert states[second["hash"]] == "done"
+    web3 = chain.provider.web3
+    assert web3.eth.get_transaction_receipt(second["hash"])["status"] == 1
+    with pytest.raises(TransactionNotFound):
+        web3.eth.get_transaction_receipt(first["hash"])
+    approved = onchain(contracts, claim)[1]
+    assert contracts.claims.balance_of(hospital_client.address) - before == approved
+    assert journal.status()["replacements"] == 1
+
+
+def test_a_reorg_that_drops_processed_blocks_is_redone(
+    clients, covered, contracts, insurer_client, hospital_client, journal, chain
+):
+    """anvil_reorg replaces every block holding the worker's transactions (receipts,
+    approvals, settlement): the chain forgets the payments; the worker notices, re-sends
+    its journaled transactions, and every claim ends paid exactly once."""
+    ids = [submit(clients, covered, (300 + i) * USD, f"9921{i}") for i in range(3)]
+    fork_point = chain.blocks.height
+    before = contracts.claims.balance_of(hospital_client.address)
+    worker = Worker(insurer_client, rules(), journal)
+    worker.run(until_idle=True, max_steps=50)
+    paid = sum(onchain(contracts, c)[1] for c in ids)
+    assert contracts.claims.balance_of(hospital_client.address) - before == paid
+
+    chain.provider.make_request("anvil_reorg", [chain.blocks.height - fork_point, []])
+    assert all(onchain(contracts, c)[0] is ClaimStatus.SUBMITTED for c in ids)
+    assert contracts.claims.balance_of(hospital_client.address) == before
+
+    worker.run(until_idle=True, max_steps=50)
+    assert journal.status()["reorgs"] == 1
+    assert all(onchain(contracts, c)[0] is ClaimStatus.PAID for c in ids)
+    assert contracts.claims.balance_of(hospital_client.address) - before == paid
+    assert journal.status()["paid_total"] == paid
+
+
+def test_kubo_down_is_retried_with_a_clear_error(
+    clients, covered, contracts, insurer_client, journal
+):
+    """Evidence cannot be read: the worker logs what is wrong, backs off and retries; it
+    neither crashes nor decides anything."""
+    claim = submit(clients, covered, 300 * USD, "99213")
+    dead = IPFSClient("http://127.0.0.1:9", timeout=1)
+    offline = Insurer(insurer_client.account, contracts, dead, insurer_client.key_pair)
+    worker = Worker(offline, rules(), journal)
+    threading.Timer(2.5, worker.stop).start()
+    worker.run(until_idle=True)
+    assert "IPFS" in journal.get("last_error") or "Kubo" in journal.get("last_error")
+    assert journal.claim(claim)["state"] == "new"
+    assert onchain(contracts, claim)[0] is ClaimStatus.SUBMITTED
+    Worker(insurer_client, rules(), journal).run(until_idle=True, max_steps=50)
+    assert onchain(contracts, claim)[0] is ClaimStatus.PAID
