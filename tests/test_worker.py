@@ -8,9 +8,9 @@ import pytest
 from web3.exceptions import TransactionNotFound
 
 from carechain import ClaimStatus, Insurer
-from carechain.ipfs import IPFSClient
 from carechain.errors import ConfigurationError
 from carechain.fhir import Category
+from carechain.ipfs import IPFSClient
 from carechain.worker import Journal, Rules, Worker
 from tests.conftest import USD, claim_for
 
