@@ -7,7 +7,9 @@ hospital encrypts a handful of FHIR records, stores them on IPFS and anchors the
 patient lists and decrypts their own records; a third party is refused.
 """
 
+import tempfile
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import click
 from ape import accounts, chain
@@ -35,6 +37,7 @@ from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 from carechain.settings import get_settings
 from carechain.unixfs import cid_from_digest
+from carechain.worker import Journal, Rules, Worker
 
 console = Console(width=130)
 USD = 10**6  # the stablecoin has 6 decimals, like USDC
@@ -256,26 +259,41 @@ def cli():
             console.print(
                 f"hospital submitted '{label}' ({amount:,} mUSDC; {receipt.gas_used:,} gas)"
             )
-        label = "specialist visit"
-        view = next(v for v in insurer.claims() if v.claim_id == submitted[label][0])
-        insurer.open_evidence(view)  # consented, logged payment read
-        insurer.approve(view.claim_id, view.amount)
-        insurer.deny(submitted["cosmetic add-on"][0], "not-covered-cosmetic")
         try:
             _, again, service = submitted["routine check"]
             hospital.submit_claim(policy_id, insurer.address, again, evidence, service)
         except ChainError as exc:
             console.print(f"the same 'routine check' again: [red]refused[/red] — {exc}")
+        # The insurer's settlement worker (carechain insurer worker) decides by its rules,
+        # reading the evidence under alice's payment consent, and settles in one batch.
+        rules = Rules.from_dict(
+            {
+                "approve": {"below": "2000.00"},
+                "deny": {"codes": ["15780"], "reason": "not-covered-cosmetic"},
+                "settle": {"interval": 0},
+                "chain": {"confirmations": 1, "poll_interval": 0.1},
+            }
+        )
         paid_before = contracts.claims.balance_of(hospital.address)
-        [settlement] = insurer.settle()
+        with tempfile.TemporaryDirectory() as scratch:
+            journal = Journal(Path(scratch) / "worker.sqlite")
+            Worker(insurer, rules, journal).run(until_idle=True, max_steps=100)
+            decided_by = {row["claim_id"]: row["decided_by"] for row in journal.claims()}
+            settlements = journal.db.execute(
+                "SELECT COUNT(*) FROM txs WHERE kind = 'settle' AND state = 'done'"
+            ).fetchone()[0]
+            journal.close()
         received = contracts.claims.balance_of(hospital.address) - paid_before
         console.print(
-            f"insurer settled the approved claims in one batch ({settlement.gas_used:,} gas); "
-            f"the hospital received {received / USD:,.2f} mUSDC"
+            "the insurer's worker (rules: approve under 2,000 when the evidence is covered, "
+            f"deny code 15780) decided {len(decided_by)} claims and settled the approved ones "
+            f"in {settlements} settlement transaction{'s' if settlements != 1 else ''}; the "
+            f"hospital received {received / USD:,.2f} mUSDC"
         )
         claims_table = Table(
             "claim",
             "asked",
+            "decided by",
             "status",
             "insurer paid",
             "alice owes",
@@ -287,11 +305,16 @@ def cli():
             claims_table.add_row(
                 name,
                 f"{view.amount / USD:,.2f}",
+                decided_by["0x" + view.claim_id.hex()],
                 f"{view.status.name.lower()} [{outcome}]",
                 f"{view.approved / USD:,.2f}",
                 f"{view.patient_share / USD:,.2f}",
             )
         console.print(claims_table)
+        console.print(
+            "(the routine check was auto-approved on submission, but alice's 250 deductible "
+            "absorbs all of it, so the insurer pays 0.00)"
+        )
         balance, reserved = insurer.escrow()
         hospital_balance = contracts.claims.balance_of(hospital.address)
         console.print(
