@@ -1,6 +1,7 @@
 """The insurer's settlement worker on anvil and Kubo: rules, the manual queue, confirmations,
 a stuck transaction replaced, a reorg undone, and (tests/test_worker_crash.py) SIGKILL."""
 
+import json
 import threading
 import time
 
@@ -257,3 +258,41 @@ def test_kubo_down_is_retried_with_a_clear_error(
     assert onchain(contracts, claim)[0] is ClaimStatus.SUBMITTED
     Worker(insurer_client, rules(), journal).run(until_idle=True, max_steps=50)
     assert onchain(contracts, claim)[0] is ClaimStatus.PAID
+
+
+def test_status_queue_and_decide_commands(clients, covered, contracts, insurer_client, tmp_path):
+    """The offline commands an operator uses: status (as JSON and a table), the manual
+    queue with its reasons, and a decision the worker then carries out."""
+    from click.testing import CliRunner
+
+    from carechain.cli import main
+
+    big = submit(clients, covered, 900 * USD, "99215")
+    db = tmp_path / "ops.sqlite"
+    journal = Journal(db)
+    worker = Worker(insurer_client, rules(), journal)
+    worker.run(until_idle=True, max_steps=20)
+    runner = CliRunner()
+
+    status = runner.invoke(main, ["insurer", "status", "--db", str(db), "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["manual_queue"] == 1
+    table = runner.invoke(main, ["insurer", "status", "--db", str(db)])
+    assert "manual queue" in table.output and "lag" in table.output
+    queue = runner.invoke(main, ["insurer", "queue", "--db", str(db)])
+    assert big[:12] in queue.output and "limit" in queue.output
+
+    too_much = runner.invoke(main, ["insurer", "decide", big, "--approve", "901", "--db", str(db)])
+    assert too_much.exit_code != 0 and "between 0 and the amount claimed" in too_much.output
+    both = runner.invoke(main, ["insurer", "decide", big, "--db", str(db)])
+    assert both.exit_code != 0 and "exactly one of" in both.output
+    ok = runner.invoke(main, ["insurer", "decide", big, "--approve", "850.00", "--db", str(db)])
+    assert ok.exit_code == 0, ok.output
+    worker.run(until_idle=True, max_steps=20)
+    assert onchain(contracts, big)[0] is ClaimStatus.PAID
+    assert runner.invoke(main, ["insurer", "queue", "--db", str(db)]).output.startswith(
+        "the manual queue is empty"
+    )
+    missing = runner.invoke(main, ["insurer", "status", "--db", str(tmp_path / "none.sqlite")])
+    assert missing.exit_code == 1 and "no worker journal" in missing.output
+    journal.close()
