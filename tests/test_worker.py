@@ -296,3 +296,17 @@ def test_status_queue_and_decide_commands(clients, covered, contracts, insurer_c
     missing = runner.invoke(main, ["insurer", "status", "--db", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 1 and "no worker journal" in missing.output
     journal.close()
+
+
+def test_a_worker_started_from_a_later_block_knows_earlier_policies(
+    clients, covered, contracts, insurer_client, journal, chain
+):
+    """--from-block skips old claims, not the policies they need: a claim submitted after
+    the start block under a policy issued before it is still handled."""
+    old = submit(clients, covered, 300 * USD, "99213")
+    start = chain.blocks.height + 1
+    new = submit(clients, covered, 310 * USD, "99214")
+    Worker(insurer_client, rules(), journal, start_block=start).run(until_idle=True, max_steps=50)
+    assert onchain(contracts, new)[0] is ClaimStatus.PAID
+    assert onchain(contracts, old)[0] is ClaimStatus.SUBMITTED  # before the start block
+    assert journal.claim(old) is None

@@ -546,7 +546,13 @@ class Worker:
             return 0
         start, stop = cursor + 1, safe + 1
         insurer = self.insurer.address
-        policies = self.contract.PolicyIssued.range(start, stop, search_topics={"insurer": insurer})
+        # Policies are read from the deployment on: a worker started with --from-block still
+        # knows the policies issued before it.
+        first = self.journal.get("policies_from") is None
+        policy_start = min(start, self.insurer.contracts.deployment.block) if first else start
+        policies = self.contract.PolicyIssued.range(
+            policy_start, stop, search_topics={"insurer": insurer}
+        )
         submitted = list(self.contract.ClaimSubmitted.range(start, stop))
         hashes = [(n, self._block_hash(n)) for n in range(max(start, stop - REORG_WINDOW), stop)]
         new = 0
@@ -580,6 +586,7 @@ class Worker:
             db.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?)", hashes)
             db.execute("DELETE FROM blocks WHERE number <= ?", (safe - REORG_WINDOW,))
             self.journal.put("cursor", safe, db)
+            self.journal.put("policies_from", policy_start, db)
         return new
 
     # -------------------------------------------------------------- deciding

@@ -1,0 +1,153 @@
+"""Claims adjudicated and settled per second through the insurer's settlement worker, on a
+local anvil and Kubo node, for settlement batches of 1 and of 50.
+
+    make bench      (or: python bench/claims.py)
+
+Each run gets its own fresh set of claims (one FHIR Claim citing one Encounter each, all
+below the rules' approval limit, none auto-approved on submission) and its own journal; the
+clock runs from the worker's first step until it is idle: every claim read (Claim and
+evidence decrypted under payment consent), approved, settled and final. Times on this
+shared machine are noisy: compare the two runs, not absolute figures. Writes
+bench/results/claims.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from carechain import (  # noqa: E402
+    Category,
+    Contracts,
+    Hospital,
+    Insurer,
+    KeyPair,
+    KuboNode,
+    Patient,
+    Purpose,
+    Scope,
+    deploy,
+)
+from carechain.fhir_claims import build_claim  # noqa: E402
+from carechain.samples import chart  # noqa: E402
+from carechain.worker import Journal, Rules, Worker  # noqa: E402
+
+CLAIMS = int(os.environ.get("CARECHAIN_BENCH_CLAIMS", "100"))
+USD = 10**6
+
+
+def main() -> None:
+    from ape import accounts, chain, networks
+    from ape.logging import logger
+
+    logger.set_level("WARNING")
+    console = Console()
+    results: dict = {"claims": CLAIMS, "runs": {}}
+    with (
+        networks.parse_network_choice("ethereum:local:foundry"),
+        tempfile.TemporaryDirectory() as tmp,
+        KuboNode(Path(tmp) / "kubo") as kubo,
+    ):
+        governor, hospital_acct, patient_acct, insurer_acct = accounts.test_accounts[:4]
+        contracts = Contracts(deploy(governor))
+        contracts.registry.admit(governor, "provider", hospital_acct)
+        contracts.registry.admit(governor, "insurer", insurer_acct)
+        hospital = Hospital(hospital_acct, contracts, kubo.client, KeyPair.generate())
+        patient = Patient(patient_acct, contracts, kubo.client, KeyPair.generate())
+        insurer = Insurer(insurer_acct, contracts, kubo.client, KeyPair.generate())
+        for party in (hospital, patient, insurer):
+            party.publish_key()
+        contracts.claims.token.mint(insurer_acct, 10**12, sender=governor)
+        insurer.fund_escrow(10**12)
+        now = chain.blocks.head.timestamp
+        policy_id = insurer.issue_policy(
+            patient.address,
+            limit=10**12,
+            deductible=0,
+            copay_bps=1_000,
+            covered={Category.ENCOUNTER},
+            start=now - 86400,
+            end=now + 365 * 86400,
+        )
+        [_, encounter, *_] = hospital.anchor_records(
+            [(patient.address, r) for r in chart(7, "MRN-7")], progress=False
+        )
+        patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
+        evidence = [encounter.record_id]
+
+        for batch in (1, 50):
+            start_block = chain.blocks.height + 1
+            for i in track(
+                range(CLAIMS), description=f"submitting {CLAIMS} claims", console=console
+            ):
+                claim = build_claim(
+                    patient.address,
+                    hospital.address,
+                    insurer.address,
+                    policy_id,
+                    date.today(),
+                    [(f"B{batch:02d}{i:05d}", "Office visit", 120 * USD)],
+                    evidence,
+                )
+                hospital.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
+            rules = Rules.from_dict(
+                {
+                    "approve": {"below": "1000.00"},
+                    "settle": {"batch_size": batch, "interval": 0},
+                    "chain": {"confirmations": 1, "poll_interval": 0.01},
+                }
+            )
+            journal = Journal(Path(tmp) / f"worker-{batch}.sqlite")
+            worker = Worker(insurer, rules, journal, start_block=start_block)
+            console.print(f"worker, settlement batches of {batch}: running…")
+            started = time.perf_counter()
+            steps = worker.run(until_idle=True)
+            elapsed = time.perf_counter() - started
+            status = journal.status()
+            settlements = journal.db.execute(
+                "SELECT COUNT(*) FROM txs WHERE kind = 'settle' AND state = 'done'"
+            ).fetchone()[0]
+            journal.close()
+            if status["paid_count"] != CLAIMS:
+                raise SystemExit(f"expected {CLAIMS} claims paid, the worker paid {status}")
+            results["runs"][str(batch)] = {
+                "claims_per_s": CLAIMS / elapsed,
+                "seconds": elapsed,
+                "steps": steps,
+                "settlements": settlements,
+            }
+
+    table = Table(
+        "settlement batch",
+        "claims/s",
+        "seconds",
+        "settlement txs",
+        title=(
+            f"{CLAIMS} claims adjudicated (Claim + evidence decrypted under consent) and "
+            "settled through the worker"
+        ),
+    )
+    for batch, r in results["runs"].items():
+        table.add_row(
+            batch, f"{r['claims_per_s']:.1f}", f"{r['seconds']:.1f}", str(r["settlements"])
+        )
+    console.print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "claims.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"written to {RESULTS / 'claims.json'}")
+
+
+if __name__ == "__main__":
+    main()
