@@ -260,11 +260,14 @@ class Registry:
 
     def head(self, record_id: bytes) -> RecordHead:
         """The stored head of a record; raises :class:`RecordNotFoundError` if unknown."""
-        if not self.exists(record_id):
+        try:
+            raw = self.contract.getRecord(record_id)  # one call: it reverts for unknown ids
+        except ContractLogicError:
+            if self.exists(record_id):
+                raise
             raise RecordNotFoundError(
                 f"no record 0x{record_id.hex()} is anchored in {self.address}"
-            )
-        raw = self.contract.getRecord(record_id)
+            ) from None
         return RecordHead(
             record_id=record_id,
             patient=str(raw.patient),
@@ -281,9 +284,12 @@ class Registry:
         )
         return sorted((_version_from_log(log) for log in logs), key=lambda v: v.version)
 
-    def version(self, record_id: bytes, version: int | None = None) -> RecordVersion:
-        """One version (the latest by default) of a record."""
-        head = self.head(record_id)
+    def version(
+        self, record_id: bytes, version: int | None = None, head: RecordHead | None = None
+    ) -> RecordVersion:
+        """One version (the latest by default) of a record (pass its ``head`` if you have it:
+        saves the lookup)."""
+        head = head or self.head(record_id)
         wanted = version or head.version
         for item in self.versions(record_id):
             if item.version == wanted:

@@ -80,7 +80,7 @@ def fetch_and_open(
 ) -> DecryptedRecord:
     """Read a record version: chain → IPFS (verified against the digest) → decrypt → FHIR."""
     head = contracts.registry.head(record_id)
-    anchored = contracts.registry.version(record_id, version)
+    anchored = contracts.registry.version(record_id, version, head)
     envelope = ipfs.cat(anchored.cid_digest)
     context = contracts.record_context(head.patient, record_id, anchored.version)
     plaintext = decrypt_record(envelope, key_pair, context)
@@ -129,7 +129,7 @@ class Party:
                 f"{self.address} has no active consent from {head.patient} to read record "
                 f"0x{record_id.hex()} for {purpose.name.lower()}; ask the patient to grant it"
             )
-        anchored = self.contracts.registry.version(record_id, version)
+        anchored = self.contracts.registry.version(record_id, version, head)
         envelope = self.ipfs.cat(anchored.cid_digest)
         data_key = shared_data_key(
             self.contracts, self.ipfs, self.key_pair, self.address, head, anchored.version, envelope
