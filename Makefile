@@ -94,6 +94,8 @@ chain: setup
 bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/paths.py
+	$(PY) bench/claims.py
+	$(PY) bench/summary.py
 
 clean:
 	rm -rf .build contracts/.cache .carechain

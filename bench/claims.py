@@ -1,12 +1,13 @@
 """Claims adjudicated and settled per second through the insurer's settlement worker, on a
-local anvil and Kubo node, for settlement batches of 1 and of 50.
+local anvil and Kubo node, for settlement batches of 1 and of 50: claims the worker reviews
+(reads the Claim and its evidence, approves) and claims the chain approved on submission
+(the worker only settles).
 
     make bench      (or: python bench/claims.py)
 
 Each run gets its own fresh set of claims (one FHIR Claim citing one Encounter each, all
-below the rules' approval limit, none auto-approved on submission) and its own journal; the
-clock runs from the worker's first step until it is idle: every claim read (Claim and
-evidence decrypted under payment consent), approved, settled and final. Times on this
+below the rules' approval limit) and its own journal; the clock runs from the worker's first
+step until it is idle: every claim decided, settled and final. Times on this
 shared machine are noisy: compare the two runs, not absolute figures. Writes
 bench/results/claims.json.
 """
@@ -72,77 +73,90 @@ def main() -> None:
         contracts.claims.token.mint(insurer_acct, 10**12, sender=governor)
         insurer.fund_escrow(10**12)
         now = chain.blocks.head.timestamp
-        policy_id = insurer.issue_policy(
-            patient.address,
-            limit=10**12,
-            deductible=0,
-            copay_bps=1_000,
-            covered={Category.ENCOUNTER},
-            start=now - 86400,
-            end=now + 365 * 86400,
-        )
+        policies = {
+            # the worker reads the Claim and its evidence, then approves
+            "reviewed": 0,
+            # the chain approves on submission; the worker only settles
+            "pre-approved": 10**12,
+        }
+        for mode, auto in policies.items():
+            policies[mode] = insurer.issue_policy(
+                patient.address,
+                limit=10**12,
+                deductible=0,
+                copay_bps=1_000,
+                covered={Category.ENCOUNTER},
+                start=now - 86400,
+                end=now + 365 * 86400,
+                auto_approve_below=auto,
+            )
         [_, encounter, *_] = hospital.anchor_records(
             [(patient.address, r) for r in chart(7, "MRN-7")], progress=False
         )
         patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
         evidence = [encounter.record_id]
 
-        for batch in (1, 50):
-            start_block = chain.blocks.height + 1
-            for i in track(
-                range(CLAIMS), description=f"submitting {CLAIMS} claims", console=console
-            ):
-                claim = build_claim(
-                    patient.address,
-                    hospital.address,
-                    insurer.address,
-                    policy_id,
-                    date.today(),
-                    [(f"B{batch:02d}{i:05d}", "Office visit", 120 * USD)],
-                    evidence,
+        for mode, policy_id in policies.items():
+            results["runs"][mode] = {}
+            for batch in (1, 50):
+                start_block = chain.blocks.height + 1
+                for i in track(
+                    range(CLAIMS), description=f"submitting {CLAIMS} claims", console=console
+                ):
+                    claim = build_claim(
+                        patient.address,
+                        hospital.address,
+                        insurer.address,
+                        policy_id,
+                        date.today(),
+                        [(f"P{policy_id}B{batch:02d}{i:05d}", "Office visit", 120 * USD)],
+                        evidence,
+                    )
+                    hospital.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
+                rules = Rules.from_dict(
+                    {
+                        "approve": {"below": "1000.00"},
+                        "settle": {"batch_size": batch, "interval": 0},
+                        "chain": {"confirmations": 1, "poll_interval": 0.01},
+                    }
                 )
-                hospital.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
-            rules = Rules.from_dict(
-                {
-                    "approve": {"below": "1000.00"},
-                    "settle": {"batch_size": batch, "interval": 0},
-                    "chain": {"confirmations": 1, "poll_interval": 0.01},
+                journal = Journal(Path(tmp) / f"worker-{mode}-{batch}.sqlite")
+                worker = Worker(insurer, rules, journal, start_block=start_block)
+                console.print(f"worker, {mode} claims, settlement batches of {batch}: running…")
+                started = time.perf_counter()
+                steps = worker.run(until_idle=True)
+                elapsed = time.perf_counter() - started
+                status = journal.status()
+                settlements = journal.db.execute(
+                    "SELECT COUNT(*) FROM txs WHERE kind = 'settle' AND state = 'done'"
+                ).fetchone()[0]
+                journal.close()
+                if status["paid_count"] != CLAIMS:
+                    raise SystemExit(f"expected {CLAIMS} claims paid, the worker paid {status}")
+                results["runs"][mode][str(batch)] = {
+                    "claims_per_s": CLAIMS / elapsed,
+                    "seconds": elapsed,
+                    "steps": steps,
+                    "settlements": settlements,
                 }
-            )
-            journal = Journal(Path(tmp) / f"worker-{batch}.sqlite")
-            worker = Worker(insurer, rules, journal, start_block=start_block)
-            console.print(f"worker, settlement batches of {batch}: running…")
-            started = time.perf_counter()
-            steps = worker.run(until_idle=True)
-            elapsed = time.perf_counter() - started
-            status = journal.status()
-            settlements = journal.db.execute(
-                "SELECT COUNT(*) FROM txs WHERE kind = 'settle' AND state = 'done'"
-            ).fetchone()[0]
-            journal.close()
-            if status["paid_count"] != CLAIMS:
-                raise SystemExit(f"expected {CLAIMS} claims paid, the worker paid {status}")
-            results["runs"][str(batch)] = {
-                "claims_per_s": CLAIMS / elapsed,
-                "seconds": elapsed,
-                "steps": steps,
-                "settlements": settlements,
-            }
 
     table = Table(
+        "claims",
         "settlement batch",
         "claims/s",
         "seconds",
         "settlement txs",
-        title=(
-            f"{CLAIMS} claims adjudicated (Claim + evidence decrypted under consent) and "
-            "settled through the worker"
-        ),
+        title=f"{CLAIMS} claims per run, through the settlement worker until all are paid",
     )
-    for batch, r in results["runs"].items():
-        table.add_row(
-            batch, f"{r['claims_per_s']:.1f}", f"{r['seconds']:.1f}", str(r["settlements"])
-        )
+    for mode, runs in results["runs"].items():
+        for batch, r in runs.items():
+            table.add_row(
+                mode,
+                batch,
+                f"{r['claims_per_s']:.1f}",
+                f"{r['seconds']:.1f}",
+                str(r["settlements"]),
+            )
     console.print(table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "claims.json").write_text(json.dumps(results, indent=2) + "\n")

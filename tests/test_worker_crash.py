@@ -69,20 +69,34 @@ def worker_cli(tmp_path, contracts, insurer_client, kubo, chain):
     }
     assert insurer_client.address == str(chain.provider.account_manager.test_accounts[9])
 
-    def run(kill_at: str | None = None, kill_after: float | None = None) -> tuple[int, list]:
+    def run(
+        kill_at: str | None = None,
+        kill_after: float | None = None,
+        terminate_after_start: bool = False,
+    ) -> tuple[int, list]:
         child_env = dict(env)
         if kill_at:
             child_env["CARECHAIN_WORKER_KILL_AT"] = kill_at
+        args = command[:-1] if terminate_after_start else command  # no --until-idle
         process = subprocess.Popen(
-            command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        consumed: list[str] = []
         try:
+            if terminate_after_start:
+                for line in process.stderr:  # wait until it runs, then ask it to stop
+                    consumed.append(line)
+                    if '"event": "started"' in line:
+                        time.sleep(1.0)
+                        process.send_signal(signal.SIGTERM)
+                        break
             if kill_after is not None:
                 try:
                     process.wait(timeout=kill_after)
                 except subprocess.TimeoutExpired:
                     process.send_signal(signal.SIGKILL)
             _, err = process.communicate(timeout=180)
+            err = "".join(consumed) + err
         finally:
             if process.poll() is None:
                 process.kill()
@@ -139,3 +153,11 @@ def test_sigkill_at_any_point_pays_each_claim_exactly_once(
         assert failed[0] == 0
     finally:
         journal.close()
+
+
+def test_sigterm_finishes_the_step_and_exits_cleanly(worker_cli):
+    """A service manager's SIGTERM: the worker logs it, finishes its step and exits 0."""
+    code, lines = worker_cli(terminate_after_start=True)
+    assert code == 0, lines[-3:]
+    events = [line["event"] for line in lines]
+    assert events[0] == "started" and events[-2:] == ["stopping", "stopped"]

@@ -1,0 +1,211 @@
+"""Gather the benchmark results into one summary: JSON to compare runs, Markdown to read,
+and a PNG chart.
+
+    make bench      (runs gas.py, paths.py and claims.py first; or: python bench/summary.py)
+
+Reads bench/results/gas.json, paths.json and claims.json (whichever exist) and writes
+bench/results/summary.json, summary.md and summary.png. ``summary.json`` always has at least
+``{"gas": [{"name", "gas", "floor"}], "eas": {"ours", "eas"}, "ingest": {"naive_rps",
+"best_rps"}, "read_ms": {"1MiB": {"p50", "p95"}}}`` so that runs can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+#: The targets the benchmarks are held to (from the benchmarks issue).
+TARGETS = {
+    "anchor_ratio": 1.10,  # one record: gas / floor
+    "batch_ratio": 1.08,  # batched, per record
+    "eas_factor": 5.0,  # at least this many times cheaper than EAS
+    "ingest_rps": 500.0,
+    "ingest_speedup": 10.0,
+    "read_1mib_p50_ms": 100.0,
+}
+
+
+def _load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def build() -> dict[str, Any]:
+    """The summary from whatever results exist."""
+    gas, paths, claims = _load("gas"), _load("paths"), _load("claims")
+    summary: dict[str, Any] = {}
+    if gas:
+        summary["gas"] = [
+            {"name": g["name"], "gas": g["gas"], "floor": g["floor"], "ratio": g["ratio"]}
+            for g in gas["gas"]
+        ]
+        eas = gas["eas"]
+        summary["eas"] = {
+            "ours": eas["ours"]["one"],
+            "eas": eas["eas"]["one"],
+            "ours_batch_100_per_record": eas["ours"]["batch_100_per_record"],
+            "eas_batch_100_per_record": eas["eas"]["batch_100_per_record"],
+        }
+    if paths:
+        summary["ingest"] = paths["ingest"]
+        summary["read_ms"] = paths["read_ms"]
+        summary["crypto"] = paths["crypto"]
+    if claims:
+        summary["claims"] = {
+            "claims": claims["claims"],
+            "per_s": {
+                mode: {batch: run["claims_per_s"] for batch, run in runs.items()}
+                for mode, runs in claims["runs"].items()
+            },
+        }
+    summary["targets"] = _verdicts(summary)
+    return summary
+
+
+def _verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target with the measured value and whether it was met."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, value: float, target: float, at_most: bool) -> None:
+        met = value <= target if at_most else value >= target
+        out[name] = {"value": round(value, 3), "target": target, "met": met}
+
+    rows = {g["name"]: g for g in summary.get("gas", [])}
+    if "anchor (one record)" in rows:
+        check("anchor_ratio", rows["anchor (one record)"]["ratio"], TARGETS["anchor_ratio"], True)
+    batch = rows.get("anchorBatch (100 records), per record")
+    if batch:
+        check("batch_ratio", batch["ratio"], TARGETS["batch_ratio"], True)
+    if "eas" in summary:
+        factor = summary["eas"]["eas"] / summary["eas"]["ours"]
+        check("eas_factor", factor, TARGETS["eas_factor"], False)
+    if "ingest" in summary:
+        ingest = summary["ingest"]
+        check("ingest_rps", ingest["best_rps"], TARGETS["ingest_rps"], False)
+        speedup = ingest["best_rps"] / ingest["naive_rps"]
+        check("ingest_speedup", speedup, TARGETS["ingest_speedup"], False)
+    if "read_ms" in summary:
+        p50 = summary["read_ms"]["1MiB"]["p50"]
+        check("read_1mib_p50_ms", p50, TARGETS["read_1mib_p50_ms"], True)
+    return out
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The summary as Markdown tables."""
+    mark = {True: "✓", False: "✗"}
+    lines = ["# carechain benchmarks", "", "One run on a local anvil and Kubo node.", ""]
+    if summary.get("targets"):
+        lines += ["| target | measured | goal | met |", "|---|---:|---:|:-:|"]
+        for name, t in summary["targets"].items():
+            lines.append(f"| {name} | {t['value']:,} | {t['target']:,} | {mark[t['met']]} |")
+        lines.append("")
+    if "gas" in summary:
+        lines += ["| function | gas | floor | ratio |", "|---|---:|---:|---:|"]
+        for g in summary["gas"]:
+            lines.append(
+                f"| {g['name']} | {g['gas']:,.0f} | {g['floor']:,.0f} | {g['ratio']:.3f} |"
+            )
+        lines.append("")
+    if "eas" in summary:
+        e = summary["eas"]
+        lines += [
+            "| anchoring | carechain | EAS | EAS / carechain |",
+            "|---|---:|---:|---:|",
+            f"| one record | {e['ours']:,.0f} | {e['eas']:,.0f} | {e['eas'] / e['ours']:.2f} |",
+            f"| batch of 100, per record | {e['ours_batch_100_per_record']:,.0f} | "
+            f"{e['eas_batch_100_per_record']:,.0f} | "
+            f"{e['eas_batch_100_per_record'] / e['ours_batch_100_per_record']:.2f} |",
+            "",
+        ]
+    if "ingest" in summary:
+        i = summary["ingest"]
+        lines += [
+            f"Ingest of {i['records']} FHIR records: naive {i['naive_rps']:.1f}/s, best "
+            f"{i['best_rps']:.1f}/s ({i['best_rps'] / i['naive_rps']:.1f}x).",
+            "",
+            "| read path | p50 ms | p95 ms |",
+            "|---|---:|---:|",
+        ]
+        for label, r in summary["read_ms"].items():
+            lines.append(f"| {label} | {r['p50']:.1f} | {r['p95']:.1f} |")
+        lines.append("")
+    if "claims" in summary:
+        c = summary["claims"]
+        lines += [
+            f"Claims through the settlement worker ({c['claims']} per run):",
+            "",
+            "| claims | settlement batch | claims/s |",
+            "|---|---|---:|",
+        ]
+        lines += [
+            f"| {mode} | {batch} | {rate:.1f} |"
+            for mode, rates in c["per_s"].items()
+            for batch, rate in rates.items()
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
+    """Gas against the floor, the read path, and throughput, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (gas_ax, read_ax, rate_ax) = plt.subplots(
+        1, 3, figsize=(17, 6), gridspec_kw={"width_ratios": [2.2, 1, 1]}
+    )
+    rows = summary.get("gas", [])
+    names = [g["name"] for g in rows]
+    y = range(len(rows))
+    gas_ax.barh([i + 0.2 for i in y], [g["gas"] for g in rows], 0.4, label="measured")
+    gas_ax.barh([i - 0.2 for i in y], [g["floor"] for g in rows], 0.4, label="EVM floor")
+    gas_ax.set_yticks(list(y), names, fontsize=7)
+    gas_ax.invert_yaxis()
+    gas_ax.set_xlabel("gas (per record for batches)")
+    gas_ax.set_title("gas against the floor")
+    gas_ax.legend()
+    reads = summary.get("read_ms", {})
+    labels = list(reads)
+    x = range(len(labels))
+    read_ax.bar([i - 0.2 for i in x], [reads[k]["p50"] for k in labels], 0.4, label="p50")
+    read_ax.bar([i + 0.2 for i in x], [reads[k]["p95"] for k in labels], 0.4, label="p95")
+    read_ax.axhline(TARGETS["read_1mib_p50_ms"], color="grey", linestyle="--", label="target")
+    read_ax.set_xticks(list(x), labels)
+    read_ax.set_ylabel("ms")
+    read_ax.set_title("read path")
+    read_ax.legend()
+    bars: dict[str, float] = {}
+    if "ingest" in summary:
+        bars["ingest naive"] = summary["ingest"]["naive_rps"]
+        bars["ingest best"] = summary["ingest"]["best_rps"]
+    for mode, rates in summary.get("claims", {}).get("per_s", {}).items():
+        for batch, rate in rates.items():
+            bars[f"{mode} claims, batch {batch}"] = rate
+    rate_ax.bar(list(bars), list(bars.values()))
+    rate_ax.set_yscale("log")
+    rate_ax.set_ylabel("per second (log)")
+    rate_ax.set_title("throughput")
+    rate_ax.tick_params(axis="x", rotation=30, labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    summary = build()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = markdown(summary)
+    (RESULTS / "summary.md").write_text(text + "\n")
+    chart(summary, RESULTS / "summary.png")
+    print(text)
+    print(f"written: {RESULTS / 'summary.json'}, summary.md, summary.png")
+
+
+if __name__ == "__main__":
+    main()
