@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from .chain import ClaimStatus, ClaimView
+from .chain import ClaimStatus, ClaimView, _view
 from .errors import CarechainError, ConfigurationError, IPFSUnavailableError
 from .fhir import Category
 from .fhir_claims import claim_codes
@@ -607,7 +607,7 @@ class Worker:
         )
 
     def _onchain(self, claim_id: str) -> tuple[ClaimStatus, int]:
-        stored = self.contract.getClaim(_bytes(claim_id))
+        stored = _view(self.contract.getClaim, _bytes(claim_id))
         return ClaimStatus(int(stored.status)), int(stored.approved)
 
     def _decide(self) -> int:
