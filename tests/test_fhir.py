@@ -1,5 +1,7 @@
 """FHIR: valid R4 records pass, invalid ones are refused with the validator's reason."""
 
+import json
+
 import pytest
 
 from carechain import InvalidRecordError
@@ -47,3 +49,14 @@ def test_bundle_takes_first_entry_category():
 def test_invalid_records_are_refused_with_reason(record, reason):
     with pytest.raises(InvalidRecordError, match=reason):
         parse_resource(record)
+
+
+def test_reading_without_normalizing_returns_the_canonical_form_unchanged():
+    """Readers skip re-normalising decrypted plaintext: for what canonical_bytes produced,
+    the result is the same as the normal form, and invalid FHIR is still refused."""
+    for resource in chart(3, "MRN-3"):
+        plaintext = canonical_bytes(resource)
+        assert parse_resource(plaintext, normalize=False) == parse_resource(plaintext)
+    broken = json.dumps({"resourceType": "Observation", "status": "not-a-status"})
+    with pytest.raises(InvalidRecordError):
+        parse_resource(broken, normalize=False)
