@@ -69,9 +69,10 @@ class Hospital(Party):
         registry = self.contracts.registry
         batch_size = max(1, min(batch_size, registry.max_batch))
         registry.require_provider(self.address)
-        kinds = [
-            category if category is not None else category_for(parse_resource(r)) for _, r in items
-        ]
+        # Validate everything first (and keep the canonical bytes: validating is most of the
+        # per-record cost, so it is done once).
+        plaintexts = [canonical_bytes(r) for _, r in items]
+        kinds = [category if category is not None else category_for(r) for _, r in items]
         # Who may read depends only on (patient, category): look it up once per pair, not
         # once per record (each lookup is several RPC calls).
         readers: dict[tuple[str, Category], list[tuple[Any, bytes]]] = {}
@@ -86,8 +87,11 @@ class Hospital(Party):
                 chunk = items[start : start + batch_size]
                 pending, added = [], []
                 try:
-                    for (patient, resource), kind in zip(
-                        chunk, kinds[start : start + batch_size], strict=True
+                    for (patient, resource), kind, plaintext in zip(
+                        chunk,
+                        kinds[start : start + batch_size],
+                        plaintexts[start : start + batch_size],
+                        strict=True,
                     ):
                         item, content = seal_and_store(
                             self.contracts,
@@ -98,6 +102,7 @@ class Hospital(Party):
                             1,
                             readers[(patient, kind)],
                             kind,
+                            plaintext,
                         )
                         pending.append(item)
                         added.append(content)

@@ -56,9 +56,11 @@ def seal_and_store(
     version: int,
     readers: list[tuple[KemSuite, bytes]],
     category: Category | None = None,
+    plaintext: bytes | None = None,
 ) -> tuple[PendingAnchor, AddedContent]:
-    """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor."""
-    plaintext = canonical_bytes(resource)
+    """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor. Pass
+    ``plaintext`` when ``canonical_bytes(resource)`` was already computed (and so validated)."""
+    plaintext = plaintext if plaintext is not None else canonical_bytes(resource)
     context = contracts.record_context(patient, record_id, version)
     envelope = encrypt_record(plaintext, context, readers)
     added = ipfs.add(envelope, pin=True)
