@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any
 
@@ -23,6 +24,9 @@ from .errors import (
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .fhir_claims import claim_amount, claim_codes, codes_hash
 from .records import Party, RecordRef, seal_and_store
+
+#: How many records of a batch are encrypted and added to IPFS at once.
+IPFS_PIPELINE = 4
 
 
 class Hospital(Party):
@@ -81,19 +85,20 @@ class Hospital(Party):
                 readers[(patient, kind)] = self._readers(patient, kind)
 
         refs: list[RecordRef] = []
-        with Progress(disable=not progress, transient=True) as bar:
+        # Encryption and IPFS adds of a batch overlap (Kubo works in its own process while
+        # Python encrypts the next record); the batch is anchored once all are stored.
+        with (
+            Progress(disable=not progress, transient=True) as bar,
+            ThreadPoolExecutor(max_workers=IPFS_PIPELINE) as pool,
+        ):
             task = bar.add_task("anchoring records", total=len(items))
             for start in range(0, len(items), batch_size):
                 chunk = items[start : start + batch_size]
                 pending, added = [], []
                 try:
-                    for (patient, resource), kind, plaintext in zip(
-                        chunk,
-                        kinds[start : start + batch_size],
-                        plaintexts[start : start + batch_size],
-                        strict=True,
-                    ):
-                        item, content = seal_and_store(
+                    futures = [
+                        pool.submit(
+                            seal_and_store,
                             self.contracts,
                             self.ipfs,
                             resource,
@@ -104,8 +109,21 @@ class Hospital(Party):
                             kind,
                             plaintext,
                         )
-                        pending.append(item)
-                        added.append(content)
+                        for (patient, resource), kind, plaintext in zip(
+                            chunk,
+                            kinds[start : start + batch_size],
+                            plaintexts[start : start + batch_size],
+                            strict=True,
+                        )
+                    ]
+                    wait(futures)
+                    for future in futures:  # keep what was stored, to unpin on failure
+                        if future.exception() is None:
+                            item, content = future.result()
+                            pending.append(item)
+                            added.append(content)
+                    for future in futures:
+                        future.result()  # the first failure, if any, is raised here
                     if len(pending) == 1:
                         receipt = registry.anchor(self.account, pending[0])
                     else:
