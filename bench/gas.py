@@ -27,7 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from eas import compare  # noqa: E402  (bench/eas.py)
 
 from carechain import KemSuite, KeyPair, deploy  # noqa: E402
-from carechain.chain import INSURER_ROLE, PROVIDER_ROLE, Contracts  # noqa: E402
+from carechain.chain import (  # noqa: E402
+    DISTRIBUTOR_ROLE,
+    INSURER_ROLE,
+    MANUFACTURER_ROLE,
+    PROVIDER_ROLE,
+    Contracts,
+)
 
 
 def calldata_gas(data: bytes) -> int:
@@ -144,6 +150,62 @@ def claims_rows(
     return rows
 
 
+def trace_rows(chain_api: Any, contracts: Contracts, governor: Any, hospital: Any) -> list[dict]:
+    """Traceability: a batch of 1,000 serials, one custody transfer (offer + accept), one
+    dispensing, each next to its floor."""
+    maker, wholesaler = accounts.test_accounts[11:13]
+    registry = contracts.registry.contract
+    trace = contracts.trace.contract
+    registry.grantRole(MANUFACTURER_ROLE, maker, sender=governor)
+    registry.grantRole(DISTRIBUTOR_ROLE, wholesaler, sender=governor)
+    expiry = chain_api.blocks.head.timestamp + 365 * 86400
+    lot = b"LOT-1000".ljust(20, b"\0")
+    receipt = trace.registerBatch(
+        9506000134352, lot, expiry, 1, 1000, secrets.token_bytes(32), sender=maker
+    )
+    batch = bytes(receipt.decode_logs(trace.BatchRegistered)[0].batchId)
+    rows = []
+    # two batch slots, the segment array's length and its first segment (two slots), all
+    # fresh; the registry cold; BatchRegistered log (3 topics, 6 words)
+    fixed = 5 * 22_100 + 2_600 + log_gas(3, 6 * 32)
+    rows.append(
+        {
+            "name": "registerBatch (1,000 serials)",
+            **measure(chain_api, receipt, fixed, per_tx_reads=1),
+        }
+    )
+    offer = trace.offer(batch, 0, 1, 600, wholesaler, sender=maker)
+    # reads: the receiver's role, the batch, the array length, the segment (2 slots), three
+    # dispensed-bit words; writes: the remainder pushed (length + 2 fresh slots), the
+    # offered segment's second slot, its first slot rewritten unchanged; a 4-topic log
+    offer_fixed = 2_600 + 2_900 + 2 * 22_100 + 2_900 + 100 + log_gas(4, 3 * 32)
+    accept = trace.accept(batch, 0, sender=wholesaler)
+    # reads: the batch, the length, the segment (2 slots); both segment slots rewritten
+    accept_fixed = 2 * 2_900 + log_gas(4, 3 * 32)
+    offer_row = measure(chain_api, offer, offer_fixed, per_tx_reads=8)
+    accept_row = measure(chain_api, accept, accept_fixed, per_tx_reads=4)
+    rows.append(
+        {
+            "name": "custody transfer (offer + accept, 600 units)",
+            "gas": offer_row["gas"] + accept_row["gas"],
+            "floor": offer_row["floor"] + accept_row["floor"],
+            "records": 1,
+        }
+    )
+    if not registry.hasRole(PROVIDER_ROLE, hospital):
+        registry.grantRole(PROVIDER_ROLE, hospital, sender=governor)
+    trace.offer(batch, 0, 1, 100, hospital, sender=wholesaler)
+    trace.accept(batch, 0, sender=hospital)
+    receipt = trace.dispense(batch, 0, 42, sender=hospital)
+    # reads: two roles (pharmacy, then provider), the batch, the length, the segment, the
+    # bit word; the word written from zero; Dispensed log (3 topics, 1 word)
+    fixed = 2_600 + 20_000 + log_gas(3, 32)
+    rows.append(
+        {"name": "dispense (one unit)", **measure(chain_api, receipt, fixed, per_tx_reads=7)}
+    )
+    return rows
+
+
 def main() -> None:
     """Measure, print the table, write the JSON."""
     logger.set_level("WARNING")
@@ -254,6 +316,7 @@ def main() -> None:
             }
         )
         rows.extend(claims_rows(chain, contracts, governor, hospital, patient))
+        rows.extend(trace_rows(chain, contracts, governor, hospital))
         eas = compare(registry, governor, hospital, patient)
         del provider
 

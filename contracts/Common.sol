@@ -17,3 +17,12 @@ error ZeroAddress(string what);
 
 /// @dev Arbitrators resolve disputed claim denials.
 bytes32 constant ARBITRATOR_ROLE = keccak256("carechain.role.arbitrator");
+
+/// @dev Medicine and device manufacturers: they register batches and devices.
+bytes32 constant MANUFACTURER_ROLE = keccak256("carechain.role.manufacturer");
+/// @dev Wholesale distributors: they hold and ship medicines.
+bytes32 constant DISTRIBUTOR_ROLE = keccak256("carechain.role.distributor");
+/// @dev Pharmacies: they hold and dispense medicines.
+bytes32 constant PHARMACY_ROLE = keccak256("carechain.role.pharmacy");
+/// @dev Regulators: they recall batches and decommission devices.
+bytes32 constant REGULATOR_ROLE = keccak256("carechain.role.regulator");

@@ -36,6 +36,7 @@ from carechain.fhir import describe
 from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 from carechain.settings import get_settings
+from carechain.trace import GS, GS1Code, SupplyChainParty, parse_gs1
 from carechain.unixfs import cid_from_digest
 from carechain.worker import Journal, Rules, Worker
 
@@ -322,6 +323,78 @@ def cli():
             f"insurer escrow {balance / USD:,.2f} ({reserved / USD:,.2f} reserved); "
             f"alice owes the hospital {alice.amount_owed() / USD:,.2f}"
         )
+
+        console.rule("traceability: a medicine batch from factory to patient, and a device's life")
+        maker_acct, wholesaler_acct, pharmacy_acct, regulator_acct = accounts.test_accounts[11:15]
+        for role, acct in (
+            ("manufacturer", maker_acct),
+            ("distributor", wholesaler_acct),
+            ("pharmacy", pharmacy_acct),
+            ("regulator", regulator_acct),
+        ):
+            contracts.registry.admit(governor, role, acct)
+        maker, wholesaler, pharmacy, regulator, ward = (
+            SupplyChainParty(a, contracts, node.client)
+            for a in (maker_acct, wholesaler_acct, pharmacy_acct, regulator_acct, hospital_acct)
+        )
+        pack = GS1Code("09506000134352", "AMX-2611", date.today() + timedelta(days=540))
+        batch = maker.register_batch(pack, 1, 1000, b"Certificate of analysis: assay 99.7%")
+        registered = contracts.trace.events(batch)[0]
+        console.print(
+            f"manufacturer registered batch {pack.element_string()} — serials 1..1,000 — "
+            f"with its certificate of analysis on IPFS (block {registered.block_number})"
+        )
+        maker.ship(batch, 1, 600, wholesaler.address)
+        wholesaler.accept_all(batch)
+        wholesaler.ship(batch, 1, 200, pharmacy.address)
+        pharmacy.accept_all(batch)
+        wholesaler.ship(batch, 201, 500, ward.address)
+        ward.accept_all(batch)
+        console.print(
+            "custody: manufacturer → wholesaler (600 units) → pharmacy (1..200) and "
+            "the hospital (201..500); each transfer offered by the holder, accepted by the "
+            "receiver"
+        )
+        scanned = "]d201" + pack.gtin + f"17{pack.expiry:%y%m%d}10{pack.lot}" + GS + "2142"
+        pharmacy.dispense(parse_gs1(scanned))
+        check = pharmacy.verify(parse_gs1(scanned))
+        console.print(
+            f"pharmacy scanned serial 42 and dispensed it (no patient recorded); verifying it "
+            f"again: genuine={check.genuine}, dispensed={check.dispensed}"
+        )
+        for line in check.history:
+            console.print(f"   {line}")
+        fake = pharmacy.verify(GS1Code(pack.gtin, pack.lot, pack.expiry, "4242"))
+        console.print(
+            f"a pack with serial 4242 (outside the batch): "
+            f"{'[red]refused — not genuine[/red]' if not fake.genuine else 'genuine?!'}"
+        )
+        holders = regulator.recall(batch, "nitrosamine above limit")
+        names = {
+            maker.address: "manufacturer",
+            wholesaler.address: "wholesaler",
+            pharmacy.address: "pharmacy",
+            ward.address: "hospital",
+        }
+        console.print(
+            "regulator recalled the batch; holders to contact: "
+            + ", ".join(names.get(h, h) for h in holders)
+        )
+        try:
+            ward.dispense(GS1Code(pack.gtin, pack.lot, pack.expiry, "250"))
+        except ChainError as exc:
+            console.print(f"the hospital tries to give serial 250: [red]refused[/red] — {exc}")
+        udi = "(01)00844588003288(21)PUMP-0042"
+        maker.register_device(udi, b"Instructions for use; declaration of conformity")
+        maker.assign_device(udi, ward.address)
+        ward.log_service(udi, "calibration", True, b"flow within 2% at 5, 50, 500 ml/h")
+        ward.log_service(udi, "quality-check", False, b"occlusion alarm 4 s late")
+        maker.log_service(udi, "maintenance", True, b"alarm board replaced")
+        ward.decommission(udi, "end-of-life")
+        device = Table("infusion pump " + udi, title="a device's whole history (one call)")
+        for line in ward.device_history(udi):
+            device.add_row(line)
+        console.print(device)
 
         console.rule("[bold green]done")
         console.print(

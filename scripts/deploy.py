@@ -26,6 +26,7 @@ def cli(account, token) -> None:  # noqa: ANN001 - an Ape account from account_o
         ("ConsentManager", deployment.consent),
         ("AccessLog", deployment.access_log),
         ("ClaimsManager", deployment.claims),
+        ("Traceability", deployment.trace),
         ("token", deployment.token),
         ("governor", account.address),
     ):

@@ -186,6 +186,15 @@ def doctor_client(doctor, contracts, ipfs):
     return client
 
 
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, contracts, kubo):
+    """The deployment file and IPFS endpoint the CLI reads, as a user would set them."""
+    contracts.deployment.save(tmp_path)
+    monkeypatch.setenv("CARECHAIN_DEPLOYMENTS_DIR", str(tmp_path))
+    monkeypatch.setenv("CARECHAIN_IPFS_API", kubo.api_url)
+    return tmp_path
+
+
 # ---------------------------------------------------------------- claims through the SDK
 
 USD = 10**6  # the test stablecoin has 6 decimals

@@ -23,15 +23,6 @@ def command(name: str):
     return main.commands["claims"].commands[name].callback
 
 
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, contracts, kubo):
-    """The deployment file and IPFS endpoint the CLI reads, as a user would set them."""
-    contracts.deployment.save(tmp_path)
-    monkeypatch.setenv("CARECHAIN_DEPLOYMENTS_DIR", str(tmp_path))
-    monkeypatch.setenv("CARECHAIN_IPFS_API", kubo.api_url)
-    return tmp_path
-
-
 def _claim_file(tmp_path, hospital_client, patient_client, insurer_client, policy_id, refs):
     path = tmp_path / "claim.json"
     resource = build_claim(

@@ -38,11 +38,19 @@ PROVIDER_ROLE = keccak(text="carechain.role.provider")
 INSURER_ROLE = keccak(text="carechain.role.insurer")
 AUDITOR_ROLE = keccak(text="carechain.role.auditor")
 ARBITRATOR_ROLE = keccak(text="carechain.role.arbitrator")
+MANUFACTURER_ROLE = keccak(text="carechain.role.manufacturer")
+DISTRIBUTOR_ROLE = keccak(text="carechain.role.distributor")
+PHARMACY_ROLE = keccak(text="carechain.role.pharmacy")
+REGULATOR_ROLE = keccak(text="carechain.role.regulator")
 ROLES = {
     "provider": PROVIDER_ROLE,
     "insurer": INSURER_ROLE,
     "auditor": AUDITOR_ROLE,
     "arbitrator": ARBITRATOR_ROLE,
+    "manufacturer": MANUFACTURER_ROLE,
+    "distributor": DISTRIBUTOR_ROLE,
+    "pharmacy": PHARMACY_ROLE,
+    "regulator": REGULATOR_ROLE,
 }
 
 #: Errors whose cause is a missing permission rather than bad data.
@@ -76,6 +84,8 @@ class Deployment:
     claims: str
     token: str
     block: int
+    #: The Traceability contract (deployments made before it existed have none).
+    trace: str = ""
 
     def save(self, directory: Path | None = None) -> Path:
         """Write the deployment file; returns its path."""
@@ -121,6 +131,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     if token is None:
         token = str(project.MockStablecoin.deploy(sender=sender).address)
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
+    trace = project.Traceability.deploy(registry, sender=sender)
     return Deployment(
         network=network_name(),
         chain_id=chain.chain_id,
@@ -131,6 +142,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         claims=str(claims.address),
         token=str(token),
         block=chain.blocks.height,
+        trace=str(trace.address),
     )
 
 
@@ -1009,6 +1021,164 @@ class ClaimsManager:
         return [int(log.policyId) for log in logs]
 
 
+# --------------------------------------------------------------------------- traceability
+
+
+class Traceability:
+    """The Traceability contract: medicine batches (GS1) and medical devices (UDI)."""
+
+    SERVICE_KINDS = ("maintenance", "calibration", "quality-check")
+
+    def __init__(self, address: str) -> None:
+        self.contract = _project().Traceability.at(address)
+        self.address = str(self.contract.address)
+
+    def register_batch(
+        self,
+        manufacturer: Any,
+        gtin: int,
+        lot: bytes,
+        expiry: int,
+        first: int,
+        last: int,
+        doc_digest: bytes,
+    ) -> tuple[bytes, Any]:
+        """Register a batch; returns (batch id, receipt)."""
+        receipt = _transact(
+            lambda: self.contract.registerBatch(
+                gtin, lot, expiry, first, last, doc_digest, sender=manufacturer
+            )
+        )
+        return bytes(receipt.decode_logs(self.contract.BatchRegistered)[0].batchId), receipt
+
+    def offer(
+        self, holder: Any, batch_id: bytes, segment: int, first: int, last: int, to: str
+    ) -> Any:
+        """Offer serials first..last of one of the holder's segments to ``to``."""
+        return _transact(
+            lambda: self.contract.offer(batch_id, segment, first, last, to, sender=holder)
+        )
+
+    def accept(self, receiver: Any, batch_id: bytes, segment: int) -> Any:
+        """Accept a range offered to ``receiver``."""
+        return _transact(lambda: self.contract.accept(batch_id, segment, sender=receiver))
+
+    def cancel_offer(self, party: Any, batch_id: bytes, segment: int) -> Any:
+        """Withdraw (holder) or decline (receiver) an offer."""
+        return _transact(lambda: self.contract.cancelOffer(batch_id, segment, sender=party))
+
+    def dispense(self, dispenser: Any, batch_id: bytes, segment: int, serial: int) -> Any:
+        """Dispense one unit (no patient is named)."""
+        return _transact(
+            lambda: self.contract.dispense(batch_id, segment, serial, sender=dispenser)
+        )
+
+    def recall(self, party: Any, batch_id: bytes, reason: str) -> Any:
+        """Recall a batch (its manufacturer or a regulator); the reason is hashed."""
+        return _transact(lambda: self.contract.recall(batch_id, keccak(text=reason), sender=party))
+
+    def batch_id(self, gtin: int, lot: bytes) -> bytes:
+        """keccak256(gtin, lot), as the contract computes it."""
+        return bytes(keccak(abi_encode(["uint64", "bytes20"], [gtin, lot])))
+
+    def batch(self, batch_id: bytes) -> Any:
+        """The stored batch (manufacturer, expiry, recalled, gtin, serial range)."""
+        try:
+            with reverts_as_errors():
+                return _view(self.contract.getBatch, batch_id)
+        except ChainError:
+            raise RecordNotFoundError(f"UnknownBatch: no batch 0x{batch_id.hex()}") from None
+
+    def segments(self, batch_id: bytes) -> list[tuple[str, int, int, str]]:
+        """Every segment of a batch: (holder, first serial, last serial, offered to or "")."""
+        try:
+            with reverts_as_errors():
+                raw = _view(self.contract.segments, batch_id)
+        except ChainError:
+            raise RecordNotFoundError(
+                f"UnknownBatch: no batch 0x{batch_id.hex()} was registered (check the GTIN and lot)"
+            ) from None
+        zero = "0x" + "00" * 20
+        return [
+            (
+                str(s.holder),
+                int(s.firstSerial),
+                int(s.lastSerial),
+                "" if str(s.pendingTo).lower() == zero else str(s.pendingTo),
+            )
+            for s in raw
+        ]
+
+    def verify(self, gtin: int, lot: bytes, serial: int) -> tuple:
+        """(genuine, holder, offered to, recalled, dispensed, expired) for one unit."""
+        return tuple(_view(self.contract.verify, gtin, lot, serial))
+
+    def events(self, batch_id: bytes) -> list[Any]:
+        """Every event of a batch (registration, transfers, dispensing, recall), in order."""
+        height = chain.blocks.height + 1
+        logs = []
+        for event in (
+            self.contract.BatchRegistered,
+            self.contract.TransferOffered,
+            self.contract.TransferAccepted,
+            self.contract.TransferCancelled,
+            self.contract.Dispensed,
+            self.contract.BatchRecalled,
+        ):
+            logs += list(event.range(0, height, search_topics={"batchId": batch_id}))
+        return sorted(logs, key=_log_order)
+
+    def register_device(self, manufacturer: Any, device_id: bytes, doc_digest: bytes) -> Any:
+        """Register a device by the keccak256 of its UDI."""
+        return _transact(
+            lambda: self.contract.registerDevice(device_id, doc_digest, sender=manufacturer)
+        )
+
+    def assign_device(self, party: Any, device_id: bytes, hospital: str) -> Any:
+        """Assign a device to a hospital."""
+        return _transact(lambda: self.contract.assignDevice(device_id, hospital, sender=party))
+
+    def log_service(
+        self, party: Any, device_id: bytes, kind: str, passed: bool, report_digest: bytes
+    ) -> Any:
+        """Log maintenance, a calibration or a quality check."""
+        if kind not in self.SERVICE_KINDS:
+            raise ValueError(f"unknown service kind {kind!r}; choose one of {self.SERVICE_KINDS}")
+        code = self.SERVICE_KINDS.index(kind)
+        return _transact(
+            lambda: self.contract.logService(device_id, code, passed, report_digest, sender=party)
+        )
+
+    def decommission(self, party: Any, device_id: bytes, reason: str) -> Any:
+        """Take a device out of service for good."""
+        return _transact(
+            lambda: self.contract.decommission(device_id, keccak(text=reason), sender=party)
+        )
+
+    def device(self, device_id: bytes) -> Any:
+        """The stored device (manufacturer, status, services, holder)."""
+        try:
+            with reverts_as_errors():
+                return _view(self.contract.getDevice, device_id)
+        except ChainError:
+            raise RecordNotFoundError(
+                f"UnknownDevice: no device 0x{device_id.hex()} was registered (check the UDI)"
+            ) from None
+
+    def device_events(self, device_id: bytes) -> list[Any]:
+        """A device's whole history, oldest first."""
+        height = chain.blocks.height + 1
+        logs = []
+        for event in (
+            self.contract.DeviceRegistered,
+            self.contract.DeviceAssigned,
+            self.contract.DeviceServiced,
+            self.contract.DeviceDecommissioned,
+        ):
+            logs += list(event.range(0, height, search_topics={"deviceId": device_id}))
+        return sorted(logs, key=_log_order)
+
+
 # --------------------------------------------------------------------------- the set
 
 
@@ -1037,6 +1207,7 @@ class Contracts:
         self.consent = ConsentManager(deployment.consent)
         self.access_log = AccessLog(deployment.access_log)
         self.claims = ClaimsManager(deployment.claims, deployment.token)
+        self.trace = Traceability(deployment.trace) if deployment.trace else None
 
     @property
     def chain_id(self) -> int:

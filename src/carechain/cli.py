@@ -125,7 +125,7 @@ def admin() -> None:
 
 
 def admin_admit(account: Any, role: str, address: str) -> None:
-    """Admit ADDRESS to ROLE (provider, insurer, auditor)."""
+    """Admit ADDRESS to ROLE (hospitals are providers)."""
     from .chain import Contracts
 
     Contracts.load().registry.admit(account, role, address)
@@ -736,8 +736,138 @@ def insurer_decide(claim_id: str, db: Path | None, amount: str | None, reason: s
     )
 
 
+# ------------------------------------------------------------------------------ traceability
+
+
+@contextmanager
+def _supply_chain(account: Any) -> Iterator[Any]:
+    from .chain import Contracts
+    from .trace import SupplyChainParty
+
+    with _ipfs() as ipfs:
+        yield SupplyChainParty(account, Contracts.load(), ipfs)
+
+
+def _gs1(text: str) -> Any:
+    from .errors import InvalidRecordError
+    from .trace import parse_gs1
+
+    try:
+        return parse_gs1(text)
+    except InvalidRecordError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def trace_register(account: Any, code: str, first: int, last: int, certificate: Path) -> None:
+    """(Manufacturer) Register the batch CODE names ((01) GTIN, (17) expiry, (10) lot) with
+    serials FIRST..LAST and its certificate of analysis."""
+    gs1 = _gs1(code)
+    with _supply_chain(account) as party:
+        batch_id = party.register_batch(gs1, first, last, certificate.read_bytes())
+    click.echo(f"batch 0x{batch_id.hex()}: {last - first + 1:,} units of {gs1.element_string()}")
+
+
+def trace_ship(account: Any, code: str, first: int, last: int, to: str) -> None:
+    """(Holder) Offer serials FIRST..LAST of CODE's batch to TO; TO accepts them."""
+    gs1 = _gs1(code)
+    with _supply_chain(account) as party:
+        batch_id = party.trace.batch_id(gs1.gtin_number, gs1.lot_bytes)
+        party.ship(batch_id, first, last, to)
+    click.echo(f"offered {last - first + 1:,} units to {to}; they run `carechain trace accept`")
+
+
+def trace_accept(account: Any, code: str) -> None:
+    """(Receiver) Accept every range of CODE's batch offered to you."""
+    gs1 = _gs1(code)
+    with _supply_chain(account) as party:
+        units = party.accept_all(party.trace.batch_id(gs1.gtin_number, gs1.lot_bytes))
+    click.echo(f"accepted {units:,} units" if units else "nothing is offered to you")
+
+
+def trace_dispense(account: Any, code: str) -> None:
+    """(Pharmacy or hospital) Dispense the unit CODE names (with its (21) serial)."""
+    with _supply_chain(account) as party:
+        party.dispense(_gs1(code))
+    click.echo("dispensed (no patient is recorded)")
+
+
+def trace_recall(account: Any, code: str, reason: str) -> None:
+    """(Manufacturer or regulator) Recall CODE's batch; lists every holder to contact."""
+    gs1 = _gs1(code)
+    with _supply_chain(account) as party:
+        holders = party.recall(party.trace.batch_id(gs1.gtin_number, gs1.lot_bytes), reason)
+    click.echo(f"recalled; {len(holders)} parties hold or are receiving units:")
+    for holder in holders:
+        click.echo(f"  {holder}")
+
+
+def trace_verify(account: Any, code: str) -> None:
+    """Is the unit CODE names genuine, where has it been, is it recalled? Exits 2 if it is
+    not genuine, recalled, expired or already dispensed."""
+    with _supply_chain(account) as party:
+        result = party.verify(_gs1(code))
+    if not result.genuine:
+        click.secho("NOT GENUINE: no such unit was ever registered", fg="red")
+        sys.exit(2)
+    flags = [n for n in ("recalled", "expired", "dispensed") if getattr(result, n)]
+    click.echo(
+        f"genuine; held by {result.holder}"
+        + (f", offered to {result.offered_to}" if result.offered_to else "")
+    )
+    for line in result.history:
+        click.echo(f"  {line}")
+    if flags:
+        click.secho(f"DO NOT USE: {', '.join(flags)}", fg="red")
+        sys.exit(2)
+
+
+def trace_device(
+    account: Any,
+    udi: str,
+    action: str,
+    to: str | None,
+    kind: str | None,
+    failed: bool,
+    document: Path | None,
+    reason: str | None,
+) -> None:
+    """Devices by UDI: register (manufacturer, --document), assign (--to hospital), service
+    (--kind, --document report, --failed), decommission (--reason), history."""
+    with _supply_chain(account) as party:
+        if action == "register":
+            if document is None:
+                raise click.UsageError("register needs --document")
+            party.register_device(udi, document.read_bytes())
+        elif action == "assign":
+            if not to:
+                raise click.UsageError("assign needs --to HOSPITAL")
+            party.assign_device(udi, to)
+        elif action == "service":
+            if document is None or kind is None:
+                raise click.UsageError("service needs --kind and --document (the report)")
+            party.log_service(udi, kind, not failed, document.read_bytes())
+        elif action == "decommission":
+            party.decommission(udi, reason or "end-of-life")
+        for line in party.device_history(udi):
+            click.echo(line)
+
+
 def _register_connected_commands() -> None:
-    role = click.argument("role", type=click.Choice(["provider", "insurer", "auditor"]))
+    role = click.argument(
+        "role",
+        type=click.Choice(
+            [
+                "provider",
+                "insurer",
+                "auditor",
+                "arbitrator",
+                "manufacturer",
+                "distributor",
+                "pharmacy",
+                "regulator",
+            ]
+        ),
+    )
     address = click.argument("address")
     key_option = click.option(
         "--key", required=True, type=click.Path(exists=True, path_type=Path), help="key file"
@@ -880,6 +1010,52 @@ def _register_connected_commands() -> None:
     )
     claims.add_command(_connected(claim_arg(claims_dispute)))
     claims.add_command(_connected(claims_owed))
+
+    @main.group()
+    def trace() -> None:
+        """Medicines (GS1 codes) and medical devices (UDI): custody, recalls, verification."""
+
+    code_arg = click.argument("code")
+    serials = [
+        click.option("--first", type=int, required=True),
+        click.option("--last", type=int, required=True),
+    ]
+    command = trace_register
+    for option in reversed(
+        [
+            code_arg,
+            *serials,
+            click.option(
+                "--certificate", required=True, type=click.Path(exists=True, path_type=Path)
+            ),
+        ]
+    ):
+        command = option(command)
+    trace.add_command(_connected(command))
+    command = trace_ship
+    for option in reversed([code_arg, *serials, click.option("--to", required=True)]):
+        command = option(command)
+    trace.add_command(_connected(command))
+    trace.add_command(_connected(code_arg(trace_accept)))
+    trace.add_command(_connected(code_arg(trace_dispense)))
+    trace.add_command(_connected(code_arg(click.option("--reason", required=True)(trace_recall))))
+    trace.add_command(_connected(code_arg(trace_verify)))
+    device_options = [
+        click.argument("udi"),
+        click.argument(
+            "action",
+            type=click.Choice(["register", "assign", "service", "decommission", "history"]),
+        ),
+        click.option("--to", default=None, help="the hospital (assign)"),
+        click.option("--kind", type=click.Choice(["maintenance", "calibration", "quality-check"])),
+        click.option("--failed", is_flag=True, help="the check failed (service)"),
+        click.option("--document", type=click.Path(exists=True, path_type=Path)),
+        click.option("--reason", default=None, help="why (decommission)"),
+    ]
+    command = trace_device
+    for option in reversed(device_options):
+        command = option(command)
+    trace.add_command(_connected(command))
 
     worker_options = [
         key_option,
