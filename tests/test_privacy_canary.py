@@ -1,0 +1,151 @@
+"""Privacy canary: plant a unique string in a patient's records and claim, run the flows
+(anchoring, consent with shared keys, a logged read, a claim adjudicated and settled by the
+worker), then search everything public — every transaction's calldata, every event log,
+every contract's storage and code (anvil's state dump) and every block in the Kubo
+repository — for the canary as UTF-8, UTF-16 and base64. It must be nowhere."""
+
+import base64
+import gzip
+import json
+import secrets
+from datetime import date
+
+import pytest
+
+from carechain import Purpose, Scope
+from carechain.fhir_claims import build_claim
+from carechain.samples import chart
+from carechain.worker import Journal, Rules, Worker
+from tests.conftest import USD
+
+pytestmark = pytest.mark.integration
+
+
+def forms(canary: str) -> list[bytes]:
+    """The canary as it could appear: UTF-8, UTF-16 (both byte orders), and base64 at each
+    of the three alignments (the part of the encoding that does not depend on neighbours)."""
+    raw = canary.encode()
+    found = [raw, canary.encode("utf-16-le"), canary.encode("utf-16-be")]
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw)
+        start = (shift * 4 + 2) // 3 + 1  # skip characters mixed with the padding bytes
+        found.append(encoded[start : len(encoded) - 4])
+    return found
+
+
+def leaks(blob: bytes, canary: str) -> bool:
+    """Whether ``blob`` contains the canary in any of its forms (also hex-encoded)."""
+    lowered = blob.lower()
+    return any(f in blob or f.hex().encode() in lowered for f in forms(canary))
+
+
+def test_the_scanner_finds_a_planted_canary():
+    """The detector can fail: each form, embedded in other bytes, is found."""
+    canary = "CANARY-" + secrets.token_hex(8)
+    for shift in range(3):
+        encoded = base64.b64encode(b"x" * shift + canary.encode() + b"tail")
+        assert leaks(b"prefix " + encoded + b" suffix", canary)
+    assert leaks(b"..." + canary.encode("utf-16-le") + b"...", canary)
+    assert leaks(b"0x00" + canary.encode().hex().encode() + b"00", canary)
+    assert not leaks(b"nothing to see here", canary)
+
+
+def kubo_blocks(ipfs) -> list[bytes]:
+    """Every block in the node's repository."""
+    listing = ipfs._post("refs/local").text.splitlines()
+    cids = [json.loads(line)["Ref"] for line in listing if line.strip()]
+    return [ipfs._post("block/get", params={"arg": cid}).content for cid in cids]
+
+
+def chain_blobs(chain) -> list[bytes]:
+    """Every transaction's input and every log (topics and data) on the chain."""
+    web3 = chain.provider.web3
+    blobs = []
+    for number in range(chain.blocks.height + 1):
+        block = web3.eth.get_block(number, full_transactions=True)
+        blobs += [bytes(tx["input"]) for tx in block["transactions"]]
+    for log in web3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"}):
+        blobs.append(b"".join(bytes(t) for t in log["topics"]) + bytes(log["data"]))
+    return blobs
+
+
+def state_dump(chain) -> bytes:
+    """anvil's whole state (every account's code and storage), decompressed."""
+    dumped = chain.provider.make_request("anvil_dumpState", [])
+    return gzip.decompress(bytes.fromhex(dumped.removeprefix("0x")))
+
+
+def test_no_plaintext_health_data_leaves_the_patients_devices(
+    hospital_client,
+    patient_client,
+    doctor_client,
+    insurer_client,
+    contracts,
+    ipfs,
+    chain,
+    tmp_path,
+):
+    canary = "CANARY-" + secrets.token_hex(8)
+    records = chart(77, f"MRN-{canary}")
+    records[0]["name"][0]["family"] = canary  # the Patient's name
+    records[2]["note"] = [{"text": f"patient said {canary} twice"}]  # a Condition's note
+    now = chain.blocks.head.timestamp
+    refs = hospital_client.anchor_records(
+        [(patient_client.address, r) for r in records], progress=False
+    )
+    # Consent that shares the keys of existing records (a key object on IPFS), a read, and
+    # its receipt anchored.
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, now + 86400)
+    doctor_client.read_record(refs[2].record_id, purpose=Purpose.TREATMENT)
+    doctor_client.receipts.flush()
+    # A claim whose FHIR Claim carries the canary, adjudicated and paid by the worker.
+    policy_id = insurer_client.issue_policy(
+        patient_client.address,
+        limit=5_000 * USD,
+        deductible=0,
+        copay_bps=0,
+        covered={refs[1].category},
+        start=now - 86400,
+        end=now + 365 * 86400,
+    )
+    patient_client.grant_access(
+        insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400
+    )
+    claim = build_claim(
+        patient_client.address,
+        hospital_client.address,
+        insurer_client.address,
+        policy_id,
+        date.today(),
+        [("99213", f"visit about {canary}", 120 * USD)],
+        [refs[1].record_id],
+    )
+    hospital_client.submit_claim(
+        policy_id, insurer_client.address, claim, [refs[1].record_id], date.today()
+    )
+    rules = Rules.from_dict(
+        {
+            "approve": {"below": "1000.00"},
+            "settle": {"interval": 0},
+            "chain": {"confirmations": 1, "poll_interval": 0.05},
+        }
+    )
+    journal = Journal(tmp_path / "worker.sqlite")
+    Worker(insurer_client, rules, journal).run(until_idle=True, max_steps=50)
+    assert journal.status()["paid_count"] == 1  # the flows really ran
+    journal.close()
+
+    places = {
+        "transaction calldata or event logs": chain_blobs(chain),
+        "contract storage or code": [state_dump(chain)],
+        "the Kubo repository": kubo_blocks(ipfs),
+    }
+    assert len(places["the Kubo repository"]) > len(records)  # ciphertexts, key object, ...
+    for place, blobs in places.items():
+        assert not any(leaks(blob, canary) for blob in blobs), f"canary found in {place}"
+
+    # Positive controls: the same scans find the canary once it is stored in the clear.
+    ipfs.add(f"leaked {canary}".encode(), pin=False)
+    assert any(leaks(blob, canary) for blob in kubo_blocks(ipfs))
+    patient_client.account.transfer(patient_client.address, 0, data=canary.encode())
+    assert any(leaks(blob, canary) for blob in chain_blobs(chain))
