@@ -125,6 +125,16 @@ class IPFSClient:
         keys = self._post("pin/ls", params={"type": "recursive"}).json().get("Keys", {})
         return set(keys)
 
+    def swarm_addresses(self) -> list[str]:
+        """This node's swarm addresses, each ending in /p2p/<peer id> (to connect to it)."""
+        info = self._post("id").json()
+        return [a for a in info.get("Addresses") or [] if "/p2p/" in a]
+
+    def connect(self, address: str) -> None:
+        """Connect to another node by its swarm address (private networks have no routing:
+        peers that should exchange content are connected by hand)."""
+        self._post("swarm/connect", params={"arg": address})
+
     def is_pinned(self, digest: bytes) -> bool:
         """Whether the content is pinned on the node."""
         return cid_from_digest(digest) in self.pins()
