@@ -52,6 +52,95 @@ _CATEGORY_BY_TYPE = {
 }
 
 
+#: Codes from required value-set bindings that the validator library does not enforce (it
+#: types them only as ``code``): a record with another value is refused.
+_REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
+    ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
+    ("Observation", "status"): frozenset(
+        {
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Encounter", "status"): frozenset(
+        {
+            "planned",
+            "arrived",
+            "triaged",
+            "in-progress",
+            "onleave",
+            "finished",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("DocumentReference", "status"): frozenset({"current", "superseded", "entered-in-error"}),
+    ("DiagnosticReport", "status"): frozenset(
+        {
+            "registered",
+            "partial",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "appended",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Procedure", "status"): frozenset(
+        {
+            "preparation",
+            "in-progress",
+            "not-done",
+            "on-hold",
+            "stopped",
+            "completed",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("MedicationRequest", "status"): frozenset(
+        {
+            "active",
+            "on-hold",
+            "cancelled",
+            "completed",
+            "entered-in-error",
+            "stopped",
+            "draft",
+            "unknown",
+        }
+    ),
+    ("Immunization", "status"): frozenset({"completed", "entered-in-error", "not-done"}),
+    ("Claim", "status"): frozenset({"active", "cancelled", "draft", "entered-in-error"}),
+    ("Consent", "status"): frozenset(
+        {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}
+    ),
+}
+
+
+def _check_required_codes(resource: dict[str, Any], where: str) -> None:
+    kind = resource.get("resourceType", "")
+    for (resource_type, field), allowed in _REQUIRED_CODES.items():
+        if kind == resource_type and field in resource and resource[field] not in allowed:
+            raise InvalidRecordError(
+                f"invalid FHIR {kind}: {where}{field} {resource[field]!r} is not one of "
+                f"{', '.join(sorted(allowed))}"
+            )
+    for index, entry in enumerate(resource.get("entry") or [] if kind == "Bundle" else []):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            _check_required_codes(entry["resource"], f"{where}entry.{index}.resource.")
+
+
 def parse_resource(
     resource: dict[str, Any] | str | bytes, *, normalize: bool = True
 ) -> dict[str, Any]:
@@ -78,6 +167,7 @@ def parse_resource(
         model_class = get_fhir_model_class(resource_type)
     except (KeyError, ValueError) as exc:
         raise InvalidRecordError(f"'{resource_type}' is not a FHIR R4 resource type") from exc
+    _check_required_codes(resource, "")
     try:
         model = model_class.model_validate(resource)
     except ValidationError as exc:

@@ -200,6 +200,11 @@ class Hospital(Party):
         stored on IPFS; the chain gets its digest, the amount, the service date and a keyed
         hash of the billing codes. The contract refuses it unless the patient's payment
         consent lets the insurer read every cited record."""
+        if not record_ids:
+            raise InvalidRecordError(
+                "NoEvidence: a claim must cite at least one record the patient consented to "
+                "share for payment; nothing was sent"
+            )
         resource = parse_resource(claim)
         if resource["resourceType"] != "Claim":
             raise InvalidRecordError(f"expected a FHIR Claim, got {resource['resourceType']}")

@@ -15,6 +15,7 @@ from .chain import (
     SignedConsent,
 )
 from .consent import TrailEntry, audit_trail, build_key_object
+from .errors import CarechainError
 from .records import Party
 
 
@@ -47,9 +48,14 @@ class Patient(Party):
         in scope are encrypted to the grantee by their authors. Returns (grant id, receipt).
         """
         keys_digest = self._share_keys(grantee, scope) if share_keys else bytes(32)
-        return self.contracts.consent.grant(
-            self.account, grantee, scope, purpose, until, keys_digest=keys_digest
-        )
+        try:
+            return self.contracts.consent.grant(
+                self.account, grantee, scope, purpose, until, keys_digest=keys_digest
+            )
+        except (CarechainError, ValueError):
+            if keys_digest != bytes(32):
+                self.ipfs.unpin(keys_digest)  # refused: leave nothing behind
+            raise
 
     def deny_access(self, grantee: str, scope: Scope, purpose: Purpose, until: int) -> bytes:
         """Deny a narrower scope inside a wider grant (e.g. everything but mental health)."""

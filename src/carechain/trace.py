@@ -24,6 +24,7 @@ from eth_utils import keccak
 from .chain import Contracts
 from .errors import CarechainError, ChainError, InvalidRecordError
 from .ipfs import IPFSClient
+from .unixfs import dag_digest
 
 GS = "\x1d"
 _FIXED = {"01": 14, "17": 6}
@@ -170,6 +171,16 @@ class SupplyChainParty:
         self.trace = contracts.trace
         self.ipfs = ipfs
 
+    def _store(self, document: bytes) -> tuple[Any, bool]:
+        """Add and pin a public document; also says whether it was pinned already (the same
+        certificate or report can be shared), so a refusal unpins only what it added."""
+        fresh = not self.ipfs.is_pinned(dag_digest(document))
+        return self.ipfs.add(document, pin=True), fresh
+
+    def _release(self, digest: bytes, fresh: bool) -> None:
+        if fresh:
+            self.ipfs.unpin(digest)
+
     # ------------------------------------------------------------------ medicines
 
     def register_batch(
@@ -178,7 +189,7 @@ class SupplyChainParty:
         """(Manufacturer) Register a batch with its certificate of analysis; returns its id."""
         if code.expiry is None:
             raise InvalidRecordError("a batch needs an expiry date (17)")
-        added = self.ipfs.add(certificate, pin=True)
+        added, fresh = self._store(certificate)
         expiry = int(datetime(*code.expiry.timetuple()[:3], tzinfo=UTC).timestamp()) + 86400
         try:
             batch_id, _ = self.trace.register_batch(
@@ -191,7 +202,7 @@ class SupplyChainParty:
                 added.digest,
             )
         except CarechainError:
-            self.ipfs.unpin(added.digest)
+            self._release(added.digest, fresh)
             raise
         return batch_id
 
@@ -289,12 +300,12 @@ class SupplyChainParty:
 
     def register_device(self, udi: str, document: bytes) -> bytes:
         """(Manufacturer) Register a device by its UDI with its documentation; returns its id."""
-        added = self.ipfs.add(document, pin=True)
+        added, fresh = self._store(document)
         key = device_id(udi)
         try:
             self.trace.register_device(self.account, key, added.digest)
         except CarechainError:
-            self.ipfs.unpin(added.digest)
+            self._release(added.digest, fresh)
             raise
         return key
 
@@ -305,11 +316,11 @@ class SupplyChainParty:
     def log_service(self, udi: str, kind: str, passed: bool, report: bytes) -> Any:
         """(Holder hospital or manufacturer) Log maintenance, a calibration or a quality
         check; the report goes to IPFS and its digest on-chain."""
-        added = self.ipfs.add(report, pin=True)
+        added, fresh = self._store(report)
         try:
             return self.trace.log_service(self.account, device_id(udi), kind, passed, added.digest)
-        except CarechainError:
-            self.ipfs.unpin(added.digest)
+        except (CarechainError, ValueError):
+            self._release(added.digest, fresh)
             raise
 
     def decommission(self, udi: str, reason: str) -> Any:

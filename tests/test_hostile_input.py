@@ -1,0 +1,790 @@
+"""Hostile input, table-driven: each bad input across the contracts (through the SDK), the
+SDK and the CLI is refused with a named error, and nothing changes anywhere — the chain's
+whole state (anvil's state dump and height) and the IPFS node's pins are the same after."""
+
+import gzip
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import click
+import httpx
+import pytest
+
+from carechain import (
+    Category,
+    ChainError,
+    ConfigurationError,
+    ConsentRequiredError,
+    ContentNotFoundError,
+    Contracts,
+    DecryptionError,
+    Hospital,
+    Insurer,
+    IntegrityError,
+    InvalidRecordError,
+    KemSuite,
+    KeyNotFoundError,
+    KeyPair,
+    Patient,
+    Purpose,
+    RecordNotFoundError,
+    Scope,
+    deploy,
+)
+from carechain.chain import PendingAnchor
+from carechain.crypto import decrypt_record
+from carechain.errors import CarechainError
+from carechain.fhir import parse_resource
+from carechain.fhir_claims import build_claim
+from carechain.ipfs import IPFSClient
+from carechain.keystore import load_key_pair
+from carechain.samples import chart
+from carechain.trace import GS1Code, SupplyChainParty, parse_gs1
+from carechain.unixfs import cid_from_digest
+from carechain.worker import Rules
+
+pytestmark = pytest.mark.integration
+
+USD = 10**6
+DAY = 86400
+
+
+@dataclass
+class World:
+    contracts: Contracts
+    hospital: Hospital
+    patient: Patient
+    doctor: Hospital
+    insurer: Insurer
+    stranger: object
+    maker: SupplyChainParty
+    pharmacy: SupplyChainParty
+    refs: list
+    envelope: bytes
+    policy_id: int
+    claim_id: bytes
+    signed: object
+    batch: bytes
+    now: int
+    governor: object
+    fresh: object
+
+
+@pytest.fixture(scope="module")
+def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs, chain):
+    """One deployment with a chart, consent, a policy and a claim, a relayed signed
+    consent, and a medicine batch: built once, then each case starts from this state."""
+    contracts = Contracts(deploy(governor))
+    for role, account in (
+        ("provider", hospital),
+        ("insurer", insurer),
+        ("manufacturer", accounts[11]),
+        ("pharmacy", accounts[13]),
+    ):
+        contracts.registry.admit(governor, role, account)
+    h = Hospital(hospital, contracts, ipfs, KeyPair.generate())
+    p = Patient(patient, contracts, ipfs, KeyPair.generate(KemSuite.MLKEM768_X25519))
+    d = Hospital(doctor, contracts, ipfs, KeyPair.generate())
+    i = Insurer(insurer, contracts, ipfs, KeyPair.generate())
+    for party in (h, p, d, i):
+        party.publish_key()
+    refs = h.anchor_records([(p.address, r) for r in chart(9, "MRN-9")], progress=False)
+    now = chain.blocks.head.timestamp
+    p.grant_access(i.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY)
+    contracts.claims.token.mint(insurer, 10**12, sender=governor)
+    i.fund_escrow(10_000 * USD)
+    policy_id = i.issue_policy(
+        p.address, 5_000 * USD, 0, 0, {Category.ENCOUNTER}, now - DAY, now + 365 * DAY
+    )
+    claim = build_claim(
+        p.address,
+        h.address,
+        i.address,
+        policy_id,
+        date.today(),
+        [("99213", "v", 300 * USD)],
+        [refs[1].record_id],
+    )
+    claim_id, _ = h.submit_claim(policy_id, i.address, claim, [refs[1].record_id], date.today())
+    signed = p.sign_access(d.address, Scope.all(), Purpose.TREATMENT, now + DAY, now + 3600)
+    contracts.consent.relay(stranger, signed)  # used once: replays must fail
+    fresh = p.sign_access(  # valid and never relayed: the cases tamper with copies
+        d.address, Scope.category(Category.OBSERVATION), Purpose.TREATMENT, now + DAY, now + 3600
+    )
+    maker = SupplyChainParty(accounts[11], contracts, ipfs)
+    pharmacy = SupplyChainParty(accounts[13], contracts, ipfs)
+    batch = maker.register_batch(
+        GS1Code("09506000134352", "HOSTILE", date.today() + timedelta(days=90)), 1, 100, b"CoA"
+    )
+    envelope = ipfs.cat(refs[3].digest)
+    return World(
+        contracts,
+        h,
+        p,
+        d,
+        i,
+        stranger,
+        maker,
+        pharmacy,
+        refs,
+        envelope,
+        policy_id,
+        claim_id,
+        signed,
+        batch,
+        now,
+        governor,
+        fresh,
+    )
+
+
+def fingerprint(chain, ipfs) -> tuple:
+    """Everything a refused input must leave untouched."""
+    dumped = chain.provider.make_request("anvil_dumpState", [])
+    state = hashlib.sha256(gzip.decompress(bytes.fromhex(dumped.removeprefix("0x")))).digest()
+    return chain.blocks.height, state, frozenset(ipfs.pins())
+
+
+def flip(data: bytes, position: int) -> bytes:
+    index = position % len(data)
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
+
+
+def context_of(w: World, n: int = 3):
+    ref = w.refs[n]
+    return w.contracts.record_context(ref.patient, ref.record_id, 1)
+
+
+def bad_fhir(resource):
+    def run(w: World):
+        w.hospital.anchor_records([(w.patient.address, resource)], progress=False)
+
+    return run
+
+
+def _anchor_pending(w: World, count: int, patient: str | None = None) -> None:
+    pending = [
+        PendingAnchor(
+            secrets.token_bytes(32),
+            patient or w.patient.address,
+            Category.OTHER,
+            secrets.token_bytes(32),
+        )
+        for _ in range(count)
+    ]
+    w.contracts.registry.anchor_batch(w.hospital.account, pending)
+
+
+class _WrongBytes(httpx.BaseTransport):
+    """A node that answers every request with bytes other than those asked for."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not what you asked for")
+
+
+def _lying_node(w: World) -> None:
+    client = IPFSClient("http://127.0.0.1:1", timeout=1)
+    client._http = httpx.Client(base_url="http://127.0.0.1:1/api/v0", transport=_WrongBytes())
+    client.cat(w.refs[0].digest)
+
+
+def _units(text: str):
+    def run(w: World):
+        from carechain.cli import _units as parse
+
+        parse(w.contracts.claims, text)
+
+    return run
+
+
+def _key_file(content: str | None):
+    def run(w: World, tmp_path=None):
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "key.json"
+            if content is not None:
+                path.write_text(content)
+            load_key_pair(path)
+
+    return run
+
+
+def _relay_with(change):
+    def run(w: World):
+        w.contracts.consent.relay(w.stranger, change(w))
+
+    return run
+
+
+def _sign_fresh(w: World, **changes):
+    """A variant of the world's valid, never-relayed signed consent."""
+    return replace(w.fresh, **changes)
+
+
+def _submit(w: World, **changes):
+    fields = {
+        "policy_id": w.policy_id,
+        "records": [w.refs[1].record_id],
+        "amount": 200 * USD,
+        "code": "99" + secrets.token_hex(2),
+        "day": date.today(),
+    }
+    fields.update(changes)
+    claim = build_claim(
+        w.patient.address,
+        w.hospital.address,
+        w.insurer.address,
+        fields["policy_id"],
+        fields["day"],
+        [(fields["code"], "v", fields["amount"])],
+        fields["records"],
+    )
+    w.hospital.submit_claim(
+        fields["policy_id"], w.insurer.address, claim, fields["records"], fields["day"]
+    )
+
+
+ZERO = "0x" + "00" * 20
+TOMORROW = date.today() + timedelta(days=1)
+
+# (id, action(world), exception, message pattern)
+CASES = [
+    # ---- malformed FHIR, refused before anything is stored
+    *[
+        (f"fhir-{name}", bad_fhir(resource), InvalidRecordError, pattern)
+        for name, resource, pattern in [
+            ("empty", {}, "resourceType"),
+            ("list", [1, 2], "JSON object"),
+            ("unknown-type", {"resourceType": "Spaceship"}, "not a FHIR R4"),
+            ("type-not-text", {"resourceType": 7}, "resourceType"),
+            ("obs-no-status", {"resourceType": "Observation", "code": {"text": "x"}}, "status"),
+            (
+                "obs-bad-status",
+                {"resourceType": "Observation", "status": "maybe", "code": {"text": "x"}},
+                "status",
+            ),
+            ("obs-no-code", {"resourceType": "Observation", "status": "final"}, "code"),
+            ("bad-date", {"resourceType": "Patient", "birthDate": "1990-13-45"}, "birthDate"),
+            ("bad-gender", {"resourceType": "Patient", "gender": "sometimes"}, "gender"),
+            ("unknown-field", {"resourceType": "Patient", "shoeSize": 44}, "shoeSize"),
+            (
+                "wrong-type",
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "valueQuantity": {"value": "high"},
+                },
+                "value",
+            ),
+            (
+                "bad-bundle",
+                {
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [{"resource": {"resourceType": "Patient", "gender": "?"}}],
+                },
+                "gender",
+            ),
+        ]
+    ],
+    ("fhir-not-json", lambda w: parse_resource(b"{not json"), InvalidRecordError, "not JSON"),
+    # ---- tampered or truncated ciphertext, and the wrong key
+    *[
+        (
+            f"bitflip-{pos}",
+            lambda w, pos=pos: decrypt_record(
+                flip(w.envelope, pos), w.patient.key_pair, context_of(w)
+            ),
+            (DecryptionError, KeyNotFoundError),
+            "",
+        )
+        for pos in (0, 1, 5, 9, 17, 33, 64, 100, 257, 513, -40, -17, -1)
+    ],
+    *[
+        (
+            f"truncated-{n}",
+            lambda w, n=n: decrypt_record(w.envelope[:n], w.patient.key_pair, context_of(w)),
+            (DecryptionError, KeyNotFoundError),
+            "",
+        )
+        for n in (0, 1, 8, 40, 200, -1)
+    ],
+    (
+        "wrong-key-x25519",
+        lambda w: decrypt_record(w.envelope, KeyPair.generate(), context_of(w)),
+        (DecryptionError, KeyNotFoundError),
+        "",
+    ),
+    (
+        "wrong-key-hybrid",
+        lambda w: decrypt_record(
+            w.envelope, KeyPair.generate(KemSuite.MLKEM768_X25519), context_of(w)
+        ),
+        (DecryptionError, KeyNotFoundError),
+        "",
+    ),
+    (
+        "wrong-context-record",
+        lambda w: decrypt_record(w.envelope, w.patient.key_pair, context_of(w, 4)),
+        (DecryptionError, KeyNotFoundError),
+        "",
+    ),
+    (
+        "wrong-context-chain",
+        lambda w: decrypt_record(
+            w.envelope, w.patient.key_pair, replace(context_of(w), chain_id=1)
+        ),
+        (DecryptionError, KeyNotFoundError),
+        "",
+    ),
+    # ---- unknown records and content, bad CIDs, a lying node
+    (
+        "unknown-record",
+        lambda w: w.patient.read_record(secrets.token_bytes(32)),
+        RecordNotFoundError,
+        "no record",
+    ),
+    (
+        "unknown-version",
+        lambda w: w.patient.read_record(w.refs[0].record_id, 7),
+        RecordNotFoundError,
+        "no version 7",
+    ),
+    (
+        "unknown-content",
+        lambda w: w.patient.ipfs.cat(secrets.token_bytes(32), timeout=1),
+        ContentNotFoundError,
+        "no such content",
+    ),
+    ("cid-short-digest", lambda w: cid_from_digest(b"\x01" * 31), ValueError, "32"),
+    ("cid-empty-digest", lambda w: cid_from_digest(b""), ValueError, "32"),
+    ("lying-node", _lying_node, IntegrityError, "do not hash"),
+    (
+        "stranger-reads",
+        lambda w: Hospital(w.stranger, w.contracts, w.patient.ipfs, KeyPair.generate()).read_record(
+            w.refs[0].record_id
+        ),
+        ConsentRequiredError,
+        "no active consent",
+    ),
+    (
+        "insurer-reads-for-treatment",
+        lambda w: w.insurer.read_record(w.refs[0].record_id, purpose=Purpose.TREATMENT),
+        ConsentRequiredError,
+        "treatment",
+    ),
+    (
+        "doctor-reads-research",
+        lambda w: w.doctor.read_record(w.refs[0].record_id, purpose=Purpose.RESEARCH),
+        ConsentRequiredError,
+        "research",
+    ),
+    # ---- zero addresses and unknown parties
+    (
+        "grant-to-zero",
+        lambda w: w.patient.grant_access(
+            ZERO, Scope.all(), Purpose.TREATMENT, w.now + DAY, share_keys=False
+        ),
+        ChainError,
+        "ZeroAddress|InvalidGrantee",
+    ),
+    (
+        "grant-to-keyless",
+        lambda w: w.patient.grant_access(
+            "0x" + "12" * 20, Scope.all(), Purpose.TREATMENT, w.now + DAY
+        ),
+        KeyNotFoundError,
+        "has not published",
+    ),
+    (
+        "anchor-for-keyless-patient",
+        lambda w: w.hospital.anchor_records(
+            [("0x" + "34" * 20, chart(1, "MRN-1")[1])], progress=False
+        ),
+        KeyNotFoundError,
+        "has not published",
+    ),
+    (
+        "policy-for-zero",
+        lambda w: w.insurer.issue_policy(ZERO, 100, 0, 0, {Category.ENCOUNTER}, w.now, w.now + DAY),
+        ChainError,
+        "InvalidPolicy|zero",
+    ),
+    (
+        "admit-zero",
+        lambda w: w.contracts.registry.admit(w.governor, "provider", ZERO),
+        ChainError,
+        "ZeroAddress",
+    ),
+    ("ship-to-zero", lambda w: w.maker.ship(w.batch, 1, 5, ZERO), ChainError, "NotInSupplyChain"),
+    (
+        "assign-device-to-zero",
+        lambda w: w.maker.assign_device("(01)1(21)never", ZERO),
+        ChainError,
+        "UnknownDevice",
+    ),
+    # ---- expired deadlines, periods, reused nonces, wrong chain
+    (
+        "grant-ended",
+        lambda w: w.patient.grant_access(
+            w.doctor.address, Scope.all(), Purpose.RESEARCH, w.now - DAY, share_keys=False
+        ),
+        ValueError,
+        "end in the future",
+    ),
+    (
+        "grant-ended-with-keys",
+        lambda w: w.patient.grant_access(
+            w.doctor.address, Scope.all(), Purpose.RESEARCH, w.now - DAY
+        ),
+        ValueError,
+        "end in the future",
+    ),
+    (
+        "signed-consent-replayed",
+        lambda w: w.contracts.consent.relay(w.stranger, w.signed),
+        ChainError,
+        "InvalidSignature|Nonce",
+    ),
+    (
+        "signed-consent-expired",
+        _relay_with(lambda w: _sign_fresh(w, deadline=w.now - 1)),
+        ChainError,
+        "Expired|Deadline|InvalidSignature",
+    ),
+    (
+        "signed-consent-tampered",
+        _relay_with(lambda w: _sign_fresh(w, signature=flip(_sign_fresh(w).signature, 3))),
+        ChainError,
+        "InvalidSignature",
+    ),
+    (
+        "signed-consent-truncated",
+        _relay_with(lambda w: _sign_fresh(w, signature=_sign_fresh(w).signature[:64])),
+        ChainError,
+        "Signature",
+    ),
+    (
+        "signed-consent-other-patient",
+        _relay_with(lambda w: _sign_fresh(w, patient=w.doctor.address)),
+        ChainError,
+        "InvalidSignature",
+    ),
+    (
+        "deployment-wrong-chain",
+        lambda w: Contracts(replace(w.contracts.deployment, chain_id=5)),
+        ConfigurationError,
+        "chain",
+    ),
+    (
+        "deployment-no-code",
+        lambda w: Contracts(replace(w.contracts.deployment, registry="0x" + "56" * 20)),
+        ConfigurationError,
+        "no contract",
+    ),
+    # ---- oversize and empty batches
+    ("anchor-batch-501", lambda w: _anchor_pending(w, 501), ValueError, "1 to"),
+    ("anchor-batch-0", lambda w: _anchor_pending(w, 0), ValueError, "1 to"),
+    (
+        "settle-101",
+        lambda w: w.contracts.claims.settle(w.insurer.account, [secrets.token_bytes(32)] * 101),
+        ChainError,
+        "InvalidBatchSize",
+    ),
+    (
+        "settle-0",
+        lambda w: w.contracts.claims.settle(w.insurer.account, []),
+        ChainError,
+        "InvalidBatchSize",
+    ),
+    (
+        "anchor-existing-id",
+        lambda w: w.contracts.registry.anchor(
+            w.hospital.account,
+            PendingAnchor(
+                w.refs[0].record_id, w.patient.address, Category.OTHER, secrets.token_bytes(32)
+            ),
+        ),
+        ChainError,
+        "RecordExists",
+    ),
+    ("anchor-zero-patient", lambda w: _anchor_pending(w, 1, ZERO), ChainError, "Zero|Patient"),
+    # ---- unauthorised callers
+    (
+        "stranger-anchors",
+        lambda w: Hospital(
+            w.stranger, w.contracts, w.patient.ipfs, KeyPair.generate()
+        ).anchor_records([(w.patient.address, chart(2, "MRN-2")[1])], progress=False),
+        CarechainError,
+        "provider|NotProvider",
+    ),
+    (
+        "stranger-supersedes",
+        lambda w: Hospital(
+            w.stranger, w.contracts, w.patient.ipfs, w.hospital.key_pair
+        ).supersede_record(w.refs[1].record_id, chart(9, "MRN-9")[1]),
+        CarechainError,
+        "NotProvider|NotRecordAuthor",
+    ),
+    (
+        "stranger-retracts",
+        lambda w: w.contracts.registry.retract(w.stranger, w.refs[1].record_id, "x"),
+        ChainError,
+        "NotRecordAuthor|Provider",
+    ),
+    (
+        "stranger-revokes",
+        lambda w: w.contracts.consent.revoke(w.stranger, secrets.token_bytes(32)),
+        ChainError,
+        "",
+    ),
+    (
+        "stranger-approves-claim",
+        lambda w: w.contracts.claims.approve(w.stranger, w.claim_id, 1),
+        ChainError,
+        "NotPolicyInsurer|NotInsurer",
+    ),
+    (
+        "stranger-settles",
+        lambda w: w.contracts.claims.settle(w.stranger, [w.claim_id]),
+        ChainError,
+        "NotPolicyInsurer|NotInsurer|WrongStatus",
+    ),
+    (
+        "stranger-admits",
+        lambda w: w.contracts.registry.admit(w.stranger, "provider", w.stranger.address),
+        ChainError,
+        "AccessControl",
+    ),
+    (
+        "stranger-recalls",
+        lambda w: SupplyChainParty(w.stranger, w.contracts, w.patient.ipfs).recall(w.batch, "x"),
+        ChainError,
+        "NotBatchManufacturerOrRegulator",
+    ),
+    (
+        "stranger-registers-batch",
+        lambda w: SupplyChainParty(w.stranger, w.contracts, w.patient.ipfs).register_batch(
+            GS1Code("09506000134352", "S", TOMORROW), 1, 2, b"x"
+        ),
+        ChainError,
+        "MissingRole",
+    ),
+    (
+        "pharmacy-dispenses-unheld",
+        lambda w: w.pharmacy.dispense(GS1Code("09506000134352", "HOSTILE", TOMORROW, "5")),
+        ChainError,
+        "do not hold",
+    ),
+    ("withdraw-too-much", lambda w: w.insurer.withdraw(10**15), ChainError, "Insufficient"),
+    (
+        "fund-more-than-held",
+        lambda w: w.contracts.claims.deposit(w.doctor.account, 10),
+        ValueError,
+        "fewer than",
+    ),
+    # ---- claims
+    ("claim-unknown-policy", lambda w: _submit(w, policy_id=999), ChainError, "UnknownPolicy"),
+    (
+        "claim-duplicate",
+        lambda w: _submit(w, code="99213", amount=300 * USD),
+        ChainError,
+        "DuplicateClaim",
+    ),
+    ("claim-no-evidence", lambda w: _submit(w, records=[]), InvalidRecordError, "NoEvidence"),
+    (
+        "claim-unknown-record",
+        lambda w: _submit(w, records=[secrets.token_bytes(32)]),
+        ChainError,
+        "",
+    ),
+    (
+        "claim-out-of-period",
+        lambda w: _submit(w, day=date(2001, 1, 1)),
+        ChainError,
+        "PolicyNotActive",
+    ),
+    (
+        "approve-more-than-claimed",
+        lambda w: w.insurer.approve(w.claim_id, 10**12),
+        ChainError,
+        "InvalidAmount",
+    ),
+    ("approve-zero", lambda w: w.insurer.approve(w.claim_id, 0), ChainError, "InvalidAmount"),
+    (
+        "deny-unknown-claim",
+        lambda w: w.insurer.deny(secrets.token_bytes(32), "x"),
+        ChainError,
+        "UnknownClaim|NotPolicyInsurer",
+    ),
+    (
+        "dispute-undenied",
+        lambda w: w.contracts.claims.dispute(w.hospital.account, w.claim_id),
+        ChainError,
+        "WrongStatus",
+    ),
+    (
+        "show-unknown-claim",
+        lambda w: w.contracts.claims.claim(secrets.token_bytes(32)),
+        ChainError,
+        "UnknownClaim",
+    ),
+    # ---- traceability
+    (
+        "gs1-forged-check-digit",
+        lambda w: parse_gs1("(01)09506000134351(10)A(21)1"),
+        InvalidRecordError,
+        "check digit",
+    ),
+    (
+        "gs1-lot-too-long",
+        lambda w: parse_gs1("(01)09506000134352(10)" + "L" * 21),
+        InvalidRecordError,
+        "1 to 20",
+    ),
+    (
+        "gs1-unknown-ai",
+        lambda w: parse_gs1("(01)09506000134352(99)x(10)A"),
+        InvalidRecordError,
+        "unsupported",
+    ),
+    (
+        "gs1-alpha-serial",
+        lambda w: w.pharmacy.dispense(parse_gs1("(01)09506000134352(10)HOSTILE(21)AB")),
+        InvalidRecordError,
+        "numeric",
+    ),
+    (
+        "ship-beyond-batch",
+        lambda w: w.maker.ship(w.batch, 90, 101, w.pharmacy.address),
+        ChainError,
+        "no single range",
+    ),
+    (
+        "ship-unknown-batch",
+        lambda w: w.maker.ship(secrets.token_bytes(32), 1, 2, w.pharmacy.address),
+        RecordNotFoundError,
+        "UnknownBatch",
+    ),
+    (
+        "batch-twice",
+        lambda w: w.maker.register_batch(
+            GS1Code("09506000134352", "HOSTILE", TOMORROW), 1, 5, b"CoA"
+        ),
+        ChainError,
+        "BatchExists",
+    ),
+    (
+        "batch-reversed-range",
+        lambda w: w.maker.register_batch(GS1Code("09506000134352", "REV", TOMORROW), 9, 1, b"CoA"),
+        ChainError,
+        "InvalidBatch",
+    ),
+    (
+        "batch-no-expiry",
+        lambda w: w.maker.register_batch(GS1Code("09506000134352", "NOEXP"), 1, 2, b"CoA"),
+        InvalidRecordError,
+        "expiry",
+    ),
+    (
+        "device-history-unknown",
+        lambda w: w.maker.device_history("(01)0(21)none"),
+        RecordNotFoundError,
+        "UnknownDevice",
+    ),
+    (
+        "device-service-bad-kind",
+        lambda w: w.contracts.trace.log_service(
+            w.maker.account, secrets.token_bytes(32), "polishing", True, bytes(32)
+        ),
+        ValueError,
+        "unknown service kind",
+    ),
+    # ---- CLI and configuration
+    ("amount-not-a-number", _units("abc"), click.BadParameter, "not an amount"),
+    ("amount-negative", _units("-1"), click.BadParameter, "non-negative"),
+    ("amount-too-precise", _units("1.0000001"), click.BadParameter, "whole token units"),
+    ("amount-zero", _units("0"), click.BadParameter, "positive"),
+    ("key-file-missing", _key_file(None), ConfigurationError, "no key file"),
+    ("key-file-not-json", _key_file("{oops"), ConfigurationError, "not a carechain key file"),
+    (
+        "key-file-bad-suite",
+        _key_file(json.dumps({"suite": "RSA", "private_key": "00"})),
+        ConfigurationError,
+        "not a carechain key file",
+    ),
+    (
+        "key-file-bad-hex",
+        _key_file(json.dumps({"suite": "X25519", "private_key": "zz"})),
+        ConfigurationError,
+        "not a carechain key file",
+    ),
+    (
+        "rules-unknown-section",
+        lambda w: Rules.from_dict({"aprove": {}}),
+        ConfigurationError,
+        "unknown section",
+    ),
+    (
+        "rules-batch-too-big",
+        lambda w: Rules.from_dict({"settle": {"batch_size": 500}}),
+        ConfigurationError,
+        "1..100",
+    ),
+    (
+        "rules-low-fee-bump",
+        lambda w: Rules.from_dict({"chain": {"fee_bump": 1.0}}),
+        ConfigurationError,
+        "1.125",
+    ),
+    (
+        "cli-hex-id",
+        lambda w: __import__("carechain.cli", fromlist=["_hex32"])._hex32("0x12"),
+        click.BadParameter,
+        "",
+    ),
+    (
+        "cli-hex-garbage",
+        lambda w: __import__("carechain.cli", fromlist=["_hex32"])._hex32("zz" * 32),
+        click.BadParameter,
+        "",
+    ),
+    (
+        "fhir-base64-garbage",
+        lambda w: parse_resource(
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "content": [{"attachment": {"data": "%%%not-base64%%%"}}],
+            }
+        ),
+        InvalidRecordError,
+        "data",
+    ),
+]
+
+
+def test_the_table_has_at_least_100_distinct_cases():
+    names = [case[0] for case in CASES]
+    assert len(names) >= 100 and len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("name, action, error, pattern", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_is_refused_and_changes_nothing(
+    world, chain, ipfs, name, action, error, pattern
+):
+    before = fingerprint(chain, ipfs)
+    with pytest.raises(error) as refused:
+        action(world)
+    assert str(refused.value), f"{name}: refused without a message"
+    if pattern:
+        import re
+
+        assert re.search(pattern, str(refused.value), re.IGNORECASE), str(refused.value)
+    assert fingerprint(chain, ipfs) == before, f"{name} left state behind"
