@@ -84,6 +84,9 @@ interface IClaimsManager {
     event ClaimDisputed(bytes32 indexed claimId, address indexed by);
     event ClaimPaid(bytes32 indexed claimId, address indexed provider, uint64 amount);
 
+    /// @notice A cited record does not exist (raised by the RecordRegistry and passed on;
+    /// declared here too so that callers can decode it from this contract's ABI alone).
+    error UnknownRecord(bytes32 recordId);
     error NotInsurer(address caller);
     error NotProvider(address caller);
     error NotArbitrator(address caller);

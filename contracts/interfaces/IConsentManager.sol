@@ -100,6 +100,9 @@ interface IConsentManager {
     event BreakGlassReviewed(bytes32 indexed accessId, address indexed auditor, Review review);
 
     /// @notice The caller may not act for this patient (not the patient nor a guardian).
+    /// @notice A cited record does not exist (raised by the RecordRegistry and passed on;
+    /// declared here too so that callers can decode it from this contract's ABI alone).
+    error UnknownRecord(bytes32 recordId);
     error NotPatientOrGuardian(address caller, address patient);
     /// @notice The period is empty or already over.
     error InvalidPeriod(uint40 start, uint40 end, uint256 nowTime);
