@@ -847,7 +847,7 @@ class Worker:
                 tx, receipt = mined
                 depth = head - int(receipt["blockNumber"]) + 1
                 if depth >= self.rules.confirmations:
-                    self._finalize(tx, group, bool(receipt["status"]))
+                    self._finalize(tx, group, receipt)
                     finalized += 1
                 else:
                     with self.journal.transaction() as db:
@@ -933,10 +933,11 @@ class Worker:
         args = json.loads(tx["args"])
         return {"settle": args, "approve": args[:1], "deny": args[:1]}.get(tx["kind"], [])
 
-    def _finalize(self, tx: sqlite3.Row, group: list[sqlite3.Row], success: bool) -> None:
-        """A transaction is deep enough: mark it (and its nonce siblings) final and move its
-        claims on, in one write. A revert re-reads the claims from the chain."""
-        receipt = self._receipt(tx["hash"])
+    def _finalize(self, tx: sqlite3.Row, group: list[sqlite3.Row], receipt: Any) -> None:
+        """A transaction is deep enough (``receipt`` is its receipt): mark it (and its nonce
+        siblings) final and move its claims on, in one write. A revert re-reads the claims
+        from the chain."""
+        success = bool(receipt["status"])
         claim_ids = self._claims_of(tx)
         with self.journal.transaction() as db:
             db.execute(
