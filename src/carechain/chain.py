@@ -1024,6 +1024,19 @@ class ClaimsManager:
 # --------------------------------------------------------------------------- traceability
 
 
+def _view_or_missing(method: Any, key: bytes, missing: str) -> Any:
+    """A view that reverts for an unknown id, its revert as :class:`RecordNotFoundError`
+    with ``missing`` (Ape cannot name the custom error of a reverted view call)."""
+    try:
+        return _view(method, key)
+    except (ContractLogicError, TransactionError):
+        raise RecordNotFoundError(missing) from None
+
+
+def _unknown_batch(batch_id: bytes) -> str:
+    return f"UnknownBatch: no batch 0x{batch_id.hex()} was registered (check the GTIN and lot)"
+
+
 class Traceability:
     """The Traceability contract: medicine batches (GS1) and medical devices (UDI)."""
 
@@ -1083,21 +1096,11 @@ class Traceability:
 
     def batch(self, batch_id: bytes) -> Any:
         """The stored batch (manufacturer, expiry, recalled, gtin, serial range)."""
-        try:
-            with reverts_as_errors():
-                return _view(self.contract.getBatch, batch_id)
-        except ChainError:
-            raise RecordNotFoundError(f"UnknownBatch: no batch 0x{batch_id.hex()}") from None
+        return _view_or_missing(self.contract.getBatch, batch_id, _unknown_batch(batch_id))
 
     def segments(self, batch_id: bytes) -> list[tuple[str, int, int, str]]:
         """Every segment of a batch: (holder, first serial, last serial, offered to or "")."""
-        try:
-            with reverts_as_errors():
-                raw = _view(self.contract.segments, batch_id)
-        except ChainError:
-            raise RecordNotFoundError(
-                f"UnknownBatch: no batch 0x{batch_id.hex()} was registered (check the GTIN and lot)"
-            ) from None
+        raw = _view_or_missing(self.contract.segments, batch_id, _unknown_batch(batch_id))
         zero = "0x" + "00" * 20
         return [
             (
@@ -1157,13 +1160,11 @@ class Traceability:
 
     def device(self, device_id: bytes) -> Any:
         """The stored device (manufacturer, status, services, holder)."""
-        try:
-            with reverts_as_errors():
-                return _view(self.contract.getDevice, device_id)
-        except ChainError:
-            raise RecordNotFoundError(
-                f"UnknownDevice: no device 0x{device_id.hex()} was registered (check the UDI)"
-            ) from None
+        return _view_or_missing(
+            self.contract.getDevice,
+            device_id,
+            f"UnknownDevice: no device 0x{device_id.hex()} was registered (check the UDI)",
+        )
 
     def device_events(self, device_id: bytes) -> list[Any]:
         """A device's whole history, oldest first."""
