@@ -54,6 +54,13 @@ def clients(hospital_client, patient_client, insurer_client):
     return hospital_client, patient_client, insurer_client
 
 
+def mined(chain, journal):
+    """Wait for the receipts of the worker's live transactions: anvil answers
+    ``eth_sendRawTransaction`` before its automine has mined the transaction."""
+    for tx in journal.live_txs():
+        chain.provider.web3.eth.wait_for_transaction_receipt(tx["hash"], timeout=30)
+
+
 def onchain(contracts, claim_id):
     stored = contracts.claims.contract.getClaim(bytes.fromhex(claim_id[2:]))
     return ClaimStatus(int(stored.status)), int(stored.approved)
@@ -165,8 +172,9 @@ def test_claims_wait_for_confirmations(clients, covered, insurer_client, contrac
     assert worker.step().scanned == 0
     chain.mine(1)
     assert worker.step().scanned == 1  # 3 deep now; decided and approval sent
-    assert onchain(contracts, claim)[0] is ClaimStatus.APPROVED
     assert journal.claim(claim)["state"] == "approve"  # sent, but not yet 3 deep
+    mined(chain, journal)
+    assert onchain(contracts, claim)[0] is ClaimStatus.APPROVED
     chain.mine(2)
     worker.step()
     assert journal.claim(claim)["state"] in ("approved", "paid")
