@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test test-fork testnet testnet-stop lint format compile chain bench clean
+.PHONY: all setup demo test test-fork testnet testnet-stop lint analyze format compile chain bench clean
 
 all: test
 
@@ -50,8 +50,8 @@ compile: .build/.compiled
 demo: setup
 	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
-## test: lint, then every test (contracts, crypto, IPFS, end to end), then the fork suite
-test: setup lint
+## test: lint, static analysis, every test (contracts, crypto, IPFS, end to end), the fork suite
+test: setup lint analyze
 	$(APE) test --network ethereum:local:foundry -m "not fork"
 	$(MAKE) --no-print-directory test-fork
 
@@ -79,6 +79,11 @@ testnet-stop:
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src scripts tests bench tools
 	$(VENV)/bin/ruff format --check src scripts tests bench tools
+
+## analyze: Slither on contracts/; fails on a High or Medium finding not accepted, with a
+## reason, in tools/slither-triage.toml
+analyze: $(VENV)/.installed node_modules/.installed
+	$(PY) tools/static_analysis.py
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format src scripts tests bench tools
