@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test test-fork testnet testnet-stop lint analyze format compile chain bench clean
+.PHONY: all setup demo test test-fork testnet testnet-stop lint analyze coverage format compile chain bench clean
 
 all: test
 
@@ -27,12 +27,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# anvil and cast are native binaries inside their npm platform packages; link them (and
+# anvil, cast and forge are native binaries inside their npm platform packages; link them (and
 # the solcjs launcher under the name py-solc-x looks for) into .tools.
 .tools/.linked: node_modules/.installed tools/solc.cjs
 	mkdir -p .tools/bin .tools/solcx
 	ln -sf ../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil .tools/bin/anvil
 	ln -sf ../../node_modules/@foundry-rs/cast-linux-amd64/bin/cast .tools/bin/cast
+	ln -sf ../../node_modules/@foundry-rs/forge-linux-amd64/bin/forge .tools/bin/forge
 	ln -sf ../../tools/solc.cjs .tools/solcx/solc-v$(SOLC_VERSION)
 	touch $@
 
@@ -50,8 +51,9 @@ compile: .build/.compiled
 demo: setup
 	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
-## test: lint, static analysis, every test (contracts, crypto, IPFS, end to end), the fork suite
-test: setup lint analyze
+## test: lint, static analysis, contract coverage (the Forge tests), every test (contracts,
+## crypto, IPFS, end to end), then the fork suite
+test: setup lint analyze coverage
 	$(APE) test --network ethereum:local:foundry -m "not fork"
 	$(MAKE) --no-print-directory test-fork
 
@@ -84,6 +86,11 @@ lint: $(VENV)/.installed
 ## reason, in tools/slither-triage.toml
 analyze: $(VENV)/.installed node_modules/.installed
 	$(PY) tools/static_analysis.py
+
+## coverage: the Forge tests (tests/forge) under forge coverage; fails if one fails or a
+## contract covers < 95% of its branches
+coverage: setup
+	$(PY) tools/contract_coverage.py
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format src scripts tests bench tools

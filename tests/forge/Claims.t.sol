@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {Base} from "./Base.sol";
+import {ClaimsManager} from "../../contracts/ClaimsManager.sol";
+import {IClaimsManager} from "../../contracts/interfaces/IClaimsManager.sol";
+import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
+import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ZeroAddress} from "../../contracts/Common.sol";
+
+contract ClaimsTest is Base {
+    uint64 constant USD = 1e6;
+    bytes32 constant COVERED = keccak256("covered record");
+    bytes32 constant UNCOVERED = keccak256("uncovered record");
+    bytes32 constant ODD = keccak256("category 40 record");
+    bytes32 constant NOT_CONSENTED = keccak256("no consent record");
+    uint32 policyId;
+    uint256 t0;
+    uint32 today;
+
+    function setUp() public override {
+        super.setUp();
+        t0 = block.timestamp;
+        today = uint32(t0 / 1 days);
+        _anchor(COVERED, 1);
+        _anchor(UNCOVERED, 5);
+        _anchor(ODD, 40);
+        _anchor(NOT_CONSENTED, 1);
+        vm.startPrank(patient);
+        consent.grant(insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, uint40(t0 + 400 days), "");
+        IConsentManager.GrantRequest memory deny =
+            _request(insurer, IConsentManager.ScopeKind.Record, NOT_CONSENTED, IConsentManager.Purpose.Payment);
+        deny.deny = true;
+        consent.grantFor(patient, deny);
+        vm.stopPrank();
+        usd.mint(insurer, 100_000 * USD);
+        vm.startPrank(insurer);
+        usd.approve(address(claims), type(uint256).max);
+        claims.deposit(10_000 * USD);
+        policyId = claims.issuePolicy(_terms());
+        vm.stopPrank();
+    }
+
+    function _terms() internal view returns (IClaimsManager.PolicyTerms memory) {
+        return IClaimsManager.PolicyTerms({
+            patient: patient,
+            limit: 5_000 * USD,
+            deductible: 100 * USD,
+            copayBps: 2_000,
+            coveredCategories: uint32(1) << 1,
+            start: uint40(t0 - 1 days),
+            end: uint40(t0 + 365 days),
+            autoApproveBelow: 500 * USD
+        });
+    }
+
+    function _claim(uint64 amount, bytes32 record, bytes32 codes) internal view returns (IClaimsManager.ClaimRequest memory r) {
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = record;
+        r = IClaimsManager.ClaimRequest({
+            policyId: policyId,
+            patient: patient,
+            amount: amount,
+            serviceDate: today,
+            codesHash: codes,
+            recordIds: ids,
+            claimDigest: keccak256(abi.encode(codes))
+        });
+    }
+
+    function _submit(uint64 amount, bytes32 record, bytes32 codes) internal returns (bytes32) {
+        vm.prank(hospital);
+        return claims.submitClaim(_claim(amount, record, codes));
+    }
+
+    function _status(bytes32 id) internal view returns (IClaimsManager.ClaimStatus) {
+        return claims.getClaim(id).status;
+    }
+
+    function test_constructor_refuses_zero_addresses() public {
+        vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "registry"));
+        new ClaimsManager(IRecordRegistry(address(0)), consent, usd);
+        vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "consent"));
+        new ClaimsManager(registry, IConsentManager(address(0)), usd);
+        vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "token"));
+        new ClaimsManager(registry, consent, IERC20(address(0)));
+    }
+
+    function test_escrow_deposit_and_withdraw() public {
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotInsurer.selector, stranger));
+        vm.prank(stranger);
+        claims.deposit(1);
+        vm.startPrank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 0));
+        claims.deposit(0);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InsufficientEscrow.selector, insurer, 10_000 * USD, 0));
+        claims.withdraw(0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClaimsManager.InsufficientEscrow.selector, insurer, 10_000 * USD, 10_001 * USD)
+        );
+        claims.withdraw(10_001 * USD);
+        uint256 before = usd.balanceOf(insurer);
+        claims.withdraw(1_000 * USD);
+        vm.stopPrank();
+        vm.assertEq(usd.balanceOf(insurer) - before, 1_000 * USD);
+        vm.assertEq(claims.escrowOf(insurer).balance, 9_000 * USD);
+    }
+
+    function test_policy_terms_are_checked() public {
+        IClaimsManager.PolicyTerms memory terms = _terms();
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotInsurer.selector, stranger));
+        vm.prank(stranger);
+        claims.issuePolicy(terms);
+        vm.startPrank(insurer);
+        terms.patient = address(0);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "patient is zero"));
+        claims.issuePolicy(terms);
+        terms = _terms();
+        terms.limit = 0;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "limit is zero"));
+        claims.issuePolicy(terms);
+        terms = _terms();
+        terms.copayBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "co-pay above 100%"));
+        claims.issuePolicy(terms);
+        terms = _terms();
+        terms.end = terms.start;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "period is empty or over"));
+        claims.issuePolicy(terms);
+        terms = _terms();
+        terms.start = uint40(t0 - 10 days);
+        terms.end = uint40(t0 - 1 days);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "period is empty or over"));
+        claims.issuePolicy(terms);
+        vm.stopPrank();
+        (address owner, IClaimsManager.PolicyTerms memory stored, IClaimsManager.PolicyUsage memory usage) =
+            claims.policy(policyId);
+        vm.assertEq(owner, insurer);
+        vm.assertEq(stored.limit, 5_000 * USD);
+        vm.assertEq(usage.approvedTotal, 0);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownPolicy.selector, 99));
+        claims.policy(99);
+    }
+
+    function test_a_small_covered_claim_is_approved_on_submission_and_settled() public {
+        // 300: the first 100 is deductible (patient), then 20% co-pay of 200 -> insurer pays 160
+        bytes32 id = _submit(300 * USD, COVERED, "99213");
+        IClaimsManager.Claim memory c = claims.getClaim(id);
+        vm.assertTrue(c.status == IClaimsManager.ClaimStatus.Approved);
+        vm.assertEq(c.approved, 160 * USD);
+        vm.assertEq(c.patientShare, 140 * USD);
+        vm.assertEq(claims.escrowOf(insurer).reserved, 160 * USD);
+
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = id;
+        vm.expectEmit();
+        emit IClaimsManager.ClaimPaid(id, hospital, 160 * USD);
+        vm.prank(insurer);
+        claims.settle(ids);
+        vm.assertEq(usd.balanceOf(hospital), 160 * USD);
+        vm.assertTrue(_status(id) == IClaimsManager.ClaimStatus.Paid);
+        vm.assertEq(claims.escrowOf(insurer).reserved, 0);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongStatus.selector, id, IClaimsManager.ClaimStatus.Paid));
+        vm.prank(insurer);
+        claims.settle(ids);
+    }
+
+    function test_uncovered_large_and_unfunded_claims_wait_for_review() public {
+        vm.assertTrue(_status(_submit(300 * USD, UNCOVERED, "a")) == IClaimsManager.ClaimStatus.Submitted);
+        vm.assertTrue(_status(_submit(300 * USD, ODD, "b")) == IClaimsManager.ClaimStatus.Submitted);
+        vm.assertTrue(_status(_submit(501 * USD, COVERED, "c")) == IClaimsManager.ClaimStatus.Submitted);
+        vm.prank(insurer);
+        claims.withdraw(10_000 * USD);
+        vm.assertTrue(_status(_submit(300 * USD, COVERED, "d")) == IClaimsManager.ClaimStatus.Submitted);
+    }
+
+    function test_submission_refusals() public {
+        IClaimsManager.ClaimRequest memory r = _claim(300 * USD, COVERED, "x");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotProvider.selector, stranger));
+        vm.prank(stranger);
+        claims.submitClaim(r);
+        vm.startPrank(hospital);
+        r.amount = 0;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 0));
+        claims.submitClaim(r);
+        r = _claim(300 * USD, COVERED, "x");
+        r.policyId = 77;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownPolicy.selector, 77));
+        claims.submitClaim(r);
+        r = _claim(300 * USD, COVERED, "x");
+        r.patient = stranger;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongPatient.selector, policyId, stranger));
+        claims.submitClaim(r);
+        r = _claim(300 * USD, COVERED, "x");
+        r.serviceDate = today - 2;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.PolicyNotActive.selector, policyId, today - 2));
+        claims.submitClaim(r);
+        r.serviceDate = today + 366;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.PolicyNotActive.selector, policyId, today + 366));
+        claims.submitClaim(r);
+        r = _claim(300 * USD, COVERED, "x");
+        r.recordIds = new bytes32[](0);
+        vm.expectRevert(IClaimsManager.NoEvidence.selector);
+        claims.submitClaim(r);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NoPaymentConsent.selector, NOT_CONSENTED, insurer));
+        claims.submitClaim(_claim(300 * USD, NOT_CONSENTED, "x"));
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownRecord.selector, bytes32(uint256(4))));
+        claims.submitClaim(_claim(300 * USD, bytes32(uint256(4)), "x"));
+        vm.stopPrank();
+
+        bytes32 foreign = keccak256("someone else's record");
+        vm.prank(hospital);
+        registry.anchor(foreign, stranger, 1, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.RecordNotOfPatient.selector, foreign, patient));
+        vm.prank(hospital);
+        claims.submitClaim(_claim(300 * USD, foreign, "x"));
+
+        bytes32 id = _submit(300 * USD, COVERED, "x");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.DuplicateClaim.selector, id));
+        _submit(300 * USD, COVERED, "x");
+    }
+
+    function test_review_deny_dispute_and_arbitration() public {
+        bytes32 id = _submit(2_000 * USD, COVERED, "big");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotPolicyInsurer.selector, policyId, stranger));
+        vm.prank(stranger);
+        claims.approveClaim(id, 1);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownClaim.selector, bytes32(0)));
+        vm.prank(insurer);
+        claims.approveClaim(bytes32(0), 1);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 0));
+        vm.prank(insurer);
+        claims.approveClaim(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 2_001 * USD));
+        vm.prank(insurer);
+        claims.approveClaim(id, 2_001 * USD);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongStatus.selector, id, IClaimsManager.ClaimStatus.Submitted));
+        vm.prank(hospital);
+        claims.disputeClaim(id);
+
+        vm.prank(insurer);
+        claims.denyClaim(id, "not necessary");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongStatus.selector, id, IClaimsManager.ClaimStatus.Denied));
+        vm.prank(insurer);
+        claims.denyClaim(id, "again");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotPartyToClaim.selector, id, stranger));
+        vm.prank(stranger);
+        claims.disputeClaim(id);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongStatus.selector, id, IClaimsManager.ClaimStatus.Denied));
+        vm.prank(arbitrator);
+        claims.resolveDispute(id, true, 1, "");
+        vm.prank(patient); // the patient may dispute too
+        claims.disputeClaim(id);
+
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotArbitrator.selector, insurer));
+        vm.prank(insurer);
+        claims.resolveDispute(id, true, 1, "");
+        vm.startPrank(arbitrator);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 0));
+        claims.resolveDispute(id, true, 0, "");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 2_001 * USD));
+        claims.resolveDispute(id, true, 2_001 * USD, "");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownClaim.selector, bytes32(0)));
+        claims.resolveDispute(bytes32(0), true, 1, "");
+        claims.resolveDispute(id, true, 1_000 * USD, "medically necessary");
+        vm.stopPrank();
+        // 1,000: 100 deductible, 20% of 900 co-pay -> 720
+        vm.assertEq(claims.getClaim(id).approved, 720 * USD);
+
+        // a dispute denied by the arbitrator is final
+        bytes32 second = _submit(2_500 * USD, COVERED, "second");
+        vm.prank(insurer);
+        claims.denyClaim(second, "no");
+        vm.prank(hospital);
+        claims.disputeClaim(second);
+        vm.prank(arbitrator);
+        claims.resolveDispute(second, false, 0, "upheld");
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.DisputeWindowClosed.selector, second, 0));
+        vm.prank(hospital);
+        claims.disputeClaim(second);
+
+        // and a denial not disputed within 14 days stands
+        bytes32 third = _submit(2_600 * USD, COVERED, "third");
+        vm.prank(insurer);
+        claims.denyClaim(third, "no");
+        vm.warp(t0 + 14 days);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.DisputeWindowClosed.selector, third, t0 + 14 days));
+        vm.prank(hospital);
+        claims.disputeClaim(third);
+    }
+
+    function test_the_limit_caps_payment_and_escrow_must_cover_an_approval() public {
+        bytes32 a = _submit(4_000 * USD, COVERED, "a");
+        bytes32 b = _submit(4_000 * USD, COVERED, "b");
+        vm.startPrank(insurer);
+        claims.approveClaim(a, 4_000 * USD); // 100 deductible, 20% of 3,900 -> 3,120
+        claims.approveClaim(b, 4_000 * USD); // 20% of 4,000 -> 3,200, capped by the 1,880 left
+        vm.stopPrank();
+        vm.assertEq(claims.getClaim(a).approved, 3_120 * USD);
+        vm.assertEq(claims.getClaim(b).approved, 1_880 * USD);
+        vm.assertEq(claims.getClaim(b).patientShare, 2_120 * USD);
+
+        vm.prank(insurer);
+        claims.issuePolicy(_terms());
+        vm.prank(insurer);
+        claims.withdraw(10_000 * USD - 5_000 * USD);
+        IClaimsManager.ClaimRequest memory r = _claim(4_000 * USD, COVERED, "d");
+        r.policyId = 2;
+        vm.prank(hospital);
+        bytes32 d = claims.submitClaim(r);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InsufficientEscrow.selector, insurer, 0, 3_120 * USD));
+        vm.prank(insurer);
+        claims.approveClaim(d, 4_000 * USD);
+    }
+
+    function test_settlement_batches_are_bounded() public {
+        vm.startPrank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidBatchSize.selector, 0, 100));
+        claims.settle(new bytes32[](0));
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidBatchSize.selector, 101, 100));
+        claims.settle(new bytes32[](101));
+        vm.stopPrank();
+    }
+}
