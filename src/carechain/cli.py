@@ -149,19 +149,25 @@ def keys_publish(account: Any, key: Path) -> None:
     click.echo(f"published {pair.suite.name} key for {account.address}")
 
 
-def records_anchor(account: Any, patient: str, key: Path, files: tuple[Path, ...]) -> None:
-    """Encrypt FHIR FILES for PATIENT, store them on IPFS and anchor them (as a provider)."""
+def records_anchor(
+    account: Any, patient: str, key: Path, files: tuple[Path, ...], idempotent: bool
+) -> None:
+    """Encrypt FHIR FILES for PATIENT, store them on IPFS and anchor them (as a provider).
+
+    By default the record ids are derived from each resource's FHIR id with a key only this
+    hospital holds, so running the same command again (say, after it was interrupted)
+    anchors nothing twice: what is already on-chain is reported as "already anchored".
+    --new-ids anchors every file as a new record under a random id."""
     from .chain import Contracts
     from .hospital import Hospital
 
     resources = [json.loads(path.read_bytes()) for path in files]
     with _ipfs() as ipfs:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
-        refs = hospital.anchor_records([(patient, r) for r in resources])
+        refs = hospital.anchor_records([(patient, r) for r in resources], idempotent=idempotent)
     for path, ref in zip(files, refs, strict=True):
-        click.echo(
-            f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({ref.gas_used:,} gas)"
-        )
+        done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
+        click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
 
 
 def records_list(account: Any, patient: str | None) -> None:
@@ -883,8 +889,17 @@ def _register_connected_commands() -> None:
     files = click.argument(
         "files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
     )
+    idempotent = click.option(
+        "--idempotent/--new-ids",
+        default=True,
+        show_default=True,
+        help="derive record ids from the FHIR ids (a re-run anchors nothing twice), or use "
+        "fresh random ids",
+    )
     records.add_command(
-        _connected(click.option("--patient", required=True)(key_option(files(records_anchor))))
+        _connected(
+            click.option("--patient", required=True)(key_option(idempotent(files(records_anchor))))
+        )
     )
     records.add_command(_connected(click.option("--patient", default=None)(records_list)))
     purposes = click.Choice(["treatment", "payment", "research", "emergency"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date
@@ -24,6 +25,7 @@ from .errors import (
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .fhir_claims import claim_amount, claim_codes, codes_hash
 from .records import Party, RecordRef, seal_and_store
+from .unixfs import cid_from_digest
 
 #: How many records of a batch are encrypted and added to IPFS at once.
 IPFS_PIPELINE = 4
@@ -62,6 +64,7 @@ class Hospital(Party):
         batch_size: int = 100,
         category: Category | None = None,
         progress: bool = True,
+        idempotent: bool = False,
     ) -> list[RecordRef]:
         """Anchor many records, ``batch_size`` per transaction, with a progress bar.
 
@@ -69,6 +72,13 @@ class Hospital(Party):
         key), so bad input fails before anything is stored. If a batch's transaction
         fails, the content it added to IPFS is unpinned again and the error is raised;
         batches anchored before it stay anchored (their refs are on the exception).
+
+        With ``idempotent``, each record's id is derived from the patient and the FHIR
+        resource's logical id (``Type/id``) with a key only this hospital holds
+        (:meth:`record_id_for`), so running the same ingest again — after a crash, a
+        killed process or a lost receipt — anchors nothing twice: records already on-chain
+        are returned with ``existing=True`` and nothing is sent for them. Every resource
+        then needs an ``id``, and a changed resource is not re-anchored (supersede it).
         """
         registry = self.contracts.registry
         batch_size = max(1, min(batch_size, registry.max_batch))
@@ -77,12 +87,20 @@ class Hospital(Party):
         # per-record cost, so it is done once).
         plaintexts = [canonical_bytes(r) for _, r in items]
         kinds = [category if category is not None else category_for(r) for _, r in items]
+        record_ids = self._derived_ids(items) if idempotent else [new_record_id() for _ in items]
+        results: list[RecordRef | None] = [None] * len(items)
+        if idempotent:
+            for index, record_id in enumerate(record_ids):
+                if registry.exists(record_id):
+                    results[index] = self._existing_ref(record_id)
+        todo = [i for i, ref in enumerate(results) if ref is None]
         # Who may read depends only on (patient, category): look it up once per pair, not
         # once per record (each lookup is several RPC calls).
         readers: dict[tuple[str, Category], list[tuple[Any, bytes]]] = {}
-        for (patient, _), kind in zip(items, kinds, strict=True):
-            if (patient, kind) not in readers:
-                readers[(patient, kind)] = self._readers(patient, kind)
+        for index in todo:
+            pair = (items[index][0], kinds[index])
+            if pair not in readers:
+                readers[pair] = self._readers(*pair)
 
         refs: list[RecordRef] = []
         # Encryption and IPFS adds of a batch overlap (Kubo works in its own process while
@@ -92,8 +110,9 @@ class Hospital(Party):
             ThreadPoolExecutor(max_workers=IPFS_PIPELINE) as pool,
         ):
             task = bar.add_task("anchoring records", total=len(items))
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
+            bar.advance(task, len(items) - len(todo))
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
                 pending, added = [], []
                 try:
                     futures = [
@@ -101,20 +120,15 @@ class Hospital(Party):
                             seal_and_store,
                             self.contracts,
                             self.ipfs,
-                            resource,
-                            patient,
-                            new_record_id(),
+                            items[i][1],
+                            items[i][0],
+                            record_ids[i],
                             1,
-                            readers[(patient, kind)],
-                            kind,
-                            plaintext,
+                            readers[(items[i][0], kinds[i])],
+                            kinds[i],
+                            plaintexts[i],
                         )
-                        for (patient, resource), kind, plaintext in zip(
-                            chunk,
-                            kinds[start : start + batch_size],
-                            plaintexts[start : start + batch_size],
-                            strict=True,
-                        )
+                        for i in chunk
                     ]
                     wait(futures)
                     for future in futures:  # keep what was stored, to unpin on failure
@@ -134,12 +148,70 @@ class Hospital(Party):
                     raise
                 gas_each = int(receipt.gas_used) // len(pending)
                 tx = _tx_hash(receipt)
-                refs += [
-                    RecordRef(p.record_id, 1, p.patient, p.category, c.cid, c.digest, tx, gas_each)
-                    for p, c in zip(pending, added, strict=True)
-                ]
+                for i, item, content in zip(chunk, pending, added, strict=True):
+                    ref = RecordRef(
+                        item.record_id, 1, item.patient, item.category, content.cid,
+                        content.digest, tx, gas_each,
+                    )  # fmt: skip
+                    results[i] = ref
+                    refs.append(ref)
                 bar.advance(task, len(chunk))
-        return refs
+        return [ref for ref in results if ref is not None]
+
+    def record_id_for(self, patient: str, resource: dict[str, Any]) -> bytes:
+        """The record id :meth:`anchor_records` uses with ``idempotent``: an HMAC, under a key
+        derived from this hospital's private key, of the patient's address and the
+        resource's ``Type/id``. The same resource gets the same id every time, but nobody
+        without the key can tell which patient or resource an id stands for."""
+        logical = resource.get("id")
+        if not isinstance(logical, str) or not logical:
+            raise InvalidRecordError(
+                f"idempotent anchoring needs a FHIR id on every resource; this "
+                f"{resource.get('resourceType', 'resource')} has none (give it one, or anchor "
+                "without idempotent)"
+            )
+        message = f"{patient.lower()}\n{resource['resourceType']}/{logical}".encode()
+        return hmac.new(self._secret(b"record-ids"), message, hashlib.sha256).digest()
+
+    def _derived_ids(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bytes]:
+        ids = [self.record_id_for(patient, resource) for patient, resource in items]
+        seen: dict[bytes, int] = {}
+        for index, record_id in enumerate(ids):
+            if record_id in seen:
+                _, resource = items[index]
+                raise InvalidRecordError(
+                    f"{resource['resourceType']}/{resource['id']} for the same patient is "
+                    f"items {seen[record_id]} and {index} of this batch; anchor it once "
+                    "(nothing was stored)"
+                )
+            seen[record_id] = index
+        return ids
+
+    def _existing_ref(self, record_id: bytes) -> RecordRef:
+        """The first version of a record anchored before, as ``anchor_records`` returns it."""
+        registry = self.contracts.registry
+        head = registry.head(record_id)
+        if head.author.lower() != self.address.lower():
+            raise ChainError(
+                f"record 0x{record_id.hex()} was anchored by {head.author}, not by this "
+                "hospital; nothing was sent"
+            )
+        first = registry.version(record_id, 1, head=head)
+        return RecordRef(
+            record_id,
+            1,
+            head.patient,
+            head.category,
+            cid_from_digest(first.cid_digest),
+            first.cid_digest,
+            first.transaction,
+            0,
+            existing=True,
+        )
+
+    def _secret(self, purpose: bytes) -> bytes:
+        """A key for ``purpose`` derived from this hospital's private key."""
+        return hashlib.sha256(b"carechain/" + purpose + self.key_pair.private_bytes()).digest()
 
     def supersede_record(self, record_id: bytes, resource: dict[str, Any]) -> RecordRef:
         """Anchor a new version of a record this hospital wrote."""
@@ -209,8 +281,7 @@ class Hospital(Party):
         if resource["resourceType"] != "Claim":
             raise InvalidRecordError(f"expected a FHIR Claim, got {resource['resourceType']}")
         patient = resource["patient"]["identifier"]["value"]
-        secret = hashlib.sha256(b"carechain/codes" + self.key_pair.private_bytes()).digest()
-        codes = codes_hash(secret, claim_codes(resource))
+        codes = codes_hash(self._secret(b"codes"), claim_codes(resource))
         day = service_date.toordinal() - date(1970, 1, 1).toordinal()
         claims = self.contracts.claims
         claim_id = bytes(claims.contract.claimIdOf(patient, self.address, day, codes))

@@ -26,6 +26,9 @@ class RecordRef:
     digest: bytes
     transaction: str
     gas_used: int
+    #: True when an idempotent anchoring found this record already anchored (by an earlier,
+    #: perhaps interrupted, run) and sent nothing for it.
+    existing: bool = False
 
     @property
     def record_id_hex(self) -> str:
