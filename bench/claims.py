@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -41,7 +40,6 @@ from carechain import (  # noqa: E402
     Scope,
     deploy,
 )
-from carechain.fhir_claims import build_claim  # noqa: E402
 from carechain.samples import chart  # noqa: E402
 from carechain.worker import Journal, Rules, Worker  # noqa: E402
 
@@ -103,16 +101,14 @@ def main() -> None:
                 for i in track(
                     range(CLAIMS), description=f"submitting {CLAIMS} claims", console=console
                 ):
-                    claim = build_claim(
-                        patient.address,
-                        hospital.address,
-                        insurer.address,
+                    code = f"P{policy_id}B{batch:02d}{i:05d}"
+                    hospital.bill(
                         policy_id,
-                        date.today(),
-                        [(f"P{policy_id}B{batch:02d}{i:05d}", "Office visit", 120 * USD)],
+                        insurer.address,
+                        patient.address,
+                        [(code, "Office visit", 120 * USD)],
                         evidence,
                     )
-                    hospital.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
                 rules = Rules.from_dict(
                     {
                         "approve": {"below": "1000.00"},

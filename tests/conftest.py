@@ -1,7 +1,6 @@
 """Shared fixtures: named accounts, freshly deployed contracts, a real Kubo node."""
 
 import secrets
-from datetime import date
 
 import pytest
 
@@ -19,7 +18,6 @@ from carechain import (
     deploy,
 )
 from carechain.chain import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
-from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 
 
@@ -239,15 +237,10 @@ def claim_for(
 ):
     """Submit a one-item FHIR Claim for ``code`` citing ``refs[evidence]`` (an Encounter by
     default: covered by the ``covered`` policy; ``refs[2]`` is a Condition, which is not)."""
-    fhir_claim = build_claim(
-        patient_client.address,
-        hospital_client.address,
-        insurer_client.address,
+    return hospital_client.bill(
         policy_id,
-        date.today(),
+        insurer_client.address,
+        patient_client.address,
         [(code, "Office visit", amount)],
         [refs[evidence].record_id],
-    )
-    return hospital_client.submit_claim(
-        policy_id, insurer_client.address, fhir_claim, [refs[evidence].record_id], date.today()
     )

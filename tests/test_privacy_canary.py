@@ -8,12 +8,10 @@ import base64
 import gzip
 import json
 import secrets
-from datetime import date
 
 import pytest
 
 from carechain import Purpose, Scope
-from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 from carechain.worker import Journal, Rules, Worker
 from tests.conftest import USD
@@ -111,17 +109,12 @@ def test_no_plaintext_health_data_leaves_the_patients_devices(
     patient_client.grant_access(
         insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400
     )
-    claim = build_claim(
-        patient_client.address,
-        hospital_client.address,
-        insurer_client.address,
+    hospital_client.bill(
         policy_id,
-        date.today(),
+        insurer_client.address,
+        patient_client.address,
         [("99213", f"visit about {canary}", 120 * USD)],
         [refs[1].record_id],
-    )
-    hospital_client.submit_claim(
-        policy_id, insurer_client.address, claim, [refs[1].record_id], date.today()
     )
     rules = Rules.from_dict(
         {

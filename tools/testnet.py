@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +127,6 @@ def _seed(url: str) -> None:
         Purpose,
         Scope,
     )
-    from carechain.fhir_claims import build_claim
     from carechain.keystore import save_key_pair
     from carechain.samples import chart
 
@@ -178,16 +176,13 @@ def _seed(url: str) -> None:
         )
         p.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 86400 * 365)
         evidence = [refs[1].record_id]
-        claim = build_claim(
-            patient.address,
-            hospital.address,
-            insurer.address,
+        claim_id, _ = h.bill(
             policy_id,
-            date.today(),
+            insurer.address,
+            patient.address,
             [("99213", "Office visit", 250 * USD)],
             evidence,
         )
-        claim_id, _ = h.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
         i.approve(claim_id, 250 * USD)
         i.settle(progress=False)
 

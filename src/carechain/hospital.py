@@ -23,7 +23,7 @@ from .errors import (
     KeyNotFoundError,
 )
 from .fhir import Category, canonical_bytes, category_for, parse_resource
-from .fhir_claims import claim_amount, claim_codes, codes_hash
+from .fhir_claims import build_claim, claim_amount, claim_codes, codes_hash
 from .records import Party, RecordRef, seal_and_store
 from .unixfs import cid_from_digest
 
@@ -303,6 +303,23 @@ class Hospital(Party):
         except CarechainError:
             self._unpin([added.digest])
             raise
+
+    def bill(
+        self,
+        policy_id: int,
+        insurer: str,
+        patient: str,
+        items: list[tuple[str, str, int]],
+        record_ids: list[bytes],
+        service_date: date | None = None,
+    ) -> tuple[bytes, Any]:
+        """Build a FHIR Claim for ``items`` ((billing code, display, amount in token units))
+        citing ``record_ids``, and submit it (see :meth:`submit_claim`). One service date
+        (today by default) is used for both, so a call made around midnight cannot put
+        different days in the Claim and on the chain."""
+        day = service_date or date.today()
+        claim = build_claim(patient, self.address, insurer, policy_id, day, items, list(record_ids))
+        return self.submit_claim(policy_id, insurer, claim, list(record_ids), day)
 
     def retract_record(self, record_id: bytes, reason: str = "entered-in-error") -> Any:
         """Mark a record entered-in-error. Its history stays on-chain and readable."""

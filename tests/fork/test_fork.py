@@ -6,8 +6,6 @@ leave the upstream untouched.
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from carechain import (
@@ -24,7 +22,6 @@ from carechain import (
     Purpose,
     Scope,
 )
-from carechain.fhir_claims import build_claim
 from carechain.samples import chart
 from tests.fork.conftest import rpc, upstream_state
 
@@ -110,16 +107,13 @@ def test_new_flows_on_the_fork(chain, accounts, contracts, kubo, governor):
     )
     patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + YEAR)
     evidence = [refs[1].record_id]
-    claim = build_claim(
-        patient.address,
-        hospital.address,
-        insurer.address,
+    claim_id, _ = hospital.bill(
         policy_id,
-        date.today(),
+        insurer.address,
+        patient.address,
         [("99213", "Office visit", 300 * USD)],
         evidence,
     )
-    claim_id, _ = hospital.submit_claim(policy_id, insurer.address, claim, evidence, date.today())
     insurer.approve(claim_id, 300 * USD)
     before = contracts.claims.balance_of(hospital.address)
     insurer.settle(progress=False)
