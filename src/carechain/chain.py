@@ -177,11 +177,36 @@ def _view(method: Any, *args: Any) -> Any:
 
     try:
         data = method.encode_input(*args)
-        raw = chain.provider.web3.eth.call({"to": method.contract.address, "data": data})
+        # Straight to the provider: web3's validation middleware would first ask the node
+        # for its chain id (a second round trip per call) to check a field we do not send.
+        call = {"to": str(method.contract.address), "data": HexBytes(data).to_0x_hex()}
+        reply = chain.provider.web3.provider.make_request("eth_call", [call, "latest"])
         [abi] = [a for a in method.abis if len(a.inputs) == len(args)]
-        return ContractCall(abi, method.contract.address)._decode_returndata(HexBytes(raw))
+        raw = HexBytes(reply["result"])  # KeyError on an error reply: Ape's call explains it
+        return ContractCall(abi, method.contract.address)._decode_returndata(raw)
     except Exception:
         return method(*args)
+
+
+def _logs(event: Any, search_topics: dict[str, Any] | None = None, start: int = 0) -> list[Any]:
+    """The logs of a contract event from block ``start`` on, decoded by Ape, in one
+    ``eth_getLogs`` (Ape's ``range`` also looks up the head block and the contract's
+    creation first: several round trips per query). Falls back to ``range`` when the node
+    refuses the query (a live node limiting block ranges, say)."""
+    from ape import networks
+    from ape.types import LogFilter
+
+    try:
+        address = str(event.contract.address)
+        log_filter = LogFilter.from_event(
+            event=event.abi, search_topics=search_topics or {}, addresses=[address]
+        )
+        query = {"address": address, "fromBlock": hex(start), "toBlock": "latest",
+                 "topics": log_filter.topic_filter}  # fmt: skip
+        raw = chain.provider.web3.eth.get_logs(query)  # type: ignore[arg-type]
+        return list(networks.ecosystem.decode_logs(raw, event.abi))
+    except Exception:
+        return list(event.range(start, chain.blocks.height + 1, search_topics=search_topics))
 
 
 def _transact(call: Callable[[], T]) -> T:
@@ -308,9 +333,7 @@ class Registry:
 
     def versions(self, record_id: bytes) -> list[RecordVersion]:
         """Every anchored version of a record, oldest first."""
-        logs = self.contract.RecordAnchored.range(
-            0, chain.blocks.height + 1, search_topics={"recordId": record_id}
-        )
+        logs = _logs(self.contract.RecordAnchored, {"recordId": record_id})
         return sorted((_version_from_log(log) for log in logs), key=lambda v: v.version)
 
     def version(
@@ -327,9 +350,7 @@ class Registry:
 
     def records_of(self, patient: str) -> list[RecordVersion]:
         """The latest anchored version of every record about ``patient``."""
-        logs = self.contract.RecordAnchored.range(
-            0, chain.blocks.height + 1, search_topics={"patient": to_checksum_address(patient)}
-        )
+        logs = _logs(self.contract.RecordAnchored, {"patient": to_checksum_address(patient)})
         latest: dict[bytes, RecordVersion] = {}
         for log in logs:
             item = _version_from_log(log)
@@ -345,12 +366,15 @@ def _version_from_log(log: Any) -> RecordVersion:
         version=int(log.version),
         cid_digest=bytes(log.cidDigest),
         block=int(log.block_number),
-        transaction=str(
-            log.transaction_hash.hex()
-            if hasattr(log.transaction_hash, "hex")
-            else log.transaction_hash
-        ),
+        transaction=_hex_hash(log.transaction_hash),
     )
+
+
+def _hex_hash(value: Any) -> str:
+    """A transaction or block hash as 0x-prefixed hex, whichever form the log carries."""
+    if isinstance(value, str):
+        return value if value.startswith("0x") else "0x" + value
+    return "0x" + bytes(value).hex()
 
 
 # --------------------------------------------------------------------------- keys
@@ -377,11 +401,8 @@ class KeyDirectory:
                 f"{party} has no published {suite.name} key; they must publish one first "
                 "(carechain keys publish)"
             )
-        logs = self.contract.KeyPublished.range(
-            0,
-            chain.blocks.height + 1,
-            search_topics={"party": to_checksum_address(party), "kemId": int(suite)},
-        )
+        topics = {"party": to_checksum_address(party), "kemId": int(suite)}
+        logs = _logs(self.contract.KeyPublished, topics)
         for log in logs:
             if int(log.keyVersion) != int(version):
                 continue
@@ -707,13 +728,12 @@ class ConsentManager:
             topics["patient"] = to_checksum_address(patient)
         if grantee:
             topics["grantee"] = to_checksum_address(grantee)
-        height = chain.blocks.height + 1
         latest: dict[bytes, tuple[Any, bool]] = {}
         for event, deny in (
             (self.contract.ConsentGranted, False),
             (self.contract.ConsentDenied, True),
         ):
-            for log in event.range(0, height, search_topics=topics):
+            for log in _logs(event, topics):
                 key = bytes(log.grantId)
                 if key not in latest or _log_order(log) > _log_order(latest[key][0]):
                     latest[key] = (log, deny)
@@ -794,9 +814,7 @@ class AccessLog:
 
     def batches(self, patient: str) -> list[AnchoredBatch]:
         """Every batch of receipts about ``patient``, oldest first."""
-        logs = self.contract.AccessBatchAnchored.range(
-            0, chain.blocks.height + 1, search_topics={"patient": to_checksum_address(patient)}
-        )
+        logs = _logs(self.contract.AccessBatchAnchored, {"patient": to_checksum_address(patient)})
         return [
             AnchoredBatch(
                 bytes(log.root),
@@ -932,7 +950,7 @@ class ClaimsManager:
 
     def claims(self, **topics: Any) -> list[ClaimView]:
         """Claims filtered by event topics (``policyId=``, ``provider=``), oldest first."""
-        logs = self.contract.ClaimSubmitted.range(0, chain.blocks.height + 1, search_topics=topics)
+        logs = _logs(self.contract.ClaimSubmitted, topics)
         views = []
         for log in logs:
             stored = _view(self.contract.getClaim, bytes(log.claimId))
@@ -1017,7 +1035,7 @@ class ClaimsManager:
             topics["insurer"] = to_checksum_address(insurer)
         if patient:
             topics["patient"] = to_checksum_address(patient)
-        logs = self.contract.PolicyIssued.range(0, chain.blocks.height + 1, search_topics=topics)
+        logs = _logs(self.contract.PolicyIssued, topics)
         return [int(log.policyId) for log in logs]
 
 
@@ -1118,7 +1136,6 @@ class Traceability:
 
     def events(self, batch_id: bytes) -> list[Any]:
         """Every event of a batch (registration, transfers, dispensing, recall), in order."""
-        height = chain.blocks.height + 1
         logs = []
         for event in (
             self.contract.BatchRegistered,
@@ -1128,7 +1145,7 @@ class Traceability:
             self.contract.Dispensed,
             self.contract.BatchRecalled,
         ):
-            logs += list(event.range(0, height, search_topics={"batchId": batch_id}))
+            logs += _logs(event, {"batchId": batch_id})
         return sorted(logs, key=_log_order)
 
     def register_device(self, manufacturer: Any, device_id: bytes, doc_digest: bytes) -> Any:
@@ -1168,7 +1185,6 @@ class Traceability:
 
     def device_events(self, device_id: bytes) -> list[Any]:
         """A device's whole history, oldest first."""
-        height = chain.blocks.height + 1
         logs = []
         for event in (
             self.contract.DeviceRegistered,
@@ -1176,7 +1192,7 @@ class Traceability:
             self.contract.DeviceServiced,
             self.contract.DeviceDecommissioned,
         ):
-            logs += list(event.range(0, height, search_topics={"deviceId": device_id}))
+            logs += _logs(event, {"deviceId": device_id})
         return sorted(logs, key=_log_order)
 
 
