@@ -276,8 +276,11 @@ class ReceiptBook:
         contracts: Contracts,
         ipfs: IPFSClient,
         key_pair: KeyPair,
-        batch_size: int = 50,
+        batch_size: int | None = 50,
     ) -> None:
+        """``batch_size``: anchor automatically once this many receipts are pending; ``None``
+        never does (the owner seals and anchors batches itself, as the settlement worker
+        does through its journal)."""
         self.account = account
         self.contracts = contracts
         self.ipfs = ipfs
@@ -294,7 +297,7 @@ class ReceiptBook:
         )
         receipt = sign_receipt(self.account, self.contracts, receipt)
         self.pending.append(receipt)
-        if len(self.pending) >= self.batch_size:
+        if self.batch_size is not None and len(self.pending) >= self.batch_size:
             self.flush()
         return receipt
 

@@ -361,7 +361,7 @@ class Worker:
         self.decimals = self.claims.decimals
         # Receipts are anchored by the worker, through its journal, once per round; never
         # from inside a read (that would send a transaction the journal does not know).
-        insurer.receipts.batch_size = 2**31
+        insurer.receipts.batch_size = None
         self._stop = False
         self._check_identity()
         if self.journal.get("cursor") is None:
