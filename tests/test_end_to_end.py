@@ -129,6 +129,28 @@ def test_failed_anchor_unpins_its_content(
     assert ipfs.pins() == pins_before
 
 
+def test_a_failing_batch_keeps_the_batches_before_it_and_unpins_the_rest(
+    hospital_client, patient_client, contracts, ipfs, monkeypatch
+):
+    """Batches are stored while the previous one's transaction is in flight; when the third
+    batch's transaction is refused, the first two stay anchored (their refs are on the
+    error) and everything stored for the third is unpinned."""
+    taken = hospital_client.anchor_record(patient_client.address, chart(24, "MRN-24")[0])
+    pins_before = ipfs.pins()
+    fresh = iter([bytes([i]) * 32 for i in range(1, 5)] + [taken.record_id, b"\x09" * 32])
+    monkeypatch.setattr("carechain.hospital.new_record_id", lambda: next(fresh))
+    items = [(patient_client.address, r) for r in chart(25, "MRN-25")]  # 6 records
+    with pytest.raises(ChainError, match="RecordExists") as failure:
+        hospital_client.anchor_records(items, batch_size=2, progress=False)
+    kept = failure.value.anchored
+    assert [ref.record_id for ref in kept] == [bytes([i]) * 32 for i in range(1, 5)]
+    assert len({ref.transaction for ref in kept}) == 2
+    assert all(contracts.registry.exists(ref.record_id) for ref in kept)
+    assert not contracts.registry.exists(b"\x09" * 32)
+    assert ipfs.pins() == pins_before | {ref.cid for ref in kept}
+    assert patient_client.read_record(kept[3].record_id).resource == items[3][1]
+
+
 def test_unknown_record_is_a_clear_error(patient_client):
     with pytest.raises(RecordNotFoundError, match="no record"):
         patient_client.read_record(b"\x42" * 32)

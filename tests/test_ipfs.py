@@ -92,6 +92,28 @@ def test_node_lying_about_the_cid_on_add_is_caught():
         liar.add(b"record bytes")
 
 
+def test_add_many_stores_pins_and_checks_each_in_order(ipfs):
+    items = [os.urandom(n) for n in (10, 3000, 300_000, 5)]
+    added = ipfs.add_many(items)
+    assert [a.digest for a in added] == [dag_digest(d) for d in items]
+    assert [ipfs.cat(a.digest) for a in added[:3]] == items[:3]
+    pinned = ipfs.pins()
+    assert all(a.cid in pinned for a in added)
+
+
+def test_add_many_refuses_a_node_that_leaves_an_item_out():
+    cid = compute_cid(b"first")
+    liar = _lying_node(b'{"Name": "0", "Hash": "%s"}\n' % cid.encode())
+    with pytest.raises(IntegrityError, match="did not report a CID for item 1 of 2"):
+        liar.add_many([b"first", b"second"])
+    swapped = _lying_node(
+        b'{"Name": "0", "Hash": "%s"}\n{"Name": "1", "Hash": "%s"}\n'
+        % (compute_cid(b"second").encode(), compute_cid(b"first").encode())
+    )
+    with pytest.raises(IntegrityError, match="should be"):
+        swapped.add_many([b"first", b"second"])
+
+
 def test_cid_parsing_refuses_foreign_cids():
     with pytest.raises(ValueError):
         digest_from_cid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")

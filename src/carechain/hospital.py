@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any
 
@@ -24,11 +24,29 @@ from .errors import (
 )
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .fhir_claims import build_claim, claim_amount, claim_codes, codes_hash
-from .records import Party, RecordRef, seal_and_store
+from .records import Party, RecordRef, SealJob, seal_and_store, seal_and_store_many
 from .unixfs import cid_from_digest
 
-#: How many records of a batch are encrypted and added to IPFS at once.
+#: How many groups of a batch are encrypted and added to IPFS at once.
 IPFS_PIPELINE = 4
+#: Records per multipart IPFS add, and roughly the most FHIR bytes in one.
+IPFS_GROUP = 25
+IPFS_GROUP_BYTES = 1 << 20
+
+
+def _groups(indices: list[int], plaintexts: list[bytes]) -> list[list[int]]:
+    """Split a batch (record indices, in order) into groups of at most IPFS_GROUP records and
+    about IPFS_GROUP_BYTES of plaintext (a single larger record is a group of its own)."""
+    groups: list[list[int]] = []
+    size = 0
+    for index in indices:
+        length = len(plaintexts[index])
+        if not groups or len(groups[-1]) >= IPFS_GROUP or size + length > IPFS_GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(index)
+        size += length
+    return groups
 
 
 class Hospital(Party):
@@ -69,9 +87,12 @@ class Hospital(Party):
         """Anchor many records, ``batch_size`` per transaction, with a progress bar.
 
         Everything is checked first (FHIR validity, the sender's role, every patient's
-        key), so bad input fails before anything is stored. If a batch's transaction
-        fails, the content it added to IPFS is unpinned again and the error is raised;
-        batches anchored before it stay anchored (their refs are on the exception).
+        key), so bad input fails before anything is stored. Records are encrypted and added
+        to IPFS in groups (one multipart request each, several in flight), and each batch is
+        stored while the previous batch's transaction is being mined. If a batch's
+        transaction fails, everything stored and not anchored is unpinned again and the
+        error is raised; batches anchored before it stay anchored (their refs are on the
+        exception, as ``exc.anchored``).
 
         With ``idempotent``, each record's id is derived from the patient and the FHIR
         resource's logical id (``Type/id``) with a key only this hospital holds
@@ -103,59 +124,85 @@ class Hospital(Party):
                 readers[pair] = self._readers(*pair)
 
         refs: list[RecordRef] = []
-        # Encryption and IPFS adds of a batch overlap (Kubo works in its own process while
-        # Python encrypts the next record); the batch is anchored once all are stored.
+        # A batch is stored as groups of up to IPFS_GROUP records (and about IPFS_GROUP_BYTES
+        # of FHIR): each group is encrypted and added to IPFS in one multipart request, and
+        # IPFS_PIPELINE groups are in flight at once (Kubo works in its own process while
+        # Python encrypts the next group). A stored batch is anchored by a second executor
+        # while the next batch is being stored; its transaction is awaited before the next
+        # one is sent, so there is one anchoring transaction in flight at a time.
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        in_flight: tuple[list[int], list[Any], list[Any], Future[Any]] | None = None
+        stored_unanchored: list[Any] = []  # content added but not (yet) anchored
+
+        def settle(flight: tuple[list[int], list[Any], list[Any], Future[Any]]) -> None:
+            """Wait for a batch's anchoring transaction and record its refs."""
+            chunk, pending, added, future = flight
+            receipt = future.result()
+            gas_each = int(receipt.gas_used) // len(pending)
+            tx = _tx_hash(receipt)
+            for i, item, content in zip(chunk, pending, added, strict=True):
+                ref = RecordRef(
+                    item.record_id, 1, item.patient, item.category, content.cid,
+                    content.digest, tx, gas_each,
+                )  # fmt: skip
+                results[i] = ref
+                refs.append(ref)
+            for content in added:
+                stored_unanchored.remove(content)
+            bar.advance(task, len(chunk))
+
         with (
             Progress(disable=not progress, transient=True) as bar,
             ThreadPoolExecutor(max_workers=IPFS_PIPELINE) as pool,
+            ThreadPoolExecutor(max_workers=1) as sender,
         ):
             task = bar.add_task("anchoring records", total=len(items))
             bar.advance(task, len(items) - len(todo))
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start : start + batch_size]
-                pending, added = [], []
-                try:
+            try:
+                for chunk in batches:
                     futures = [
                         pool.submit(
-                            seal_and_store,
+                            seal_and_store_many,
                             self.contracts,
                             self.ipfs,
-                            items[i][1],
-                            items[i][0],
-                            record_ids[i],
-                            1,
-                            readers[(items[i][0], kinds[i])],
-                            kinds[i],
-                            plaintexts[i],
+                            [
+                                SealJob(
+                                    items[i][0],
+                                    record_ids[i],
+                                    1,
+                                    readers[(items[i][0], kinds[i])],
+                                    kinds[i],
+                                    plaintexts[i],
+                                )
+                                for i in group
+                            ],
                         )
-                        for i in chunk
+                        for group in _groups(chunk, plaintexts)
                     ]
                     wait(futures)
+                    pending, added = [], []
                     for future in futures:  # keep what was stored, to unpin on failure
                         if future.exception() is None:
-                            item, content = future.result()
-                            pending.append(item)
-                            added.append(content)
+                            for item, content in future.result():
+                                pending.append(item)
+                                added.append(content)
+                    stored_unanchored += added
                     for future in futures:
                         future.result()  # the first failure, if any, is raised here
-                    if len(pending) == 1:
-                        receipt = registry.anchor(self.account, pending[0])
-                    else:
-                        receipt = registry.anchor_batch(self.account, pending)
-                except CarechainError as exc:
-                    self._unpin(content.digest for content in added)
-                    exc.anchored = refs  # type: ignore[attr-defined]
-                    raise
-                gas_each = int(receipt.gas_used) // len(pending)
-                tx = _tx_hash(receipt)
-                for i, item, content in zip(chunk, pending, added, strict=True):
-                    ref = RecordRef(
-                        item.record_id, 1, item.patient, item.category, content.cid,
-                        content.digest, tx, gas_each,
-                    )  # fmt: skip
-                    results[i] = ref
-                    refs.append(ref)
-                bar.advance(task, len(chunk))
+                    if in_flight is not None:  # the previous batch's transaction
+                        settle(in_flight)
+                        in_flight = None
+                    send = registry.anchor if len(pending) == 1 else registry.anchor_batch
+                    anchor = pending[0] if len(pending) == 1 else pending
+                    in_flight = (chunk, pending, added, sender.submit(send, self.account, anchor))
+                if in_flight is not None:
+                    settle(in_flight)
+            except CarechainError as exc:
+                if in_flight is not None and in_flight[3].exception() is None:
+                    settle(in_flight)  # it landed: its records are anchored, keep them
+                self._unpin(content.digest for content in stored_unanchored)
+                exc.anchored = refs  # type: ignore[attr-defined]
+                raise
         return [ref for ref in results if ref is not None]
 
     def record_id_for(self, patient: str, resource: dict[str, Any]) -> bytes:

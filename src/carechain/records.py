@@ -76,6 +76,38 @@ def seal_and_store(
     return pending, added
 
 
+@dataclass(frozen=True)
+class SealJob:
+    """One record version to encrypt and store (see :func:`seal_and_store_many`)."""
+
+    patient: str
+    record_id: bytes
+    version: int
+    readers: list[tuple[KemSuite, bytes]]
+    category: Category
+    plaintext: bytes  # canonical, already validated FHIR
+
+
+def seal_and_store_many(
+    contracts: Contracts, ipfs: IPFSClient, jobs: list[SealJob]
+) -> list[tuple[PendingAnchor, AddedContent]]:
+    """Encrypt each job's record to its readers and add all of them to IPFS in one request
+    (pinned); ready to anchor, in input order."""
+    envelopes = [
+        encrypt_record(
+            job.plaintext,
+            contracts.record_context(job.patient, job.record_id, job.version),
+            job.readers,
+        )
+        for job in jobs
+    ]
+    added = ipfs.add_many(envelopes, pin=True)
+    return [
+        (PendingAnchor(job.record_id, job.patient, job.category, content.digest), content)
+        for job, content in zip(jobs, added, strict=True)
+    ]
+
+
 def fetch_and_open(
     contracts: Contracts,
     ipfs: IPFSClient,
