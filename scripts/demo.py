@@ -189,7 +189,7 @@ def cli():
         for entry in alice.audit_trail():
             r = entry.receipt
             trail.add_row(
-                str(r.read_at),
+                when(r.read_at),
                 short(r.reader),
                 short("0x" + r.record_id.hex()),
                 r.purpose.name.lower(),

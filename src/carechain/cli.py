@@ -338,11 +338,14 @@ def audit_trail(account: Any, key: Path) -> None:
     with _ipfs() as ipfs:
         patient = Patient(account, Contracts.load(), ipfs, load_key_pair(key))
         trail = patient.audit_trail()
+    from datetime import UTC, datetime
+
     for entry in trail:
         r = entry.receipt
         ok = "verified" if entry.signature_valid and entry.in_anchored_batch else "INVALID"
+        when = datetime.fromtimestamp(r.read_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         click.echo(
-            f"{r.read_at} {r.reader} read 0x{r.record_id.hex()} v{r.version} "
+            f"{when} {r.reader} read 0x{r.record_id.hex()} v{r.version} "
             f"for {r.purpose.name.lower()} [{ok}]"
         )
 
