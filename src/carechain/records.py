@@ -59,21 +59,13 @@ def seal_and_store(
     version: int,
     readers: list[tuple[KemSuite, bytes]],
     category: Category | None = None,
-    plaintext: bytes | None = None,
 ) -> tuple[PendingAnchor, AddedContent]:
-    """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor. Pass
-    ``plaintext`` when ``canonical_bytes(resource)`` was already computed (and so validated)."""
-    plaintext = plaintext if plaintext is not None else canonical_bytes(resource)
-    context = contracts.record_context(patient, record_id, version)
-    envelope = encrypt_record(plaintext, context, readers)
-    added = ipfs.add(envelope, pin=True)
-    pending = PendingAnchor(
-        record_id=record_id,
-        patient=patient,
-        category=category if category is not None else category_for(resource),
-        cid_digest=added.digest,
-    )
-    return pending, added
+    """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor (one record;
+    :func:`seal_and_store_many` does the work)."""
+    plaintext = canonical_bytes(resource)  # validates first
+    kind = category if category is not None else category_for(resource)
+    job = SealJob(patient, record_id, version, readers, kind, plaintext)
+    return seal_and_store_many(contracts, ipfs, [job])[0]
 
 
 @dataclass(frozen=True)
