@@ -171,8 +171,16 @@ class IPFSClient:
         self._post("swarm/connect", params={"arg": address})
 
     def is_pinned(self, digest: bytes) -> bool:
-        """Whether the content is pinned on the node."""
-        return cid_from_digest(digest) in self.pins()
+        """Whether the content is pinned (recursively) on the node: one lookup of that CID,
+        not a listing of every pin."""
+        cid = cid_from_digest(digest)
+        try:
+            response = self._post("pin/ls", params={"arg": cid, "type": "recursive"})
+        except IPFSError as exc:
+            if "is not pinned" in str(exc):
+                return False
+            raise
+        return cid in (response.json().get("Keys") or {})
 
 
 def _error_message(response: httpx.Response) -> str:
