@@ -25,6 +25,10 @@ _INSTALL_HINT = (
     "on PATH, or point CARECHAIN_KUBO_BINARY at it."
 )
 
+#: Kubo's ``init`` profiles for a new repository: ``test`` (loopback addresses, no
+#: bootstrap peers) and ``pebbleds`` (blocks and metadata in one Pebble key-value store).
+_PROFILES = "test,pebbleds"
+
 #: Configuration that keeps the node on loopback and silent towards the internet.
 _PRIVATE_CONFIG: list[tuple[str, str]] = [
     ("Addresses.API", '"/ip4/127.0.0.1/tcp/0"'),
@@ -103,10 +107,15 @@ class KuboNode:
             raise ConfigurationError(f"`ipfs {' '.join(args)}` failed: {result.stderr.strip()}")
 
     def init(self) -> None:
-        """Create the repository (once) and apply the private, loopback-only configuration."""
+        """Create the repository (once) and apply the private, loopback-only configuration.
+
+        New repositories keep blocks and pins in Pebble (Kubo's ``pebbleds`` profile): a
+        record is a few hundred bytes to a few KiB, and writing each as its own file (the
+        default flatfs) made Kubo the slowest step of ingest. A repository created earlier
+        keeps its datastore."""
         if not (self.repo / "config").exists():
             self.repo.mkdir(parents=True, exist_ok=True)
-            self._run("init", "--profile=test", "--empty-repo")
+            self._run("init", f"--profile={_PROFILES}", "--empty-repo")
         for key, value in _PRIVATE_CONFIG:
             self._run("config", "--json", key, value)
 
