@@ -5,7 +5,13 @@ import os
 import httpx
 import pytest
 
-from carechain import ContentNotFoundError, IntegrityError, IPFSClient, IPFSUnavailableError
+from carechain import (
+    ContentNotFoundError,
+    IntegrityError,
+    IPFSClient,
+    IPFSError,
+    IPFSUnavailableError,
+)
 from carechain.unixfs import (
     CHUNK_SIZE,
     MAX_FILE_SIZE,
@@ -92,26 +98,55 @@ def test_node_lying_about_the_cid_on_add_is_caught():
         liar.add(b"record bytes")
 
 
-def test_add_many_stores_pins_and_checks_each_in_order(ipfs):
-    items = [os.urandom(n) for n in (10, 3000, 300_000, 5)]
+@pytest.mark.parametrize(
+    "sizes",
+    [(10, 3000, 300_000, CHUNK_SIZE - 64), (10, CHUNK_SIZE, 5)],
+    ids=["blocks", "one-over-the-block-limit (multipart add)"],
+)
+def test_add_many_stores_pins_and_checks_each_in_order(ipfs, sizes):
+    """Either way of storing gives what add gives: Kubo's own CIDs, pinned, readable."""
+    items = [os.urandom(n) for n in sizes]
     added = ipfs.add_many(items)
-    assert [a.digest for a in added] == [dag_digest(d) for d in items]
-    assert [ipfs.cat(a.digest) for a in added[:3]] == items[:3]
-    pinned = ipfs.pins()
-    assert all(a.cid in pinned for a in added)
+    assert [a.cid for a in added] == [compute_cid(d) for d in items]
+    assert [ipfs.cat(a.digest) for a in added] == items
+    assert all(ipfs.is_pinned(a.digest) for a in added)
+    # ... exactly as a one-by-one add on a node without them would have stored them
+    assert [ipfs.add(d, pin=False).cid for d in items] == [a.cid for a in added]
 
 
 def test_add_many_refuses_a_node_that_leaves_an_item_out():
     cid = compute_cid(b"first")
-    liar = _lying_node(b'{"Name": "0", "Hash": "%s"}\n' % cid.encode())
+    liar = _lying_node(b'{"Key": "%s"}\n' % cid.encode())
     with pytest.raises(IntegrityError, match="did not report a CID for item 1 of 2"):
         liar.add_many([b"first", b"second"])
     swapped = _lying_node(
-        b'{"Name": "0", "Hash": "%s"}\n{"Name": "1", "Hash": "%s"}\n'
+        b'{"Key": "%s"}\n{"Key": "%s"}\n'
         % (compute_cid(b"second").encode(), compute_cid(b"first").encode())
     )
     with pytest.raises(IntegrityError, match="should be"):
         swapped.add_many([b"first", b"second"])
+    big = os.urandom(CHUNK_SIZE)  # its block is over 1 MiB: a multipart add
+    short = _lying_node(b'{"Name": "0", "Hash": "%s"}\n' % compute_cid(big).encode())
+    with pytest.raises(IntegrityError, match="did not report a CID for item 1 of 2"):
+        short.add_many([big, b"second"])
+
+
+def test_add_many_pins_nothing_when_storing_the_blocks_fails():
+    """A node that fails the block upload is never asked to pin (unit test of error
+    handling: a real node cannot be made to fail half-way on purpose)."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(500, json={"Message": "disk full", "Code": 0})
+
+    client = IPFSClient("http://127.0.0.1:1")
+    client._http = httpx.Client(
+        base_url="http://127.0.0.1:1/api/v0", transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(IPFSError, match="disk full"):
+        client.add_many([b"first", b"second"])
+    assert asked == ["/api/v0/block/put"]
 
 
 def test_cid_parsing_refuses_foreign_cids():

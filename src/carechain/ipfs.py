@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 
 from .errors import ContentNotFoundError, IntegrityError, IPFSError, IPFSUnavailableError
-from .unixfs import KUBO_ADD_PARAMS, cid_from_digest, dag_digest, digest_from_cid
+from .unixfs import (
+    KUBO_ADD_PARAMS,
+    cid_from_digest,
+    dag_digest,
+    digest_from_cid,
+    leaf_node,
+)
+
+#: The largest block Kubo's ``block/put`` takes without ``--allow-big-block``.
+MAX_BLOCK_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -91,23 +100,52 @@ class IPFSClient:
         return self._checked(response.json()["Hash"], data)
 
     def add_many(self, items: Sequence[bytes], pin: bool = True) -> list[AddedContent]:
-        """Store several contents with one request (a multipart ``add``; Kubo pins them
-        together at the end, so a failed request leaves nothing pinned). Each CID is checked
-        against our own computation, as in :meth:`add`; the result is in input order."""
+        """Store several contents with few requests; each CID is checked against our own
+        computation, as in :meth:`add`, and the result is in input order.
+
+        Contents whose block fits Kubo's 1 MiB block limit (every record in practice) are
+        sent as the dag-pb blocks ``add`` would build for them, in one ``block/put``
+        request, and then pinned with one ``pin/add`` request: the same CIDs and pins as
+        ``add``, at about two thirds of Kubo's work (``add`` also files every item in its
+        MFS tree). Nothing is pinned unless every block was stored. Larger contents go
+        through one multipart ``add`` (Kubo pins its files together at the end)."""
         if len(items) <= 1:
             return [self.add(data, pin) for data in items]
+        leaves = [leaf_node(data) for data in items]
+        if all(len(leaf) <= MAX_BLOCK_SIZE for leaf in leaves):
+            return self._put_blocks(items, leaves, pin)
         params = {**KUBO_ADD_PARAMS, "pin": str(pin).lower(), "progress": "false"}
         files = [("file", (str(i), data)) for i, data in enumerate(items)]
         response = self._post("add", params=params, files=files)
+        return self._checked_all(response, "Name", "Hash", items)
+
+    def _put_blocks(
+        self, items: Sequence[bytes], leaves: list[bytes], pin: bool
+    ) -> list[AddedContent]:
+        """One-chunk contents as their UnixFS leaf blocks: one ``block/put``, one ``pin/add``."""
+        params = {"cid-codec": "dag-pb", "mhtype": "sha2-256", "pin": "false"}
+        files = [("file", (str(i), leaf)) for i, leaf in enumerate(leaves)]
+        response = self._post("block/put", params=params, files=files)
+        added = self._checked_all(response, None, "Key", items)
+        if pin:
+            self._post("pin/add", params=[("arg", content.cid) for content in added])
+        return added
+
+    def _checked_all(
+        self, response: httpx.Response, name: str | None, key: str, items: Sequence[bytes]
+    ) -> list[AddedContent]:
+        """Check a multi-item answer (one JSON object per line, naming each item by ``name``,
+        or in order when ``name`` is None) against ``items``."""
         answered: dict[str, str] = {}
         try:
             for line in response.text.splitlines():
                 if line.strip():
                     entry = json.loads(line)
-                    answered[str(entry["Name"])] = str(entry["Hash"])
+                    label = str(entry[name]) if name else str(len(answered))
+                    answered[label] = str(entry[key])
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(
-                f"IPFS node answered a multi-file add with something other than CIDs: {exc}"
+                f"IPFS node answered a multi-item store with something other than CIDs: {exc}"
             ) from exc
         out = []
         for index, data in enumerate(items):
@@ -115,7 +153,7 @@ class IPFSClient:
             if cid is None:
                 raise IntegrityError(
                     f"IPFS node did not report a CID for item {index} of {len(items)} it was "
-                    "asked to add; the node is misconfigured or not trustworthy"
+                    "asked to store; the node is misconfigured or not trustworthy"
                 )
             out.append(self._checked(cid, data))
         return out

@@ -79,7 +79,8 @@ def digest_from_cid(cid: str) -> bytes:
     return raw[4:]
 
 
-def _leaf_node(chunk: bytes) -> bytes:
+def leaf_node(chunk: bytes) -> bytes:
+    """The dag-pb node Kubo stores for one chunk of a file (a UnixFS file with the bytes)."""
     unixfs = _uint_field(1, _UNIXFS_FILE) + _field(2, chunk) + _uint_field(3, len(chunk))
     return _field(1, unixfs)
 
@@ -92,10 +93,10 @@ def dag_digest(data: bytes) -> bytes:
         raise ValueError(f"content of {len(data)} bytes exceeds the {MAX_FILE_SIZE}-byte limit")
     chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
     if len(chunks) == 1:
-        return hashlib.sha256(_leaf_node(chunks[0])).digest()
+        return hashlib.sha256(leaf_node(chunks[0])).digest()
     links = b""
     for chunk in chunks:
-        leaf = _leaf_node(chunk)
+        leaf = leaf_node(chunk)
         link = (
             _field(1, cid_bytes(hashlib.sha256(leaf).digest()))
             + _field(2, b"")
