@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
@@ -19,6 +20,10 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     uint256 public constant DISPUTE_WINDOW = 14 days;
     /// @notice The most claims one settlement pays.
     uint256 public constant MAX_BATCH = 100;
+    /// @notice The settlement token's decimals: amounts are uint64 token units and a claim's
+    /// patient share a uint48, which with 6 decimals (USDC, USDT) allows claims up to about
+    /// 281 million tokens; 18 decimals would cap a claim at 18.4 tokens.
+    uint8 public constant TOKEN_DECIMALS = 6;
     uint256 private constant BPS = 10_000;
 
     IRecordRegistry public immutable registry;
@@ -50,6 +55,11 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         if (address(registry_) == address(0)) revert ZeroAddress("registry");
         if (address(consent_) == address(0)) revert ZeroAddress("consent");
         if (address(token_) == address(0)) revert ZeroAddress("token");
+        try IERC20Metadata(address(token_)).decimals() returns (uint8 decimals) {
+            if (decimals != TOKEN_DECIMALS) revert UnsupportedToken(address(token_), decimals);
+        } catch {
+            revert UnsupportedToken(address(token_), 0);
+        }
         registry = registry_;
         consent = consent_;
         token = token_;
@@ -111,7 +121,8 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     function submitClaim(ClaimRequest calldata request) external returns (bytes32 claimId) {
         uint32 providerId = registry.activeProviderId(msg.sender);
         if (providerId == 0) revert NotProvider(msg.sender);
-        if (request.amount == 0) revert InvalidAmount(request.amount);
+        // A patient share is stored in 48 bits: refuse what it could not hold.
+        if (request.amount == 0 || request.amount > type(uint48).max) revert InvalidAmount(request.amount);
         Policy storage policy_ = _policies[request.policyId];
         address insurer = policy_.insurer;
         if (insurer == address(0)) revert UnknownPolicy(request.policyId);

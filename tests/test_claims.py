@@ -2,6 +2,8 @@
 
 import ape
 import pytest
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 
 from tests.conftest import random_id
 
@@ -143,6 +145,7 @@ def test_claim_needs_payment_consent_for_every_record(
         "unknown-policy",
         "outside-period",
         "zero-amount",
+        "amount-over-48-bits",
     ],
 )
 def test_bad_claims_are_refused(
@@ -166,6 +169,7 @@ def test_bad_claims_are_refused(
         "unknown-policy": ("UnknownPolicy", 0, 999),
         "outside-period": ("PolicyNotActive", 3, today(chain) + 400),
         "zero-amount": ("InvalidAmount", 2, 0),
+        "amount-over-48-bits": ("InvalidAmount", 2, 2**48),  # a patient share is 48 bits
     }[case]
     request[error[1]] = error[2]
     with ape.reverts() as revert:
@@ -279,3 +283,26 @@ def test_gas_targets(claims, stablecoin, setup, patient, hospital, other_hospita
         ids.append(claim_id)
     tx = claims.settle(ids, sender=insurer)
     assert tx.gas_used / 50 <= 35_000
+
+
+def test_a_token_without_six_decimals_is_refused_before_anything_is_deployed(
+    project, registry, consent, governor, chain
+):
+    """deploy() checks the settlement token first: amounts are 64-bit token units, so an
+    18-decimal stablecoin would cap a claim at 18.4 tokens; the ClaimsManager refuses it too."""
+    from carechain import ConfigurationError, deploy
+
+    e18 = project.EighteenDecimalToken.deploy(sender=governor)
+    height = chain.blocks.height
+    with pytest.raises(ConfigurationError, match=r"has 18 decimals.*18\.45 tokens"):
+        deploy(governor, token=str(e18.address))
+    with pytest.raises(ConfigurationError, match="does not answer decimals"):
+        deploy(governor, token=str(registry.address))  # a contract, but no token
+    assert chain.blocks.height == height  # nothing deployed
+    with ape.reverts() as revert:
+        project.ClaimsManager.deploy(registry, consent, e18, sender=governor)
+    # a constructor's revert is not decoded by Ape: compare the raw error data
+    expected = keccak(text="UnsupportedToken(address,uint8)")[:4] + abi_encode(
+        ["address", "uint8"], [e18.address, 18]
+    )
+    assert str(revert.value.message) == "0x" + expected.hex()

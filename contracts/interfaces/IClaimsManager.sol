@@ -106,6 +106,7 @@ interface IClaimsManager {
     error DisputeWindowClosed(bytes32 claimId, uint256 closedAt);
     error NotPartyToClaim(bytes32 claimId, address caller);
     error InvalidBatchSize(uint256 size, uint256 max);
+    error UnsupportedToken(address token, uint8 decimals);
 
     function deposit(uint256 amount) external;
     function withdraw(uint256 amount) external;

@@ -6,6 +6,7 @@ pragma solidity 0.8.30;
 contract NoReturnToken {
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
+    uint8 public constant decimals = 6;
 
     function mint(address to, uint256 amount) external {
         balanceOf[to] += amount;

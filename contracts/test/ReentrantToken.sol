@@ -18,6 +18,10 @@ contract ReentrantToken is ERC20 {
 
     constructor() ERC20("Hostile", "HOST") {}
 
+    function decimals() public pure override returns (uint8) {
+        return 6;
+    }
+
     function mint(address to, uint256 amount) external {
         _mint(to, amount);
     }

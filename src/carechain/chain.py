@@ -126,6 +126,8 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     ``token`` (an ERC-20 address); without one, a test stablecoin is deployed (local
     chains only)."""
     project = _project()
+    if token is not None:
+        _require_settlement_token(project, token)
     registry = project.RecordRegistry.deploy(sender, sender=sender)
     keys = project.KeyDirectory.deploy(sender=sender)
     consent = project.ConsentManager.deploy(registry, sender=sender)
@@ -146,6 +148,29 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         block=chain.blocks.height,
         trace=str(trace.address),
     )
+
+
+#: The settlement token's decimals the ClaimsManager accepts (its TOKEN_DECIMALS).
+TOKEN_DECIMALS = 6
+
+
+def _require_settlement_token(project: Any, token: str) -> None:
+    """Refuse, before anything is deployed, a token the ClaimsManager would refuse: amounts
+    are uint64 token units, so carechain settles in a 6-decimal stablecoin (USDC-like)."""
+    try:
+        decimals = int(project.MockStablecoin.at(token).decimals())
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{token} does not answer decimals() like an ERC-20 token; claims settle in a "
+            f"{TOKEN_DECIMALS}-decimal stablecoin (USDC-like): pass its address as the token"
+        ) from exc
+    if decimals != TOKEN_DECIMALS:
+        raise ConfigurationError(
+            f"the token at {token} has {decimals} decimals; carechain settles claims in a "
+            f"{TOKEN_DECIMALS}-decimal stablecoin (USDC-like: amounts are 64-bit token units, "
+            f"so {decimals} decimals would cap a claim at "
+            f"{(2**64 - 1) / 10**decimals:,.2f} tokens)"
+        )
 
 
 @contextmanager

@@ -43,6 +43,7 @@ interface Vm {
     function assertEq(bytes32 left, bytes32 right) external pure;
     function assertEq(bool left, bool right) external pure;
     function assertTrue(bool condition) external pure;
+    function assertLe(uint256 left, uint256 right) external pure;
     function assertFalse(bool condition) external pure;
 }
 

@@ -7,6 +7,7 @@ import {IClaimsManager} from "../../contracts/interfaces/IClaimsManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {EighteenDecimalToken} from "../../contracts/test/EighteenDecimalToken.sol";
 import {ZeroAddress} from "../../contracts/Common.sol";
 
 contract ClaimsTest is Base {
@@ -85,6 +86,68 @@ contract ClaimsTest is Base {
         new ClaimsManager(registry, IConsentManager(address(0)), usd);
         vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "token"));
         new ClaimsManager(registry, consent, IERC20(address(0)));
+    }
+
+    function test_constructor_refuses_a_token_without_six_decimals() public {
+        EighteenDecimalToken e18 = new EighteenDecimalToken();
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnsupportedToken.selector, address(e18), 18));
+        new ClaimsManager(registry, consent, IERC20(address(e18)));
+        // a contract that is no token at all (no decimals()) is refused the same way
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnsupportedToken.selector, address(registry), 0));
+        new ClaimsManager(registry, consent, IERC20(address(registry)));
+    }
+
+    /// Whatever the policy's terms and the amounts approved: the insurer's and the patient's
+    /// shares add up to the amount, the insurer never pays past the limit nor the patient
+    /// past the deductible's use, the escrow reserves exactly what was approved, and
+    /// settlement moves exactly that to the provider.
+    function testFuzz_shares_add_up_and_stay_within_the_terms(
+        uint64 limit,
+        uint64 deductible,
+        uint16 copayBps,
+        uint64 first,
+        uint64 second
+    ) public {
+        limit = uint64(_bound(limit, 1, 1_000_000 * USD));
+        deductible = uint64(_bound(deductible, 0, 100_000 * USD));
+        copayBps = uint16(_bound(copayBps, 0, 10_000));
+        uint64[2] memory amounts =
+            [uint64(_bound(first, 1, 1_000_000 * USD)), uint64(_bound(second, 1, 1_000_000 * USD))];
+        IClaimsManager.PolicyTerms memory terms = _terms();
+        (terms.limit, terms.deductible, terms.copayBps, terms.autoApproveBelow) = (limit, deductible, copayBps, 0);
+        usd.mint(insurer, 2_000_000 * USD);
+        vm.startPrank(insurer);
+        claims.deposit(2_000_000 * USD);
+        uint32 fuzzed = claims.issuePolicy(terms);
+        vm.stopPrank();
+        uint256 reservedBefore = claims.escrowOf(insurer).reserved;
+        bytes32[] memory ids = new bytes32[](2);
+        uint256 approvedTotal;
+        for (uint256 i; i < 2; ++i) {
+            IClaimsManager.ClaimRequest memory r = _claim(amounts[i], COVERED, bytes32(i));
+            r.policyId = fuzzed;
+            vm.prank(hospital);
+            ids[i] = claims.submitClaim(r);
+            vm.prank(insurer);
+            claims.approveClaim(ids[i], amounts[i]);
+            IClaimsManager.Claim memory c = claims.getClaim(ids[i]);
+            vm.assertEq(uint256(c.approved) + c.patientShare, amounts[i]);
+            approvedTotal += c.approved;
+        }
+        (, , IClaimsManager.PolicyUsage memory usage) = claims.policy(fuzzed);
+        vm.assertEq(usage.approvedTotal, approvedTotal);
+        vm.assertLe(approvedTotal, limit);
+        vm.assertLe(usage.deductibleUsed, deductible);
+        vm.assertEq(claims.escrowOf(insurer).reserved - reservedBefore, approvedTotal);
+        uint256 paidBefore = usd.balanceOf(hospital);
+        vm.prank(insurer);
+        claims.settle(ids);
+        vm.assertEq(usd.balanceOf(hospital) - paidBefore, approvedTotal);
+        vm.assertEq(claims.escrowOf(insurer).reserved, reservedBefore);
+    }
+
+    function _bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
+        return lo + x % (hi - lo + 1);
     }
 
     function test_escrow_deposit_and_withdraw() public {
@@ -183,6 +246,9 @@ contract ClaimsTest is Base {
         vm.startPrank(hospital);
         r.amount = 0;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, 0));
+        claims.submitClaim(r);
+        r.amount = uint64(type(uint48).max) + 1; // a patient share could not be stored
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, r.amount));
         claims.submitClaim(r);
         r = _claim(300 * USD, COVERED, "x");
         r.policyId = 77;
