@@ -59,6 +59,29 @@ def test_idempotent_anchoring_sends_nothing_the_second_time(
     assert patient_client.read_record(mixed[1].record_id).resource["id"] == "sdk-new"
 
 
+def test_existence_is_asked_in_batches_with_the_same_answers(
+    hospital_client, patient_client, contracts, monkeypatch
+):
+    """The idempotent check asks the node about many records in JSON-RPC batches (one HTTP
+    request per 500), answering exactly as one call per record would."""
+    from carechain import chain as chain_module
+
+    items = [(patient_client.address, r) for r in chart(13, "MRN-13")[:3]]
+    anchored = [ref.record_id for ref in hospital_client.anchor_records(items, progress=False)]
+    ids = [anchored[0], os.urandom(32), anchored[1], os.urandom(32), anchored[2]]
+    one_by_one = [contracts.registry.exists(i) for i in ids]
+    assert one_by_one == [True, False, True, False, True]
+
+    def no_single_calls(*args):
+        raise AssertionError("asked one record at a time")
+
+    monkeypatch.setattr(chain_module, "_view", no_single_calls)
+    assert contracts.registry.exist(ids) == one_by_one
+    method = contracts.registry.contract.recordExists
+    assert chain_module._views(method, [(i,) for i in ids], chunk=2) == one_by_one
+    assert contracts.registry.exist([]) == []
+
+
 def test_derived_ids_are_keyed_and_need_a_fhir_id(
     hospital_client, patient_client, contracts, ipfs, other_hospital
 ):

@@ -12,7 +12,7 @@ import functools
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -215,6 +215,34 @@ def _view(method: Any, *args: Any) -> Any:
         return method(*args)
 
 
+def _views(method: Any, calls: list[tuple[Any, ...]], chunk: int = 500) -> list[Any]:
+    """Many calls of one view function, ``chunk`` at a time in one JSON-RPC batch request
+    each, decoded by Ape (what :func:`_view` does once). Falls back to one :func:`_view`
+    per call when the node or the provider refuses a batch, so results are the same."""
+    from ape.contracts.base import ContractCall
+
+    if not calls:
+        return []
+    try:
+        [abi] = [a for a in method.abis if len(a.inputs) == len(calls[0])]
+        decoder = ContractCall(abi, method.contract.address)
+        to = str(method.contract.address)
+        out: list[Any] = []
+        for start in range(0, len(calls), chunk):
+            requests = [
+                ("eth_call", [{"to": to, "data": HexBytes(method.encode_input(*args)).to_0x_hex()},
+                              "latest"])
+                for args in calls[start : start + chunk]
+            ]  # fmt: skip
+            replies = chain.provider.web3.provider.make_batch_request(requests)
+            if not isinstance(replies, list) or len(replies) != len(requests):
+                raise ValueError("the node did not answer the batch call by call")
+            out += [decoder._decode_returndata(HexBytes(r["result"])) for r in replies]
+        return out
+    except Exception:
+        return [_view(method, *args) for args in calls]
+
+
 def _logs(event: Any, search_topics: dict[str, Any] | None = None, start: int = 0) -> list[Any]:
     """The logs of a contract event from block ``start`` on, decoded by Ape, in one
     ``eth_getLogs`` (Ape's ``range`` also looks up the head block and the contract's
@@ -383,6 +411,10 @@ class Registry:
     def exists(self, record_id: bytes) -> bool:
         """Whether the record is anchored."""
         return bool(_view(self.contract.recordExists, record_id))
+
+    def exist(self, record_ids: Sequence[bytes]) -> list[bool]:
+        """Whether each record is anchored, asked in batched calls (for many records)."""
+        return [bool(x) for x in _views(self.contract.recordExists, [(r,) for r in record_ids])]
 
     def head(self, record_id: bytes) -> RecordHead:
         """The stored head of a record; raises :class:`RecordNotFoundError` if unknown."""

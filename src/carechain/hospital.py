@@ -111,9 +111,9 @@ class Hospital(Party):
         record_ids = self._derived_ids(items) if idempotent else [new_record_id() for _ in items]
         results: list[RecordRef | None] = [None] * len(items)
         if idempotent:
-            for index, record_id in enumerate(record_ids):
-                if registry.exists(record_id):
-                    results[index] = self._existing_ref(record_id)
+            for index, anchored in enumerate(registry.exist(record_ids)):
+                if anchored:
+                    results[index] = self._existing_ref(record_ids[index])
         todo = [i for i, ref in enumerate(results) if ref is None]
         # Who may read depends only on (patient, category): look it up once per pair, not
         # once per record (each lookup is several RPC calls).
