@@ -195,45 +195,51 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _eth_call(method: Any, args: tuple[Any, ...]) -> list[Any]:
+    """The ``eth_call`` parameters for ``method(*args)``, encoded by Ape."""
+    call = {
+        "to": str(method.contract.address),
+        "data": HexBytes(method.encode_input(*args)).to_0x_hex(),
+    }
+    return [call, "latest"]
+
+
+def _decoder(method: Any, arity: int) -> Any:
+    """Ape's decoder of what ``method`` returns, for its overload taking ``arity`` inputs."""
+    from ape.contracts.base import ContractCall
+
+    [abi] = [a for a in method.abis if len(a.inputs) == arity]
+    return ContractCall(abi, method.contract.address)
+
+
 def _view(method: Any, *args: Any) -> Any:
     """Call a view function with one ``eth_call``, encoded and decoded by Ape but without
     its per-call overhead (a code-size lookup and a full transaction model: about 10 ms each
     on anvil, most of a read). Anything unusual (a revert, an overloaded name) goes through
     Ape's own call, so errors look the same either way."""
-    from ape.contracts.base import ContractCall
-
     try:
-        data = method.encode_input(*args)
         # Straight to the provider: web3's validation middleware would first ask the node
         # for its chain id (a second round trip per call) to check a field we do not send.
-        call = {"to": str(method.contract.address), "data": HexBytes(data).to_0x_hex()}
-        reply = chain.provider.web3.provider.make_request("eth_call", [call, "latest"])
-        [abi] = [a for a in method.abis if len(a.inputs) == len(args)]
+        reply = chain.provider.web3.provider.make_request("eth_call", _eth_call(method, args))
         raw = HexBytes(reply["result"])  # KeyError on an error reply: Ape's call explains it
-        return ContractCall(abi, method.contract.address)._decode_returndata(raw)
+        return _decoder(method, len(args))._decode_returndata(raw)
     except Exception:
         return method(*args)
 
 
 def _views(method: Any, calls: list[tuple[Any, ...]], chunk: int = 500) -> list[Any]:
     """Many calls of one view function, ``chunk`` at a time in one JSON-RPC batch request
-    each, decoded by Ape (what :func:`_view` does once). Falls back to one :func:`_view`
-    per call when the node or the provider refuses a batch, so results are the same."""
-    from ape.contracts.base import ContractCall
-
+    each, encoded and decoded as :func:`_view` does. Falls back to one :func:`_view` per
+    call when the node or the provider refuses a batch, so results are the same."""
     if not calls:
         return []
     try:
-        [abi] = [a for a in method.abis if len(a.inputs) == len(calls[0])]
-        decoder = ContractCall(abi, method.contract.address)
-        to = str(method.contract.address)
+        decoder = _decoder(method, len(calls[0]))
         out: list[Any] = []
         for start in range(0, len(calls), chunk):
             requests = [
-                ("eth_call", [{"to": to, "data": HexBytes(method.encode_input(*args)).to_0x_hex()},
-                              "latest"])
-                for args in calls[start : start + chunk]
-            ]  # fmt: skip
+                ("eth_call", _eth_call(method, args)) for args in calls[start : start + chunk]
+            ]
             replies = chain.provider.web3.provider.make_batch_request(requests)
             if not isinstance(replies, list) or len(replies) != len(requests):
                 raise ValueError("the node did not answer the batch call by call")
