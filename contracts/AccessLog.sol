@@ -7,26 +7,51 @@ import {IAccessLog} from "./interfaces/IAccessLog.sol";
 /// @title AccessLog
 /// @notice Merkle roots of signed access receipts: who read which record, why, and when.
 contract AccessLog is IAccessLog {
-    mapping(bytes32 root => Batch batch) private _batches;
+    /// One slot per batch: the reader is part of the key, so it is not stored again.
+    struct Stored {
+        address patient;
+        uint40 anchoredAt;
+        uint32 count;
+    }
+
+    mapping(bytes32 batchId => Stored batch) private _batches;
 
     /// @inheritdoc IAccessLog
-    function anchorBatch(address patient, bytes32 root, bytes32 batchDigest, uint32 count) external {
+    function anchorBatch(address patient, bytes32 root, bytes32 batchDigest, uint32 count)
+        external
+        returns (bytes32 batchId)
+    {
         if (root == bytes32(0) || patient == address(0) || count == 0 || batchDigest == bytes32(0)) {
-            revert InvalidBatch(root, patient, count);
+            revert InvalidBatch(root, patient, batchDigest, count);
         }
-        if (_batches[root].reader != address(0)) revert BatchExists(root);
-        _batches[root] =
-            Batch({reader: msg.sender, anchoredAt: uint40(block.timestamp), count: count, patient: patient});
+        batchId = _batchId(msg.sender, root);
+        if (_batches[batchId].patient != address(0)) revert BatchExists(msg.sender, root);
+        _batches[batchId] = Stored({patient: patient, anchoredAt: uint40(block.timestamp), count: count});
         emit AccessBatchAnchored(root, msg.sender, patient, batchDigest, count);
     }
 
     /// @inheritdoc IAccessLog
-    function getBatch(bytes32 root) external view returns (Batch memory) {
-        return _batches[root];
+    function getBatch(address reader, bytes32 root) external view returns (Batch memory batch) {
+        Stored memory stored = _batches[_batchId(reader, root)];
+        if (stored.patient != address(0)) {
+            batch = Batch({
+                reader: reader, anchoredAt: stored.anchoredAt, count: stored.count, patient: stored.patient
+            });
+        }
     }
 
     /// @inheritdoc IAccessLog
-    function verifyReceipt(bytes32 root, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
-        return _batches[root].reader != address(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    function verifyReceipt(address reader, bytes32 root, bytes32 receiptDigest, bytes32[] calldata proof)
+        external
+        view
+        returns (bool included)
+    {
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(receiptDigest))));
+        return _batches[_batchId(reader, root)].patient != address(0)
+            && MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    function _batchId(address reader, bytes32 root) private pure returns (bytes32) {
+        return keccak256(abi.encode(reader, root));
     }
 }

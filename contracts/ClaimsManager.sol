@@ -9,7 +9,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
-import {INSURER_ROLE, ARBITRATOR_ROLE, ZeroAddress} from "./Common.sol";
+import {Packing} from "./Packing.sol";
+import {PROVIDER_ROLE, INSURER_ROLE, ARBITRATOR_ROLE, ZeroAddress} from "./Common.sol";
 
 /// @title ClaimsManager
 /// @notice Escrowed insurance claims over carechain records, settled in one ERC-20.
@@ -45,10 +46,20 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         uint64 deductibleUsed;
     }
 
+    /// @dev A denial that can still be disputed: when it was made and what stays reserved
+    /// for the arbitrator meanwhile (one slot; both zero once the denial is final).
+    struct Denial {
+        uint40 deniedAt;
+        uint64 reserved;
+    }
+
     mapping(address insurer => Escrow escrow) private _escrows;
     mapping(uint32 policyId => Policy policy) private _policies;
     mapping(bytes32 claimId => Claim claim) private _claims;
-    mapping(bytes32 claimId => uint40 deniedAt) private _deniedAt;
+    mapping(bytes32 claimId => Denial denial) private _denials;
+    mapping(bytes32 recordId => bytes32 claimId) private _evidence;
+    mapping(bytes32 providerPatientDay => uint64 total) private _autoApproved;
+    mapping(address provider => uint256 owed) private _owed;
     uint32 private _policyCount;
 
     constructor(IRecordRegistry registry_, IConsentManager consent_, IERC20 token_) {
@@ -120,7 +131,7 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     /// @inheritdoc IClaimsManager
     function submitClaim(ClaimRequest calldata request) external returns (bytes32 claimId) {
         uint32 providerId = registry.activeProviderId(msg.sender);
-        if (providerId == 0) revert NotProvider(msg.sender);
+        if (providerId == 0) revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, PROVIDER_ROLE);
         // A patient share is stored in 48 bits: refuse what it could not hold.
         if (request.amount == 0 || request.amount > type(uint48).max) revert InvalidAmount(request.amount);
         Policy storage policy_ = _policies[request.policyId];
@@ -128,31 +139,24 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         if (insurer == address(0)) revert UnknownPolicy(request.policyId);
         address patient = policy_.patient;
         if (request.patient != patient) revert WrongPatient(request.policyId, request.patient);
+        uint32 today = uint32(block.timestamp / 1 days);
+        if (request.serviceDate > today) revert ServiceDateInFuture(request.serviceDate, today);
         uint256 serviceTime = uint256(request.serviceDate) * 1 days;
         if (serviceTime + 1 days <= policy_.start || serviceTime >= policy_.end) {
             revert PolicyNotActive(request.policyId, request.serviceDate);
         }
         uint256 count = request.recordIds.length;
         if (count == 0) revert NoEvidence();
-        bool allCovered = true;
-        uint32 covered = policy_.coveredCategories;
-        for (uint256 i; i < count; ++i) {
-            bytes32 recordId = request.recordIds[i];
-            (bool allowed, address owner, uint8 category) =
-                consent.accessInfo(insurer, recordId, IConsentManager.Purpose.Payment);
-            if (owner != patient) revert RecordNotOfPatient(recordId, patient);
-            if (!allowed) revert NoPaymentConsent(recordId, insurer);
-            if (category >= 32 || covered & (uint32(1) << category) == 0) allCovered = false;
-        }
-        claimId = claimIdOf(patient, msg.sender, request.serviceDate, request.codesHash);
+        claimId = claimIdOf(request.policyId, patient, msg.sender, request.serviceDate, request.codesHash);
         Claim storage claim = _claims[claimId];
         if (claim.status != ClaimStatus.None) revert DuplicateClaim(claimId);
-        // One packed word (Claim's layout, first field lowest): a fresh claim is one SSTORE.
-        uint256 packed = uint256(request.policyId) | (uint256(providerId) << 32)
-            | (uint256(uint8(ClaimStatus.Submitted)) << 64) | (uint256(request.amount) << 72);
+        bool allCovered = _checkEvidence(request.recordIds, claimId, patient, insurer, policy_.coveredCategories);
+        bytes32 claimSlot;
         assembly ("memory-safe") {
-            sstore(claim.slot, packed)
+            claimSlot := claim.slot
         }
+        // A fresh claim is one packed word: one SSTORE.
+        Packing.store(claimSlot, Packing.newClaim(request.policyId, providerId, ClaimStatus.Submitted, request.amount));
         emit ClaimSubmitted(
             claimId,
             request.policyId,
@@ -164,10 +168,7 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
             request.claimDigest
         );
         if (allCovered && request.amount <= policy_.autoApproveBelow) {
-            // Auto-approval never fails a submission: without escrow it stays for review.
-            (uint64 pays,,,) = _shares(policy_, request.amount);
-            Escrow storage escrow = _escrows[insurer];
-            if (escrow.balance - escrow.reserved >= pays) _approve(claimId, claim, policy_, request.amount, true);
+            _autoApprove(claimId, claim, policy_, providerId, patient, today, request.amount);
         }
     }
 
@@ -180,9 +181,16 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
 
     /// @inheritdoc IClaimsManager
     function denyClaim(bytes32 claimId, bytes32 reason) external {
-        (Claim storage claim,) = _insurerClaim(claimId, ClaimStatus.Submitted);
+        (Claim storage claim, Policy storage policy_) = _insurerClaim(claimId, ClaimStatus.Submitted);
+        // The most an arbitrator could award: the claimed amount less its co-pay (a deductible
+        // only lowers it), within what is left of the limit (which only shrinks).
+        uint64 amount = claim.amount;
+        uint64 mostAwarded = amount - uint64((uint256(amount) * policy_.copayBps) / BPS);
+        uint64 limitLeft = policy_.limit - policy_.approvedTotal;
+        if (mostAwarded > limitLeft) mostAwarded = limitLeft;
+        _reserve(msg.sender, mostAwarded);
         claim.status = ClaimStatus.Denied;
-        _deniedAt[claimId] = uint40(block.timestamp);
+        _denials[claimId] = Denial({deniedAt: uint40(block.timestamp), reserved: mostAwarded});
         emit ClaimDenied(claimId, claim.policyId, reason);
     }
 
@@ -190,7 +198,7 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     function disputeClaim(bytes32 claimId) external {
         Claim storage claim = _existingClaim(claimId);
         if (claim.status != ClaimStatus.Denied) revert WrongStatus(claimId, claim.status);
-        uint256 deniedAt = _deniedAt[claimId];
+        uint256 deniedAt = _denials[claimId].deniedAt;
         if (deniedAt == 0 || block.timestamp >= deniedAt + DISPUTE_WINDOW) {
             revert DisputeWindowClosed(claimId, deniedAt == 0 ? 0 : deniedAt + DISPUTE_WINDOW);
         }
@@ -207,14 +215,30 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         _requireRole(ARBITRATOR_ROLE, msg.sender);
         Claim storage claim = _existingClaim(claimId);
         if (claim.status != ClaimStatus.Disputed) revert WrongStatus(claimId, claim.status);
+        if (approve && (amount == 0 || amount > claim.amount)) revert InvalidAmount(amount);
+        Policy storage policy_ = _policies[claim.policyId];
+        // The reserve kept for this decision goes back first; an award never exceeds it.
+        _escrows[policy_.insurer].reserved -= _denials[claimId].reserved;
+        delete _denials[claimId]; // final: no second dispute
         if (approve) {
-            if (amount == 0 || amount > claim.amount) revert InvalidAmount(amount);
-            _approve(claimId, claim, _policies[claim.policyId], amount, false);
+            _approve(claimId, claim, policy_, amount, false);
         } else {
             claim.status = ClaimStatus.Denied;
-            _deniedAt[claimId] = 0; // final: no second dispute
             emit ClaimDenied(claimId, claim.policyId, reason);
         }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function finalizeDenial(bytes32 claimId) external {
+        Claim storage claim = _existingClaim(claimId);
+        if (claim.status != ClaimStatus.Denied) revert WrongStatus(claimId, claim.status);
+        Denial memory denial = _denials[claimId];
+        if (denial.deniedAt == 0) revert DisputeWindowClosed(claimId, 0);
+        uint256 closesAt = uint256(denial.deniedAt) + DISPUTE_WINDOW;
+        if (block.timestamp < closesAt) revert DisputeWindowOpen(claimId, closesAt);
+        _escrows[_policies[claim.policyId].insurer].reserved -= denial.reserved;
+        delete _denials[claimId];
+        emit DenialFinal(claimId, denial.reserved);
     }
 
     /// @inheritdoc IClaimsManager
@@ -232,8 +256,23 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
             escrow.reserved -= amount;
             address provider = registry.providerAddress(claim.providerId);
             emit ClaimPaid(claimId, provider, amount);
-            token.safeTransfer(provider, amount);
+            // A payee the token refuses (a blacklist) must not block the batch: its payment
+            // waits for it in `_owed`, still backed by tokens this contract holds.
+            if (!token.trySafeTransfer(provider, amount)) {
+                _owed[provider] += amount;
+                emit PaymentDeferred(claimId, provider, amount);
+            }
         }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function withdrawOwed(address to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress("to");
+        uint256 amount = _owed[msg.sender];
+        if (amount == 0) revert NothingOwed(msg.sender);
+        delete _owed[msg.sender];
+        emit OwedWithdrawn(msg.sender, to, amount);
+        token.safeTransfer(to, amount);
     }
 
     // ------------------------------------------------------------------ views
@@ -270,15 +309,102 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IClaimsManager
-    function claimIdOf(address patient, address provider, uint32 serviceDate, bytes32 codesHash)
+    function evidenceClaim(bytes32 recordId) external view returns (bytes32) {
+        return _evidence[recordId];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function denialOf(bytes32 claimId) external view returns (uint64 reserved, uint256 disputableUntil) {
+        Denial memory denial = _denials[claimId];
+        if (denial.deniedAt > 0) return (denial.reserved, uint256(denial.deniedAt) + DISPUTE_WINDOW);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function owedTo(address provider) external view returns (uint256) {
+        return _owed[provider];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function autoApprovedOn(address provider, address patient, uint32 day) external view returns (uint64) {
+        return _autoApproved[_dayKey(registry.providerId(provider), patient, day)];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function claimIdOf(uint32 policyId, address patient, address provider, uint32 serviceDate, bytes32 codesHash)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(patient, provider, serviceDate, codesHash));
+        return keccak256(abi.encode(policyId, patient, provider, serviceDate, codesHash));
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev Every cited record must be the patient's, not retracted, readable by the insurer
+    /// for Payment and by the submitting provider for Treatment (its care relationship: the
+    /// patient's own on-chain word, since any provider may anchor under any address), and
+    /// back no other claim; each is then bound to `claimId`. Returns whether every record's
+    /// category is covered.
+    function _checkEvidence(
+        bytes32[] calldata recordIds,
+        bytes32 claimId,
+        address patient,
+        address insurer,
+        uint32 covered
+    ) private returns (bool allCovered) {
+        allCovered = true;
+        uint256 count = recordIds.length;
+        for (uint256 i; i < count; ++i) {
+            bytes32 recordId = recordIds[i];
+            IRecordRegistry.RecordHead memory head = registry.getRecord(recordId);
+            if (head.patient != patient) revert RecordNotOfPatient(recordId, patient);
+            if (head.status == IRecordRegistry.RecordStatus.EnteredInError) revert RetractedEvidence(recordId);
+            if (!consent.canAccess(insurer, recordId, IConsentManager.Purpose.Payment)) {
+                revert NoPaymentConsent(recordId, insurer);
+            }
+            if (!consent.canAccess(msg.sender, recordId, IConsentManager.Purpose.Treatment)) {
+                revert NoCareRelationship(recordId, msg.sender);
+            }
+            bytes32 earlier = _evidence[recordId];
+            if (earlier != bytes32(0)) revert EvidenceAlreadyClaimed(recordId, earlier);
+            _evidence[recordId] = claimId;
+            uint8 category = head.category;
+            if (category >= 32 || covered & (uint32(1) << category) == 0) allCovered = false;
+        }
+    }
+
+    /// @dev Approve on submission when this provider's auto-approved claims for the patient
+    /// today, this one included, stay within the threshold and escrow allows; otherwise the
+    /// claim waits for the insurer (auto-approval never fails a submission).
+    function _autoApprove(
+        bytes32 claimId,
+        Claim storage claim,
+        Policy storage policy_,
+        uint32 providerId,
+        address patient,
+        uint32 today,
+        uint64 amount
+    ) private {
+        bytes32 key = _dayKey(providerId, patient, today);
+        uint256 total = uint256(_autoApproved[key]) + amount;
+        if (total > policy_.autoApproveBelow) return;
+        (uint64 pays,,,) = _shares(policy_, amount);
+        Escrow storage escrow = _escrows[policy_.insurer];
+        if (escrow.balance - escrow.reserved < pays) return;
+        _autoApproved[key] = uint64(total); // at most autoApproveBelow
+        _approve(claimId, claim, policy_, amount, true);
+    }
+
+    function _dayKey(uint32 providerId, address patient, uint32 day) private pure returns (bytes32) {
+        return keccak256(abi.encode(providerId, patient, day));
+    }
+
+    function _reserve(address insurer, uint64 amount) private {
+        Escrow storage escrow = _escrows[insurer];
+        uint256 available = escrow.balance - escrow.reserved;
+        if (amount > available) revert InsufficientEscrow(insurer, available, amount);
+        escrow.reserved += amount;
+    }
 
     /// @dev What the insurer pays and the patient owes for an allowed `amount`: the patient
     /// first pays what is left of the deductible, then the co-pay share of the rest; the
@@ -302,10 +428,7 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         private
     {
         (uint64 pays, uint64 owes, uint64 deductiblePart,) = _shares(p, amount);
-        Escrow storage escrow = _escrows[p.insurer];
-        uint256 available = escrow.balance - escrow.reserved;
-        if (pays > available) revert InsufficientEscrow(p.insurer, available, pays);
-        escrow.reserved += pays;
+        _reserve(p.insurer, pays);
         p.approvedTotal += pays;
         p.deductibleUsed += deductiblePart;
         claim.status = ClaimStatus.Approved;
@@ -332,9 +455,6 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
     }
 
     function _requireRole(bytes32 role, address account) private view {
-        if (!IAccessControl(address(registry)).hasRole(role, account)) {
-            if (role == INSURER_ROLE) revert NotInsurer(account);
-            revert NotArbitrator(account);
-        }
+        if (!registry.hasRole(role, account)) revert IAccessControl.AccessControlUnauthorizedAccount(account, role);
     }
 }

@@ -1,20 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
+import {Packing} from "./Packing.sol";
 import {PROVIDER_ROLE, INSURER_ROLE, AUDITOR_ROLE, ZeroAddress} from "./Common.sol";
 
 /// @title RecordRegistry
 /// @notice Governance (who is a provider, insurer, auditor) and the append-only registry of
 /// encrypted record anchors. Other carechain contracts read roles and records from here.
 /// @dev The governor holds DEFAULT_ADMIN_ROLE and admits or removes parties with
-/// `grantRole` / `revokeRole` (OpenZeppelin emits RoleGranted / RoleRevoked). Providers are
+/// `grantRole` / `revokeRole` (OpenZeppelin emits RoleGranted / RoleRevoked). The governor
+/// role itself moves only in two steps with a delay (OpenZeppelin's
+/// AccessControlDefaultAdminRules: `beginDefaultAdminTransfer`, then after
+/// `ADMIN_TRANSFER_DELAY` the new governor's `acceptDefaultAdminTransfer`), so a mistyped or
+/// stolen hand-over can be seen and cancelled before it takes effect. Providers are
 /// also given a compact 32-bit id on first admission so a record's author fits in the same
 /// storage slot as its patient: one fresh slot per record is the whole storage cost.
-contract RecordRegistry is AccessControl, IRecordRegistry {
+contract RecordRegistry is AccessControlDefaultAdminRules, IRecordRegistry {
     /// @notice The largest batch `anchorBatch` accepts (keeps a batch well inside a block).
     uint256 public constant MAX_BATCH = 500;
+    /// @notice How long a governor hand-over waits between its start and its acceptance.
+    uint48 public constant ADMIN_TRANSFER_DELAY = 2 days;
 
     /// @dev A provider's compact id and whether it is admitted now; one slot, one read.
     struct ProviderSlot {
@@ -28,10 +36,8 @@ contract RecordRegistry is AccessControl, IRecordRegistry {
     uint32 private _providerCount;
 
     /// @param governor The account (a multisig or timelock in production) that admits parties.
-    constructor(address governor) {
-        if (governor == address(0)) revert ZeroAddress("governor");
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-    }
+    /// @dev A zero governor is refused by `_grantRole` (ZeroAddress("account")).
+    constructor(address governor) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, governor) {}
 
     // ------------------------------------------------------------------ writes
 
@@ -122,25 +128,16 @@ contract RecordRegistry is AccessControl, IRecordRegistry {
     ) private {
         if (recordId == bytes32(0) || cidDigest == bytes32(0)) revert InvalidAnchor(recordId, cidDigest);
         if (patient == address(0)) revert InvalidPatient(recordId, patient);
-        // This is the hot path of bulk ingest: the head is written as one packed word (the
-        // layout of RecordHead, first field lowest) so the fresh slot costs exactly one
-        // SLOAD and one SSTORE, without the read-modify-write of a struct assignment.
+        // The hot path of bulk ingest: the fresh head is one packed word, so the slot costs
+        // exactly one SLOAD and one SSTORE.
         bytes32 slot;
         assembly ("memory-safe") {
             mstore(0x00, recordId)
             mstore(0x20, _records.slot)
             slot := keccak256(0x00, 0x40)
         }
-        uint256 existing;
-        assembly ("memory-safe") {
-            existing := sload(slot)
-        }
-        if (existing != 0) revert RecordExists(recordId);
-        uint256 packed = uint256(uint160(patient)) | (uint256(author) << 160) | (uint256(1) << 192)
-            | (uint256(category) << 224) | (uint256(uint8(RecordStatus.Active)) << 232);
-        assembly ("memory-safe") {
-            sstore(slot, packed)
-        }
+        if (Packing.load(slot) != 0) revert RecordExists(recordId);
+        Packing.store(slot, Packing.recordHead(patient, author, 1, category, RecordStatus.Active));
         emit RecordAnchored(recordId, patient, 1, cidDigest);
     }
 
@@ -163,7 +160,7 @@ contract RecordRegistry is AccessControl, IRecordRegistry {
 
     function _activeProviderId(address account) private view returns (uint32) {
         ProviderSlot memory slot = _providers[account];
-        if (!slot.active) revert NotProvider(account);
+        if (!slot.active) revert AccessControlUnauthorizedAccount(account, PROVIDER_ROLE);
         return slot.id;
     }
 
@@ -184,7 +181,11 @@ contract RecordRegistry is AccessControl, IRecordRegistry {
         }
     }
 
-    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+    function _revokeRole(bytes32 role, address account)
+        internal
+        override
+        returns (bool revoked)
+    {
         revoked = super._revokeRole(role, account);
         if (revoked && role == PROVIDER_ROLE) _providers[account].active = false;
     }

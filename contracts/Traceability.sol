@@ -14,14 +14,76 @@ contract Traceability is ITraceability {
     /// @notice Where roles live (the RecordRegistry's governance).
     IAccessControl public immutable registry;
 
+    /// @notice Most segments a batch can be split into: bounds `verify` (one slot read per
+    /// segment) and `segments`. At the cap, only whole segments move.
+    uint256 public constant MAX_SEGMENTS = 1000;
+    /// @notice Shortest and longest GS1 company prefix, in digits.
+    uint8 public constant MIN_PREFIX_DIGITS = 6;
+    uint8 public constant MAX_PREFIX_DIGITS = 12;
+    /// @dev One more than the largest GTIN-14.
+    uint64 private constant GTIN_LIMIT = 1e14;
+    /// @dev The RecordRegistry's DEFAULT_ADMIN_ROLE: the governor.
+    bytes32 private constant GOVERNOR_ROLE = 0x00;
+
     mapping(bytes32 batchId => Batch batch) private _batches;
     mapping(bytes32 batchId => Segment[] segments) private _segments;
     mapping(bytes32 batchId => mapping(uint256 word => uint256 bits)) private _dispensed;
     mapping(bytes32 deviceId => Device device) private _devices;
+    mapping(uint8 digits => mapping(uint64 prefix => address manufacturer)) private _prefixOwner;
+    /// @dev How many assigned prefixes begin with this shorter one (so none overlaps another).
+    mapping(uint8 digits => mapping(uint64 prefix => uint256 count)) private _longerAssigned;
 
     constructor(IAccessControl registry_) {
         if (address(registry_) == address(0)) revert ZeroAddress("registry");
         registry = registry_;
+    }
+
+    // ------------------------------------------------------------------ brands
+
+    /// @inheritdoc ITraceability
+    function assignCompanyPrefix(uint64 prefix, uint8 digits, address manufacturer) external {
+        _requireRole(GOVERNOR_ROLE, msg.sender);
+        if (digits < MIN_PREFIX_DIGITS || digits > MAX_PREFIX_DIGITS || prefix >= 10 ** digits) {
+            revert InvalidCompanyPrefix(prefix, digits);
+        }
+        _requireRole(MANUFACTURER_ROLE, manufacturer);
+        address previous = _prefixOwner[digits][prefix];
+        if (previous == address(0)) {
+            if (_longerAssigned[digits][prefix] != 0) revert CompanyPrefixOverlaps(prefix, digits);
+            for (uint8 d = MIN_PREFIX_DIGITS; d < digits; ++d) {
+                if (_prefixOwner[d][prefix / uint64(10) ** (digits - d)] != address(0)) {
+                    revert CompanyPrefixOverlaps(prefix, digits);
+                }
+            }
+            for (uint8 d = MIN_PREFIX_DIGITS; d < digits; ++d) {
+                ++_longerAssigned[d][prefix / uint64(10) ** (digits - d)];
+            }
+        }
+        _prefixOwner[digits][prefix] = manufacturer;
+        emit CompanyPrefixAssigned(prefix, digits, manufacturer, previous);
+    }
+
+    /// @inheritdoc ITraceability
+    function revokeCompanyPrefix(uint64 prefix, uint8 digits) external {
+        _requireRole(GOVERNOR_ROLE, msg.sender);
+        address manufacturer = _prefixOwner[digits][prefix];
+        if (manufacturer == address(0)) revert CompanyPrefixNotAssigned(prefix, digits);
+        delete _prefixOwner[digits][prefix];
+        for (uint8 d = MIN_PREFIX_DIGITS; d < digits; ++d) {
+            --_longerAssigned[d][prefix / uint64(10) ** (digits - d)];
+        }
+        emit CompanyPrefixRevoked(prefix, digits, manufacturer);
+    }
+
+    /// @inheritdoc ITraceability
+    function companyPrefixOf(uint64 gtin) public view returns (uint64 prefix, uint8 digits, address manufacturer) {
+        if (gtin >= GTIN_LIMIT) return (0, 0, address(0));
+        // GTIN-14: indicator digit, company prefix and item reference (12 digits), check digit.
+        for (uint8 d = MIN_PREFIX_DIGITS; d <= MAX_PREFIX_DIGITS; ++d) {
+            uint64 candidate = (gtin / uint64(10) ** (13 - d)) % uint64(10) ** d;
+            address owner = _prefixOwner[d][candidate];
+            if (owner != address(0)) return (candidate, d, owner);
+        }
     }
 
     // ------------------------------------------------------------------ medicines
@@ -36,14 +98,15 @@ contract Traceability is ITraceability {
         bytes32 docDigest
     ) external returns (bytes32 batchId) {
         _requireRole(MANUFACTURER_ROLE, msg.sender);
-        if (gtin == 0 || lastSerial < firstSerial || expiry <= block.timestamp) {
+        if (gtin == 0 || gtin >= GTIN_LIMIT || lastSerial < firstSerial || expiry <= block.timestamp) {
             revert InvalidBatch(gtin, firstSerial, lastSerial, expiry);
         }
+        _requireBrandOwner(gtin);
         batchId = batchIdOf(gtin, lot);
         Batch storage batch = _batches[batchId];
         if (batch.manufacturer != address(0)) revert BatchExists(batchId);
         _batches[batchId] = Batch(msg.sender, expiry, false, gtin, firstSerial, lastSerial);
-        _segments[batchId].push(Segment(msg.sender, firstSerial, address(0), lastSerial));
+        _segments[batchId].push(Segment(firstSerial, lastSerial, 0, 0, msg.sender, address(0)));
         emit BatchRegistered(batchId, msg.sender, gtin, lot, expiry, firstSerial, lastSerial, docDigest);
     }
 
@@ -51,6 +114,9 @@ contract Traceability is ITraceability {
     function offer(bytes32 batchId, uint32 segment, uint64 firstSerial, uint64 lastSerial, address to)
         external
     {
+        if (!registry.hasRole(MANUFACTURER_ROLE, msg.sender) && !_inSupplyChain(msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, DISTRIBUTOR_ROLE);
+        }
         _requireUsable(batchId);
         if (!_inSupplyChain(to) || to == msg.sender) revert NotInSupplyChain(to);
         Segment[] storage all = _segments[batchId];
@@ -58,12 +124,12 @@ contract Traceability is ITraceability {
         if (firstSerial < s.firstSerial || lastSerial > s.lastSerial || lastSerial < firstSerial) {
             revert SerialsOutsideSegment(batchId, segment, firstSerial, lastSerial);
         }
-        if (_anyDispensed(batchId, firstSerial, lastSerial)) revert AlreadyDispensed(batchId, firstSerial);
-        // What stays behind becomes new segments of the holder; the offered range keeps the index.
-        if (firstSerial > s.firstSerial) all.push(Segment(msg.sender, s.firstSerial, address(0), firstSerial - 1));
-        if (lastSerial < s.lastSerial) all.push(Segment(msg.sender, lastSerial + 1, address(0), s.lastSerial));
-        s.firstSerial = firstSerial;
-        s.lastSerial = lastSerial;
+        // Refused now if accepting it would be refused (more segments may appear meanwhile).
+        _requireRoomToSplit(all.length, s, firstSerial, lastSerial, batchId);
+        // Dispensed units are not looked for (that would cost gas in proportion to the range):
+        // they may move on paper, but dispense and verify read each unit's bit.
+        s.offeredFirst = firstSerial;
+        s.offeredLast = lastSerial;
         s.pendingTo = to;
         emit TransferOffered(batchId, msg.sender, to, segment, firstSerial, lastSerial);
     }
@@ -71,12 +137,25 @@ contract Traceability is ITraceability {
     /// @inheritdoc ITraceability
     function accept(bytes32 batchId, uint32 segment) external {
         _requireUsable(batchId);
+        Segment[] storage all = _segments[batchId];
         Segment storage s = _segment(batchId, segment);
         if (s.pendingTo != msg.sender) revert NoTransferToYou(batchId, segment, msg.sender);
-        address from = s.holder;
+        if (!_inSupplyChain(msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, DISTRIBUTOR_ROLE);
+        }
+        (uint64 first, uint64 last, uint64 kept0, uint64 kept1, address from) =
+            (s.offeredFirst, s.offeredLast, s.firstSerial, s.lastSerial, s.holder);
+        _requireRoomToSplit(all.length, s, first, last, batchId);
+        // What the holder keeps becomes new segments; the accepted range keeps the index.
+        s.firstSerial = first;
+        s.lastSerial = last;
+        s.offeredFirst = 0;
+        s.offeredLast = 0;
         s.holder = msg.sender;
         s.pendingTo = address(0);
-        emit TransferAccepted(batchId, from, msg.sender, segment, s.firstSerial, s.lastSerial);
+        if (first > kept0) all.push(Segment(kept0, first - 1, 0, 0, from, address(0)));
+        if (last < kept1) all.push(Segment(last + 1, kept1, 0, 0, from, address(0)));
+        emit TransferAccepted(batchId, from, msg.sender, segment, first, last);
     }
 
     /// @inheritdoc ITraceability
@@ -86,6 +165,8 @@ contract Traceability is ITraceability {
         if (to == address(0) || (msg.sender != s.holder && msg.sender != to)) {
             revert NoTransferToYou(batchId, segment, msg.sender);
         }
+        s.offeredFirst = 0;
+        s.offeredLast = 0;
         s.pendingTo = address(0);
         emit TransferCancelled(batchId, segment, msg.sender);
     }
@@ -94,11 +175,16 @@ contract Traceability is ITraceability {
     function dispense(bytes32 batchId, uint32 segment, uint64 serial) external {
         _requireUsable(batchId);
         if (!registry.hasRole(PHARMACY_ROLE, msg.sender) && !registry.hasRole(PROVIDER_ROLE, msg.sender)) {
-            revert MissingRole(PHARMACY_ROLE, msg.sender);
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, PHARMACY_ROLE);
         }
-        Segment storage s = _held(_segments[batchId], batchId, segment);
+        Segment storage s = _segment(batchId, segment);
+        if (s.holder != msg.sender) revert NotHolder(batchId, segment, msg.sender);
         if (serial < s.firstSerial || serial > s.lastSerial) {
             revert SerialsOutsideSegment(batchId, segment, serial, serial);
+        }
+        address pendingTo = s.pendingTo;
+        if (pendingTo != address(0) && serial >= s.offeredFirst && serial <= s.offeredLast) {
+            revert TransferPending(batchId, segment, pendingTo);
         }
         uint256 bit = uint256(1) << (serial & 0xff);
         mapping(uint256 => uint256) storage words = _dispensed[batchId];
@@ -122,13 +208,16 @@ contract Traceability is ITraceability {
     // ------------------------------------------------------------------ devices
 
     /// @inheritdoc ITraceability
-    function registerDevice(bytes32 deviceId, bytes32 docDigest) external {
+    function registerDevice(uint64 di, bytes32 production, bytes32 docDigest) external returns (bytes32 deviceId) {
         _requireRole(MANUFACTURER_ROLE, msg.sender);
+        if (di == 0 || di >= GTIN_LIMIT) revert InvalidDeviceIdentifier(di);
+        _requireBrandOwner(di);
+        deviceId = deviceIdOf(di, production);
         Device storage device = _devices[deviceId];
         if (device.status != DeviceStatus.None) revert DeviceExists(deviceId);
         device.manufacturer = msg.sender;
         device.status = DeviceStatus.Registered;
-        emit DeviceRegistered(deviceId, msg.sender, docDigest);
+        emit DeviceRegistered(deviceId, msg.sender, di, docDigest);
     }
 
     /// @inheritdoc ITraceability
@@ -175,6 +264,11 @@ contract Traceability is ITraceability {
     }
 
     /// @inheritdoc ITraceability
+    function deviceIdOf(uint64 di, bytes32 production) public pure returns (bytes32) {
+        return keccak256(abi.encode(di, production));
+    }
+
+    /// @inheritdoc ITraceability
     function getBatch(bytes32 batchId) external view returns (Batch memory) {
         return _existingBatch(batchId);
     }
@@ -202,9 +296,12 @@ contract Traceability is ITraceability {
             return (false, address(0), address(0), false, false, false);
         }
         Segment[] storage all = _segments[batchId];
-        for (uint256 i; i < all.length; ++i) {
-            if (serial >= all[i].firstSerial && serial <= all[i].lastSerial) {
-                (holder, pendingTo) = (all[i].holder, all[i].pendingTo);
+        uint256 n = all.length; // at most MAX_SEGMENTS
+        for (uint256 i; i < n; ++i) {
+            Segment storage s = all[i];
+            if (serial >= s.firstSerial && serial <= s.lastSerial) {
+                holder = s.holder;
+                if (serial >= s.offeredFirst && serial <= s.offeredLast) pendingTo = s.pendingTo;
                 break;
             }
         }
@@ -219,7 +316,23 @@ contract Traceability is ITraceability {
     // ------------------------------------------------------------------ internals
 
     function _requireRole(bytes32 role, address account) private view {
-        if (!registry.hasRole(role, account)) revert MissingRole(role, account);
+        if (!registry.hasRole(role, account)) revert IAccessControl.AccessControlUnauthorizedAccount(account, role);
+    }
+
+    /// @dev The GTIN's (or UDI-DI's) company prefix is assigned to the caller.
+    function _requireBrandOwner(uint64 gtin) private view {
+        (,, address owner) = companyPrefixOf(gtin);
+        if (owner != msg.sender) revert CompanyPrefixNotYours(gtin, msg.sender);
+    }
+
+    /// @dev Moving first..last out of `s` adds at most two segments; refuses going past the cap.
+    function _requireRoomToSplit(uint256 count, Segment storage s, uint64 first, uint64 last, bytes32 batchId)
+        private
+        view
+    {
+        if (first > s.firstSerial) ++count;
+        if (last < s.lastSerial) ++count;
+        if (count > MAX_SEGMENTS) revert TooManySegments(batchId, MAX_SEGMENTS);
     }
 
     function _inSupplyChain(address account) private view returns (bool) {
@@ -251,20 +364,6 @@ contract Traceability is ITraceability {
         s = all[segment];
         if (s.holder != msg.sender) revert NotHolder(batchId, segment, msg.sender);
         if (s.pendingTo != address(0)) revert TransferPending(batchId, segment, s.pendingTo);
-    }
-
-    /// @dev Whether any unit in first..last was dispensed (checked a 256-bit word at a time).
-    function _anyDispensed(bytes32 batchId, uint64 first, uint64 last) private view returns (bool) {
-        mapping(uint256 => uint256) storage words = _dispensed[batchId];
-        for (uint256 w = first >> 8; w <= last >> 8; ++w) {
-            uint256 bits = words[w];
-            if (bits == 0) continue;
-            uint256 lo = w == first >> 8 ? first & 0xff : 0;
-            uint256 hi = w == last >> 8 ? last & 0xff : 255;
-            uint256 mask = (type(uint256).max >> (255 - hi)) & (type(uint256).max << lo);
-            if (bits & mask != 0) return true;
-        }
-        return false;
     }
 
     function _existingDevice(bytes32 deviceId) private view returns (Device storage device) {

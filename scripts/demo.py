@@ -184,10 +184,15 @@ def cli():
             "purpose",
             "signature",
             "in anchored batch",
+            "check",
             title="alice's audit trail (every read, signed and Merkle-anchored)",
         )
         for entry in alice.audit_trail():
             r = entry.receipt
+            check = "verified" if entry.verified else f"FLAGGED: {entry.problem}"
+            if r is None:  # a batch that could not be read: shown, never hidden
+                trail.add_row(when(entry.when), short(entry.reader), "(batch)", "", "", "", check)
+                continue
             trail.add_row(
                 when(r.read_at),
                 short(r.reader),
@@ -195,6 +200,7 @@ def cli():
                 r.purpose.name.lower(),
                 "valid" if entry.signature_valid else "BAD",
                 "proven" if entry.in_anchored_batch else "NO",
+                check,
             )
         console.print(trail)
         history = Table("consent", "grantee", "scope", "purpose", "state", title="alice's consents")
@@ -228,21 +234,29 @@ def cli():
             auto_approve_below=300 * USD,
         )
         alice.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
+        # A provider bills only for records it may read for treatment: alice's consent is its
+        # care relationship (any provider could anchor a record under her address).
+        alice.grant_access(
+            hospital.address, Scope.all(), Purpose.TREATMENT, now + 365 * 86400, share_keys=False
+        )
         console.print(
             f"insurer funded 100,000 mUSDC of escrow, issued policy #{policy_id} to alice "
             "(limit 20,000, deductible 250, co-pay 20%, auto-approve ≤ 300); alice consented "
-            "to payment reads"
+            "to payment reads by the insurer and to treatment by the hospital"
         )
-        encounter = next(
-            r for r in refs if r.patient == alice.address and r.category == Category.ENCOUNTER
-        )
-        evidence = [encounter.record_id]
+        billable = {Category.OBSERVATION, Category.ENCOUNTER, Category.CONDITION}
+        visits = [r for r in refs if r.patient == alice.address and r.category in billable]
         submitted = {}
-        for label, code, amount, day in (
-            ("routine check", "99212", 180, 1),
-            ("specialist visit", "99215", 1_450, 2),
-            ("cosmetic add-on", "15780", 2_900, 3),
+        for (label, code, amount, day), record in zip(
+            (
+                ("routine check", "99212", 180, 1),
+                ("specialist visit", "99215", 1_450, 2),
+                ("cosmetic add-on", "15780", 2_900, 3),
+            ),
+            visits,
+            strict=False,
         ):
+            evidence = [record.record_id]  # each visit's own record: a record backs one claim
             service = date.today() - timedelta(days=day)
             fhir_claim = build_claim(
                 alice.address,
@@ -256,15 +270,30 @@ def cli():
             claim_id, receipt = hospital.submit_claim(
                 policy_id, insurer.address, fhir_claim, evidence, service
             )
-            submitted[label] = (claim_id, fhir_claim, service)
+            submitted[label] = (claim_id, fhir_claim, service, evidence)
             console.print(
                 f"hospital submitted '{label}' ({amount:,} mUSDC; {receipt.gas_used:,} gas)"
             )
         try:
-            _, again, service = submitted["routine check"]
+            _, again, service, evidence = submitted["routine check"]
             hospital.submit_claim(policy_id, insurer.address, again, evidence, service)
         except ChainError as exc:
             console.print(f"the same 'routine check' again: [red]refused[/red] — {exc}")
+        try:
+            _, _, service, evidence = submitted["specialist visit"]
+            hospital.bill(
+                policy_id,
+                insurer.address,
+                alice.address,
+                [("99214", "specialist visit, re-coded", 1_400 * USD)],
+                evidence,
+                service,
+            )
+        except ChainError as exc:
+            console.print(
+                f"the specialist visit's record billed again under another code: "
+                f"[red]refused[/red] — {exc}"
+            )
         # The insurer's settlement worker (carechain insurer worker) decides by its rules,
         # reading the evidence under alice's payment consent, and settles in one batch.
         rules = Rules.from_dict(
@@ -318,6 +347,14 @@ def cli():
         )
         balance, reserved = insurer.escrow()
         hospital_balance = contracts.claims.balance_of(hospital.address)
+        denied_id = submitted["cosmetic add-on"][0]
+        held, until = contracts.claims.denial(denied_id)
+        if held:
+            console.print(
+                f"the cosmetic denial keeps {held / USD:,.2f} of escrow reserved until "
+                f"{datetime.fromtimestamp(until, UTC):%Y-%m-%d}: what an arbitrator could award "
+                "if the hospital or alice disputes it (then released by `finalizeDenial`)"
+            )
         console.print(
             f"balances (mUSDC): hospital {hospital_balance / USD:,.2f}; "
             f"insurer escrow {balance / USD:,.2f} ({reserved / USD:,.2f} reserved); "
@@ -333,6 +370,14 @@ def cli():
             ("regulator", regulator_acct),
         ):
             contracts.registry.admit(governor, role, acct)
+        # The governor binds the brand's GS1 company prefixes (its medicines' GTINs and its
+        # devices' UDI-DIs) to the manufacturer: no other manufacturer can register them.
+        for prefix in ("9506000", "0844588"):
+            contracts.trace.assign_company_prefix(governor, prefix, maker_acct.address)
+        console.print(
+            "governor assigned GS1 company prefixes 9506000 (medicines) and 0844588 (devices) "
+            "to the manufacturer"
+        )
         maker, wholesaler, pharmacy, regulator, ward = (
             SupplyChainParty(a, contracts, node.client)
             for a in (maker_acct, wholesaler_acct, pharmacy_acct, regulator_acct, hospital_acct)

@@ -229,18 +229,28 @@ def covered(hospital_client, patient_client, insurer_client, chain):
     patient_client.grant_access(
         insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY
     )
+    # the hospital's care relationship: it bills only for records it may read for treatment
+    patient_client.grant_access(
+        hospital_client.address, Scope.all(), Purpose.TREATMENT, now + 365 * DAY, share_keys=False
+    )
     return policy_id, refs
 
 
 def claim_for(
     hospital_client, patient_client, insurer_client, policy_id, refs, amount, code, evidence=1
 ):
-    """Submit a one-item FHIR Claim for ``code`` citing ``refs[evidence]`` (an Encounter by
-    default: covered by the ``covered`` policy; ``refs[2]`` is a Condition, which is not)."""
+    """Submit a one-item FHIR Claim for ``code`` citing a fresh record of the kind of
+    ``refs[evidence]`` (an Encounter by default: covered by the ``covered`` policy;
+    ``refs[2]`` is a Condition, which is not). Fresh, because a record backs at most one
+    claim: each visit billed has its own record."""
+    [visit] = hospital_client.anchor_records(
+        [(patient_client.address, chart(secrets.randbelow(10**9), "MRN-41")[evidence])],
+        progress=False,
+    )
     return hospital_client.bill(
         policy_id,
         insurer_client.address,
         patient_client.address,
         [(code, "Office visit", amount)],
-        [refs[evidence].record_id],
+        [visit.record_id],
     )

@@ -5,7 +5,12 @@ import pytest
 from carechain import (
     ChainError,
     ClaimStatus,
+    Hospital,
+    KeyPair,
+    NotAuthorizedError,
+    Purpose,
 )
+from carechain.samples import chart
 from tests.conftest import USD, claim_for
 
 pytestmark = pytest.mark.integration
@@ -57,11 +62,16 @@ def test_claim_without_payment_consent_is_refused_and_unpinned(
 ):
     policy_id, refs = covered
     for consent in patient_client.consents():
-        patient_client.revoke_access(consent.grant_id)
+        if consent.purpose is Purpose.PAYMENT:
+            patient_client.revoke_access(consent.grant_id)
     pins = ipfs.pins()
     with pytest.raises(ChainError, match="NoPaymentConsent"):
-        claim_for(
-            hospital_client, patient_client, insurer_client, policy_id, refs, 500 * USD, "99213"
+        hospital_client.bill(
+            policy_id,
+            insurer_client.address,
+            patient_client.address,
+            [("99213", "Office visit", 500 * USD)],
+            [refs[1].record_id],
         )
     assert ipfs.pins() == pins
 
@@ -78,3 +88,58 @@ def test_denied_claim_is_disputed_by_the_provider(
     [view] = patient_client.claims()
     assert view.status is ClaimStatus.DISPUTED
     assert insurer_client.claim_response(view, patient_client.address)["outcome"] == "partial"
+
+
+def test_a_provider_bills_only_for_records_it_treats(
+    hospital_client, patient_client, insurer_client, covered, contracts, ipfs, governor, doctor,
+    chain,
+):  # fmt: skip
+    """Another admitted hospital cites the patient's record (or anchors one of its own under
+    her address): refused before anything is stored, and on-chain if sent anyway."""
+    policy_id, refs = covered
+    contracts.registry.admit(governor, "provider", doctor)
+    rogue = Hospital(doctor, contracts, ipfs, KeyPair.generate())
+    rogue.publish_key()
+    [fabricated] = rogue.anchor_records([(patient_client.address, chart(77, "MRN-77")[1])])
+    pins = ipfs.pins()
+    for record in (refs[1], fabricated):
+        with pytest.raises(NotAuthorizedError, match="NoCareRelationship"):
+            rogue.bill(
+                policy_id,
+                insurer_client.address,
+                patient_client.address,
+                [("99213", "Office visit", 150 * USD)],
+                [record.record_id],
+            )
+    assert ipfs.pins() == pins
+    # sent anyway, around the SDK: the contract refuses it the same way
+    day = chain.blocks.head.timestamp // 86400
+    request = (
+        policy_id, patient_client.address, 150 * USD, day, bytes(32), [refs[1].record_id],
+        bytes(32),
+    )  # fmt: skip
+    with pytest.raises(NotAuthorizedError, match="NoCareRelationship"):
+        contracts.claims.submit(doctor, request)
+    assert all(view.provider != doctor.address for view in patient_client.claims())
+
+
+def test_a_record_backs_one_claim(
+    hospital_client, patient_client, insurer_client, covered, contracts, ipfs
+):
+    """The same visit re-billed under other codes is refused with the claim it backs."""
+    policy_id, refs = covered
+    first, _ = claim_for(
+        hospital_client, patient_client, insurer_client, policy_id, refs, 150 * USD, "99212"
+    )
+    [view] = patient_client.claims()
+    pins = ipfs.pins()
+    with pytest.raises(ChainError, match=f"EvidenceAlreadyClaimed.*0x{first.hex()}"):
+        hospital_client.bill(
+            policy_id,
+            insurer_client.address,
+            patient_client.address,
+            [("99213", "Office visit, re-coded", 150 * USD)],
+            view.record_ids,
+        )
+    assert ipfs.pins() == pins
+    assert contracts.claims.evidence_claim(view.record_ids[0]) == first

@@ -27,6 +27,7 @@ def approved_claims(manager, registry, consent, hospital, patient, insurer, chai
         manager.issuePolicy(terms, sender=insurer).decode_logs(manager.PolicyIssued)[0].policyId
     )
     consent.grant(insurer, 2, b"\x00" * 32, 1, now + 30 * DAY, b"\x00" * 32, sender=patient)
+    consent.grant(hospital, 2, b"\x00" * 32, 0, now + 30 * DAY, b"\x00" * 32, sender=patient)
     ids = []
     for _ in range(count):
         record = random_id()
@@ -76,3 +77,25 @@ def test_token_returning_nothing_works(
     assert token.balanceOf(hospital) == 1_000 * USD
     manager.withdraw(1_000 * USD, sender=insurer)
     assert token.balanceOf(insurer) == 100_000 * USD - 50_000 * USD + 1_000 * USD
+
+
+def test_a_provider_the_token_refuses_does_not_block_settlement(
+    project, registry, consent, governor, hospital, other_hospital, patient, insurer, arbitrator,
+    chain,
+):  # fmt: skip
+    """USDC-style blacklist: the blacklisted provider's payment is deferred (settled, its
+    reserve released) and collected to another address; the batch's other claims are paid."""
+    token = project.BlacklistToken.deploy(sender=governor)
+    manager = deploy_with(project, registry, consent, token, governor, insurer, arbitrator)
+    ids = approved_claims(manager, registry, consent, hospital, patient, insurer, chain, 2)
+    token.setBlacklisted(hospital, True, sender=governor)
+    tx = manager.settle(ids, sender=insurer)
+    assert [bytes(e.claimId) for e in tx.decode_logs(manager.PaymentDeferred)] == ids
+    assert all(manager.getClaim(i).status == 5 for i in ids)  # Paid
+    assert manager.escrowOf(insurer).reserved == 0
+    assert manager.owedTo(hospital) == 2_000 * USD
+    manager.withdrawOwed(other_hospital, sender=hospital)
+    assert token.balanceOf(other_hospital) == 2_000 * USD
+    assert manager.owedTo(hospital) == 0
+    with ape.reverts(manager.NothingOwed):
+        manager.withdrawOwed(other_hospital, sender=hospital)

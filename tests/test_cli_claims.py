@@ -125,3 +125,9 @@ def test_refusals_are_named_and_change_nothing(
     save_key_pair(insurer_client.key_pair, key)
     with pytest.raises(ConsentRequiredError):
         command("evidence")(account=insurer, claim_id=hex_id, key=key)
+
+
+def test_collect_says_when_nothing_is_owed(cli_env, hospital, hospital_client, insurer_client):
+    """`claims collect` moves deferred payments; with none, one clear line and nothing sent."""
+    with pytest.raises(click.ClickException, match="nothing is owed to you"):
+        command("collect")(account=hospital, to=insurer_client.address)

@@ -25,6 +25,10 @@ def test_a_batch_and_a_device_through_the_cli(
         ("regulator", regulator),
     ):
         contracts.registry.admit(governor, role, account)
+    command("prefix")(account=governor, prefix="9506000", to=maker.address, revoke=False)
+    command("prefix")(account=governor, prefix="0844588", to=maker.address, revoke=False)
+    command("prefix")(account=hospital, prefix="9506000", to=None, revoke=False)
+    assert f"company prefix 9506000 belongs to {maker.address}" in capsys.readouterr().out
     certificate = tmp_path / "coa.txt"
     certificate.write_bytes(b"assay 99.9%")
 

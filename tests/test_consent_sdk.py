@@ -172,21 +172,27 @@ def test_audit_trail_shows_and_proves_every_read(
 
     trail = patient_client.audit_trail()
     assert [entry.receipt.record_id for entry in trail] == read
+    doctor = doctor_client.address
     for entry in trail:
-        assert entry.signature_valid and entry.in_anchored_batch
-        assert entry.receipt.reader == doctor_client.address
+        assert entry.verified and entry.signature_valid and entry.in_anchored_batch
+        assert entry.receipt.reader == entry.reader == doctor
         assert entry.root == root
-        leaf = entry.receipt.leaf(contracts)
-        assert contracts.access_log.verify(root, leaf, entry.proof)
+        digest = entry.receipt.digest(contracts)
+        assert contracts.access_log.verify(doctor, root, digest, entry.proof)
+        assert not contracts.access_log.verify(patient_client.address, root, digest, entry.proof)
+    stored = contracts.access_log.batch(doctor, root)
+    assert (stored.reader, stored.patient, stored.count) == (doctor, patient_client.address, 3)
+    assert contracts.access_log.batch(patient_client.address, root) is None
 
     forged = type(trail[0].receipt)(**{**trail[0].receipt.__dict__, "version": 9})
-    assert not contracts.access_log.verify(root, forged.leaf(contracts), trail[0].proof)
+    assert not contracts.access_log.verify(doctor, root, forged.digest(contracts), trail[0].proof)
 
 
 def test_strangers_cannot_open_the_trail(
     patient_client, doctor_client, chart_refs, contracts, ipfs, stranger, chain
 ):
-    from carechain import CarechainError, KeyPair
+    """Someone else's key opens no batch: every batch is listed as flagged, no read shown."""
+    from carechain import KeyPair
 
     patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
     doctor_client.read_record(chart_refs[0].record_id)
@@ -194,8 +200,130 @@ def test_strangers_cannot_open_the_trail(
     impostor = Patient(stranger, contracts, ipfs, KeyPair.generate())
     from carechain.consent import audit_trail
 
-    with pytest.raises(CarechainError, match="cannot be opened"):
-        audit_trail(contracts, ipfs, patient_client.address, impostor.key_pair)
+    [entry] = audit_trail(contracts, ipfs, patient_client.address, impostor.key_pair)
+    assert entry.receipt is None and not entry.verified
+    assert "cannot be opened" in entry.problem and entry.reader == doctor_client.address
+
+
+def _anchor_sealed(contracts, account, patient, root, body, readers, ipfs):
+    """Anchor, as ``account``, a receipt batch with content ``body`` sealed as the SDK seals
+    one (to ``readers``, bound to ``patient`` and ``root``)."""
+    from carechain.consent import _batch_context
+    from carechain.crypto import encrypt_record
+
+    added = ipfs.add(encrypt_record(body, _batch_context(contracts, patient, root), readers))
+    contracts.access_log.anchor(account, patient, root, added.digest, 1)
+    return added.digest
+
+
+def test_attack7_junk_and_copied_batches_are_flagged_and_hide_no_read(
+    patient_client,
+    doctor_client,
+    chart_refs,
+    contracts,
+    ipfs,
+    kubo,
+    stranger,
+    second_patient,
+    accounts,
+    chain,
+):
+    """Anyone may anchor a batch under any patient. An attacker copies the doctor's pending
+    root (as seen in the mempool) under a decoy patient and under the patient before the
+    doctor anchors, and files junk: content that is not on IPFS, not an envelope, not JSON,
+    receipts that do not hash to the anchored root, and a receipt about another patient. The
+    doctor's anchor still lands; the patient sees both genuine reads verified, once, and every
+    other entry flagged with what is wrong — nothing raises."""
+    import json
+    import secrets
+
+    from carechain.consent import AccessReceipt, audit_trail, merkle_root, sign_receipt
+    from carechain.ipfs import IPFSClient
+
+    patient = patient_client.address
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
+    for ref in chart_refs[:2]:
+        doctor_client.read_record(ref.record_id)
+    book = doctor_client.receipts
+    sealed = book.seal(patient)
+    receipts = list(book.pending)
+    log = contracts.access_log
+    # The front-run: the same root and digest, first, under a decoy and (by an accomplice:
+    # one reader fills one batch per root) under the patient.
+    accomplice = accounts[12]
+    log.anchor(stranger, second_patient.address, sealed.root, sealed.digest, sealed.count)
+    log.anchor(accomplice, patient, sealed.root, sealed.digest, sealed.count)
+    log.anchor(doctor_client.account, patient, sealed.root, sealed.digest, sealed.count)
+    book.settled(patient)
+    assert log.batch(doctor_client.address, sealed.root).patient == patient
+    assert log.batch(stranger.address, sealed.root).patient == second_patient.address
+
+    patient_key = contracts.reader_key(patient)
+    genuine = json.dumps([r.to_dict() for r in receipts])
+    # Junk: missing content, an unencrypted blob, an envelope of non-JSON, receipts under a
+    # root they do not hash to, and a receipt (signed by the attacker) about someone else.
+    log.anchor(stranger, patient, secrets.token_bytes(32), secrets.token_bytes(32), 1)
+    log.anchor(stranger, patient, secrets.token_bytes(32), ipfs.add(b"junk").digest, 1)
+    _anchor_sealed(
+        contracts, stranger, patient, secrets.token_bytes(32), b"{not json", [patient_key], ipfs
+    )
+    _anchor_sealed(
+        contracts, stranger, patient, secrets.token_bytes(32), genuine.encode(), [patient_key], ipfs
+    )
+    other = sign_receipt(
+        stranger,
+        contracts,
+        AccessReceipt(
+            stranger.address, second_patient.address, chart_refs[0].record_id, 1,
+            Purpose.TREATMENT, chain.blocks.head.timestamp,
+        ),
+    )  # fmt: skip
+    other_root = merkle_root([other.leaf(contracts)])
+    body = json.dumps([other.to_dict()]).encode()
+    _anchor_sealed(contracts, stranger, patient, other_root, body, [patient_key], ipfs)
+
+    quick = IPFSClient(kubo.api_url, fetch_timeout=1)  # the missing batch costs 1 s, not 10
+    trail = audit_trail(contracts, quick, patient, patient_client.key_pair)
+
+    verified = [e for e in trail if e.verified]
+    assert [e.receipt.record_id for e in verified] == [r.record_id for r in chart_refs[:2]]
+    assert all(e.reader == doctor_client.address for e in verified)
+    flagged = [e.problem for e in trail if not e.verified]
+    assert len(flagged) == len(trail) - 2 == 2 + 3 + 2 + 1
+    assert sum("a copied receipt" in p for p in flagged) == 2  # the copy under the patient
+    assert sum("cannot be fetched" in p for p in flagged) == 1
+    assert sum("cannot be opened" in p for p in flagged) == 1
+    assert sum("cannot be parsed" in p for p in flagged) == 1
+    assert sum("do not hash to its anchored root" in p for p in flagged) == 2
+    assert sum("another patient" in p for p in flagged) == 1
+    attackers = {stranger.address, accomplice.address}
+    assert all(e.reader in attackers for e in trail if not e.verified)
+
+
+def test_attack14d_an_internal_node_is_not_a_receipt(
+    patient_client, doctor_client, chart_refs, contracts, chain
+):
+    """A 64-byte internal node of an anchored tree, presented as a receipt with the rest of
+    its path as the proof, fails on-chain and locally: the leaf is built from the receipt's
+    digest (hashed twice), never taken as given."""
+    from carechain.consent import _pair, merkle_proof, receipt_leaf, verify_receipt_proof
+
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
+    for ref in chart_refs[:4]:
+        doctor_client.read_record(ref.record_id)
+    digests = [r.digest(contracts) for r in doctor_client.receipts.pending]
+    [root] = doctor_client.receipts.flush()
+    leaves = [receipt_leaf(d) for d in digests]
+    node = _pair(leaves[0], leaves[1])
+    path = merkle_proof(leaves, 0)[1:]  # from the node up
+    assert _pair(node, path[0]) == root  # the node really is on the path to the root
+    doctor = doctor_client.address
+    assert not contracts.access_log.verify(doctor, root, node, path)
+    assert not verify_receipt_proof(node, path, root)
+    # ...a leaf presented as a digest fails too; the genuine receipt passes.
+    assert not contracts.access_log.verify(doctor, root, leaves[0], merkle_proof(leaves, 0))
+    assert contracts.access_log.verify(doctor, root, digests[0], merkle_proof(leaves, 0))
+    assert verify_receipt_proof(digests[0], merkle_proof(leaves, 0), root)
 
 
 def test_break_glass_authorises_emergency_reads_only(
@@ -235,3 +363,29 @@ def test_grant_round_trips_through_fhir_consent(patient_client, doctor_client, c
 
     with pytest.raises(InvalidRecordError, match=r"provision\.actor"):
         from_fhir_consent(resource)
+
+
+def test_cli_audit_trail_shows_verified_reads_and_flags_junk(
+    cli_env, capsys, patient, patient_client, doctor_client, chart_refs, contracts, stranger, chain
+):
+    """`carechain audit trail` prints every read with a check column: the doctor's read
+    verified, a junk batch a stranger anchored under the patient flagged, nothing raised."""
+    import secrets
+
+    from carechain.cli import main
+    from carechain.keystore import save_key_pair
+
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
+    doctor_client.read_record(chart_refs[0].record_id)
+    doctor_client.receipts.flush()
+    junk = patient_client.ipfs.add(b"junk").digest
+    contracts.access_log.anchor(stranger, patient.address, secrets.token_bytes(32), junk, 1)
+    key = cli_env / "patient.key"
+    save_key_pair(patient_client.key_pair, key)
+
+    main.commands["audit"].commands["trail"].callback(account=patient, key=key)
+    out = capsys.readouterr().out
+    assert f"0x{chart_refs[0].record_id.hex()} v1" in out and "verified" in out
+    assert "FLAGGED: the batch cannot be opened" in out
+    assert stranger.address in out
+    assert "1 reads verified, 1 entries flagged" in out

@@ -27,6 +27,7 @@ from carechain import (
     KemSuite,
     KeyNotFoundError,
     KeyPair,
+    NotAuthorizedError,
     Patient,
     Purpose,
     RecordNotFoundError,
@@ -71,6 +72,9 @@ class World:
     governor: object
     fresh: object
     day: date
+    retracted: bytes
+    newcomer: object  # an admitted provider the patient never consented to
+    receipts_root: bytes
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +87,11 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
         ("insurer", insurer),
         ("manufacturer", accounts[11]),
         ("pharmacy", accounts[13]),
+        ("provider", accounts[14]),  # a second hospital: admitted, no care relationship
     ):
         contracts.registry.admit(governor, role, account)
+    # the maker's brand: GTINs and device DIs under GS1 company prefix 9506000
+    contracts.trace.assign_company_prefix(governor, "9506000", accounts[11].address)
     h = Hospital(hospital, contracts, ipfs, KeyPair.generate())
     p = Patient(patient, contracts, ipfs, KeyPair.generate(KemSuite.MLKEM768_X25519))
     d = Hospital(doctor, contracts, ipfs, KeyPair.generate())
@@ -94,6 +101,9 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
     refs = h.anchor_records([(p.address, r) for r in chart(9, "MRN-9")], progress=False)
     now = chain.blocks.head.timestamp
     p.grant_access(i.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY)
+    p.grant_access(h.address, Scope.all(), Purpose.TREATMENT, now + 365 * DAY, share_keys=False)
+    [retracted] = h.anchor_records([(p.address, chart(10, "MRN-10")[1])], progress=False)
+    h.retract_record(retracted.record_id)
     contracts.claims.token.mint(insurer, 10**12, sender=governor)
     i.fund_escrow(10_000 * USD)
     policy_id = i.issue_policy(
@@ -121,6 +131,8 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
         GS1Code("09506000134352", "HOSTILE", date.today() + timedelta(days=90)), 1, 100, b"CoA"
     )
     envelope = ipfs.cat(refs[3].digest)
+    d.receipts.record(p.address, refs[0].record_id, 1, Purpose.TREATMENT)  # a logged read
+    [receipts_root] = d.receipts.flush()
     return World(
         contracts,
         h,
@@ -140,6 +152,9 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
         governor,
         fresh,
         day,
+        retracted.record_id,
+        accounts[14],
+        receipts_root,
     )
 
 
@@ -196,6 +211,20 @@ def _lying_node(w: World) -> None:
     client.cat(w.refs[0].digest)
 
 
+def _anchor_receipts(w: World, **changes) -> None:
+    """The doctor anchors a receipt batch, by default its already anchored one."""
+    fields = {
+        "patient": w.patient.address,
+        "root": w.receipts_root,
+        "digest": secrets.token_bytes(32),
+        "count": 1,
+    }
+    fields.update(changes)
+    w.contracts.access_log.anchor(
+        w.doctor.account, fields["patient"], fields["root"], fields["digest"], fields["count"]
+    )
+
+
 def _units(text: str):
     def run(w: World):
         from carechain.cli import _units as parse
@@ -234,7 +263,7 @@ def _sign_fresh(w: World, **changes):
 def _submit(w: World, **changes):
     fields = {
         "policy_id": w.policy_id,
-        "records": [w.refs[1].record_id],
+        "records": [w.refs[4].record_id],  # not cited by the world's claim
         "amount": 200 * USD,
         "code": "99" + secrets.token_hex(2),
         "day": w.day,  # the world's claim day (not today: a run may cross midnight)
@@ -430,7 +459,7 @@ CASES = [
     ("ship-to-zero", lambda w: w.maker.ship(w.batch, 1, 5, ZERO), ChainError, "NotInSupplyChain"),
     (
         "assign-device-to-zero",
-        lambda w: w.maker.assign_device("(01)1(21)never", ZERO),
+        lambda w: w.maker.assign_device("(01)09506000200019(21)never", ZERO),
         ChainError,
         "UnknownDevice",
     ),
@@ -527,7 +556,7 @@ CASES = [
             w.stranger, w.contracts, w.patient.ipfs, KeyPair.generate()
         ).anchor_records([(w.patient.address, chart(2, "MRN-2")[1])], progress=False),
         CarechainError,
-        "provider|NotProvider",
+        "provider",
     ),
     (
         "stranger-supersedes",
@@ -535,7 +564,7 @@ CASES = [
             w.stranger, w.contracts, w.patient.ipfs, w.hospital.key_pair
         ).supersede_record(w.refs[1].record_id, chart(9, "MRN-9")[1]),
         CarechainError,
-        "NotProvider|NotRecordAuthor",
+        "provider role|NotRecordAuthor",
     ),
     (
         "stranger-retracts",
@@ -553,13 +582,13 @@ CASES = [
         "stranger-approves-claim",
         lambda w: w.contracts.claims.approve(w.stranger, w.claim_id, 1),
         ChainError,
-        "NotPolicyInsurer|NotInsurer",
+        "NotPolicyInsurer",
     ),
     (
         "stranger-settles",
         lambda w: w.contracts.claims.settle(w.stranger, [w.claim_id]),
         ChainError,
-        "NotPolicyInsurer|NotInsurer|WrongStatus",
+        "NotPolicyInsurer|WrongStatus",
     ),
     (
         "stranger-admits",
@@ -579,7 +608,19 @@ CASES = [
             GS1Code("09506000134352", "S", TOMORROW), 1, 2, b"x"
         ),
         ChainError,
-        "MissingRole",
+        "AccessControlUnauthorizedAccount",
+    ),
+    (
+        "stranger-offers-units",  # only supply-chain parties (still admitted) move goods
+        lambda w: w.contracts.trace.offer(w.stranger, w.batch, 0, 1, 2, w.pharmacy.address),
+        ChainError,
+        "AccessControlUnauthorizedAccount",
+    ),
+    (
+        "stranger-assigns-company-prefix",
+        lambda w: w.contracts.trace.assign_company_prefix(w.stranger, "1234567", w.maker.address),
+        ChainError,
+        "AccessControlUnauthorizedAccount",
     ),
     (
         "pharmacy-dispenses-unheld",
@@ -594,6 +635,44 @@ CASES = [
         ValueError,
         "fewer than",
     ),
+    # ---- access receipts (review finding 7): batches are keyed by (reader, root)
+    ("receipts-root-anchored-twice", _anchor_receipts, ChainError, "BatchExists"),
+    (
+        "receipts-root-twice-other-patient",
+        lambda w: _anchor_receipts(w, patient=w.insurer.address),
+        ChainError,
+        "BatchExists",
+    ),
+    (
+        "receipts-zero-root",
+        lambda w: _anchor_receipts(w, root=bytes(32)),
+        ChainError,
+        "InvalidBatch",
+    ),
+    (
+        "receipts-zero-patient",
+        lambda w: _anchor_receipts(w, root=secrets.token_bytes(32), patient=ZERO),
+        ChainError,
+        "InvalidBatch",
+    ),
+    (
+        "receipts-zero-digest",
+        lambda w: _anchor_receipts(w, root=secrets.token_bytes(32), digest=bytes(32)),
+        ChainError,
+        "InvalidBatch",
+    ),
+    (
+        "receipts-empty-batch",
+        lambda w: _anchor_receipts(w, root=secrets.token_bytes(32), count=0),
+        ChainError,
+        "InvalidBatch",
+    ),
+    (
+        "receipts-seal-nothing",
+        lambda w: w.doctor.receipts.seal(w.stranger.address),
+        ValueError,
+        "at least one leaf",
+    ),
     # ---- claims
     ("claim-unknown-policy", lambda w: _submit(w, policy_id=999), ChainError, "UnknownPolicy"),
     (
@@ -606,8 +685,68 @@ CASES = [
     (
         "claim-unknown-record",
         lambda w: _submit(w, records=[secrets.token_bytes(32)]),
+        RecordNotFoundError,
+        "no record",
+    ),
+    (
+        "claim-rebills-a-cited-record",
+        lambda w: _submit(w, records=[w.refs[1].record_id]),
         ChainError,
-        "",
+        "EvidenceAlreadyClaimed",
+    ),
+    (
+        "claim-by-a-provider-that-never-treated",
+        lambda w: Hospital(
+            w.newcomer,
+            w.contracts,
+            w.patient.ipfs,
+            KeyPair.generate(),
+        ).bill(
+            w.policy_id,
+            w.insurer.address,
+            w.patient.address,
+            [("99213", "v", 1)],
+            [w.refs[4].record_id],
+            w.day,
+        ),
+        NotAuthorizedError,
+        "NoCareRelationship",
+    ),
+    (
+        "deny-with-a-free-text-reason",
+        lambda w: w.insurer.deny(w.claim_id, "patient admitted drinking before the fall"),
+        ValueError,
+        "must be a code",
+    ),
+    (
+        "retract-with-a-free-text-reason",
+        lambda w: w.hospital.retract_record(w.refs[2].record_id, "wrong patient: J. Doe"),
+        ValueError,
+        "must be a code",
+    ),
+    (
+        "claim-retracted-evidence",
+        lambda w: _submit(w, records=[w.retracted]),
+        ChainError,
+        "RetractedEvidence",
+    ),
+    (
+        "claim-future-service-date",
+        lambda w: _submit(w, day=date.today() + timedelta(days=2)),
+        ChainError,
+        "ServiceDateInFuture",
+    ),
+    (
+        "withdraw-owed-when-nothing-is-owed",
+        lambda w: w.contracts.claims.withdraw_owed(w.hospital.account, w.hospital.address),
+        ChainError,
+        "NothingOwed",
+    ),
+    (
+        "finalize-a-submitted-claim",
+        lambda w: w.contracts.claims.finalize_denial(w.stranger, w.claim_id),
+        ChainError,
+        "WrongStatus",
     ),
     (
         "claim-out-of-period",
@@ -698,8 +837,44 @@ CASES = [
         "expiry",
     ),
     (
+        "batch-squats-another-brand",  # the GTIN's company prefix (9506010) is not the maker's
+        lambda w: w.maker.register_batch(GS1Code("09506010000012", "NEXT", TOMORROW), 1, 9, b"x"),
+        ChainError,
+        "CompanyPrefixNotYours",
+    ),
+    (
+        "device-squats-another-brand",
+        lambda w: w.maker.register_device("(01)00844588003288(21)PUMP-1", b"IFU"),
+        ChainError,
+        "CompanyPrefixNotYours",
+    ),
+    (
+        "prefix-overlapping-an-assigned-one",
+        lambda w: w.contracts.trace.assign_company_prefix(w.governor, "95060001", w.maker.address),
+        ChainError,
+        "CompanyPrefixOverlaps",
+    ),
+    (
+        "prefix-too-short",
+        lambda w: w.contracts.trace.assign_company_prefix(w.governor, "95060", w.maker.address),
+        ValueError,
+        "6 to 12 digits",
+    ),
+    (
+        "udi-bad-device-identifier",
+        lambda w: w.maker.register_device("(01)0(21)none", b"IFU"),
+        InvalidRecordError,
+        "14 digits",
+    ),
+    (
+        "udi-no-production-identifier",
+        lambda w: w.maker.register_device("(01)09506000200019", b"IFU"),
+        InvalidRecordError,
+        "production identifier",
+    ),
+    (
         "device-history-unknown",
-        lambda w: w.maker.device_history("(01)0(21)none"),
+        lambda w: w.maker.device_history("(01)09506000200019(21)none"),
         RecordNotFoundError,
         "UnknownDevice",
     ),

@@ -109,6 +109,9 @@ def test_no_plaintext_health_data_leaves_the_patients_devices(
     patient_client.grant_access(
         insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400
     )
+    patient_client.grant_access(
+        hospital_client.address, Scope.all(), Purpose.TREATMENT, now + 86400, share_keys=False
+    )
     hospital_client.bill(
         policy_id,
         insurer_client.address,

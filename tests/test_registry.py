@@ -41,7 +41,7 @@ def test_anchor_stores_head_and_emits_version_one(registry, hospital, patient):
 
 def test_only_providers_anchor(registry, stranger, patient):
     """An address without the provider role cannot write."""
-    with ape.reverts(registry.NotProvider, caller=stranger.address):
+    with ape.reverts(registry.AccessControlUnauthorizedAccount, account=stranger.address):
         anchor(registry, stranger, patient)
 
 
@@ -175,7 +175,7 @@ def test_batch_size_limits(registry, hospital, patient):
 
 
 def test_batch_by_non_provider_is_refused(registry, stranger, patient):
-    with ape.reverts(registry.NotProvider):
+    with ape.reverts(registry.AccessControlUnauthorizedAccount):
         registry.anchorBatch([(random_id(), patient.address, 2, random_id())], sender=stranger)
 
 

@@ -34,8 +34,25 @@ def test_admitting_the_zero_address_is_refused(registry, governor):
 
 def test_zero_governor_is_refused(project, governor):
     """A registry without a governor could never admit anyone."""
-    with ape.reverts(project.RecordRegistry.ZeroAddress):
+    with ape.reverts(project.RecordRegistry.AccessControlInvalidDefaultAdmin):
         project.RecordRegistry.deploy("0x" + "00" * 20, sender=governor)
+
+
+def test_the_governor_role_moves_only_in_two_steps_with_a_delay(
+    registry, governor, stranger, chain
+):
+    """A stolen or mistyped hand-over cannot take effect at once: it is started, visible and
+    cancellable for ADMIN_TRANSFER_DELAY, then accepted by the new governor."""
+    with ape.reverts(registry.AccessControlEnforcedDefaultAdminRules):
+        registry.grantRole(b"\x00" * 32, stranger, sender=governor)
+    registry.beginDefaultAdminTransfer(stranger, sender=governor)
+    with ape.reverts(registry.AccessControlEnforcedDefaultAdminDelay):
+        registry.acceptDefaultAdminTransfer(sender=stranger)
+    assert registry.defaultAdmin() == governor.address
+    chain.mine(timestamp=chain.blocks.head.timestamp + registry.ADMIN_TRANSFER_DELAY() + 1)
+    registry.acceptDefaultAdminTransfer(sender=stranger)
+    assert registry.defaultAdmin() == stranger.address
+    assert not registry.hasRole(b"\x00" * 32, governor)
 
 
 def test_providers_get_stable_compact_ids(registry, governor, hospital, other_hospital, stranger):
@@ -57,5 +74,5 @@ def test_providers_get_stable_compact_ids(registry, governor, hospital, other_ho
 def test_removed_provider_can_no_longer_anchor(registry, governor, hospital, patient):
     """Removal takes effect at once for writes."""
     registry.revokeRole(PROVIDER_ROLE, hospital, sender=governor)
-    with ape.reverts(registry.NotProvider, caller=hospital.address):
+    with ape.reverts(registry.AccessControlUnauthorizedAccount, account=hospital.address):
         registry.anchor(b"\x01" * 32, patient, 2, b"\x02" * 32, sender=hospital)

@@ -5,12 +5,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from carechain.errors import ChainError, InvalidRecordError, RecordNotFoundError
-from carechain.trace import GS, GS1Code, SupplyChainParty, device_id, parse_gs1
+from carechain.errors import ChainError, InvalidRecordError, NotAuthorizedError, RecordNotFoundError
+from carechain.trace import GS, UDI, GS1Code, SupplyChainParty, device_id, parse_gs1, parse_udi
 
 pytestmark = pytest.mark.integration
 
-GTIN = "09506000134352"  # a valid GTIN-14 (check digit 2)
+GTIN = "09506000134352"  # a valid GTIN-14 (check digit 2), company prefix 9506000
+RIVAL_GTIN = "09506010000012"  # another brand's (company prefix 950601)
+PUMP_DI = "00844588003288"  # a device's UDI-DI, company prefix 0844588
 
 
 # ---------------------------------------------------------------------- GS1 (no chain)
@@ -51,6 +53,25 @@ def test_serials_must_be_numeric_and_udis_present():
         device_id("  ")
 
 
+def test_udis_are_parsed_into_a_device_identifier_and_production_identifiers():
+    udi = parse_udi(f"(01){PUMP_DI}(11)250102(21)PUMP-0042")
+    assert udi == UDI(PUMP_DI, (("11", "250102"), ("21", "PUMP-0042")))
+    # scanned, in another order: the same device
+    assert parse_udi(f"]d201{PUMP_DI}21PUMP-0042{GS}11250102") == udi
+    assert device_id(udi.element_string()) == udi.device_id
+    assert udi.element_string() == f"(01){PUMP_DI}(11)250102(21)PUMP-0042"
+    assert device_id(f"(01){PUMP_DI}(21)PUMP-0043") != udi.device_id
+    for text, message in (
+        (f"(01){PUMP_DI}", "production identifier"),
+        ("(01)00844588003289(21)X", "check digit"),
+        ("(21)X", "14 digits"),
+        (f"(01){PUMP_DI}(11)251301(21)X", "YYMMDD"),
+        (f"(01){PUMP_DI}(99)X", "unsupported"),
+    ):
+        with pytest.raises(InvalidRecordError, match=message):
+            parse_udi(text)
+
+
 # ---------------------------------------------------------------------- on anvil and Kubo
 
 
@@ -66,6 +87,9 @@ def parties(accounts, governor, contracts, ipfs, hospital, other_hospital):
     for role, account in roles.items():
         contracts.registry.admit(governor, role, account)
     contracts.registry.admit(governor, "provider", other_hospital)
+    # the governor binds the brand's GS1 company prefixes (drugs and devices) to its maker
+    for prefix in ("9506000", "0844588"):
+        contracts.trace.assign_company_prefix(governor, prefix, roles["manufacturer"].address)
     named = {name: SupplyChainParty(a, contracts, ipfs) for name, a in roles.items()}
     named["hospital"] = SupplyChainParty(hospital, contracts, ipfs)
     named["other_hospital"] = SupplyChainParty(other_hospital, contracts, ipfs)
@@ -110,12 +134,12 @@ def test_a_batch_moves_down_the_chain_and_is_dispensed_once(parties, batch, cont
     with pytest.raises(ChainError, match=r"AlreadyDispensed.*nothing was sent"):
         p.dispense(code("150"))  # the SDK refuses before sending...
     holding = next(
-        i for i, (h, lo, hi, _) in enumerate(contracts.trace.segments(batch)) if h == p.address
+        i for i, s in enumerate(contracts.trace.segments(batch)) if s.holder == p.address
     )
     with pytest.raises(ChainError, match="AlreadyDispensed"):
         contracts.trace.dispense(p.account, batch, holding, 150)  # ...and so does the contract
     # Custody is exact: who holds what now.
-    assert sorted((h, lo, hi) for h, lo, hi, _ in contracts.trace.segments(batch)) == sorted(
+    assert sorted((s.holder, s.first, s.last) for s in contracts.trace.segments(batch)) == sorted(
         [
             (m.address, 601, 1000),
             (d.address, 1, 100),
@@ -141,15 +165,15 @@ def test_transfers_and_dispensing_are_refused_to_the_wrong_party(
         trace.offer(m.account, batch, 0, 1, 5, p.address)  # already offered
     with pytest.raises(ChainError, match="NoTransferToYou"):
         trace.accept(p.account, batch, 0)  # offered to someone else
-    with pytest.raises(ChainError, match="MissingRole"):
-        trace.dispense(d.account, batch, 1, 500)  # a distributor cannot dispense
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
+        trace.dispense(d.account, batch, 0, 500)  # a distributor cannot dispense
     with pytest.raises(ChainError, match="NotHolder"):
-        trace.dispense(p.account, batch, 1, 500)  # the pharmacy holds nothing yet
+        trace.dispense(p.account, batch, 0, 500)  # the pharmacy holds nothing yet
     trace.cancel_offer(d.account, batch, 0)  # the receiver declines
     assert d.incoming(batch) == []
     with pytest.raises(ChainError, match="NotBatchManufacturerOrRegulator"):
         trace.recall(d.account, batch, "contamination")
-    with pytest.raises(ChainError, match="MissingRole"):
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
         d.register_batch(code(lot="OTHER"), 1, 10, b"CoA")  # only manufacturers register
 
 
@@ -190,13 +214,15 @@ def test_a_recall_reaches_every_downstream_holder_and_stops_the_units(parties, b
     assert p.verify(code("50")).recalled
     with pytest.raises(ChainError, match="BatchIsRecalled"):
         p.dispense(code("50"))
-    holding = next(i for i, (h, *_) in enumerate(contracts.trace.segments(batch)) if h == p.address)
+    holding = next(
+        i for i, s in enumerate(contracts.trace.segments(batch)) if s.holder == p.address
+    )
     with pytest.raises(ChainError, match="BatchIsRecalled"):
         contracts.trace.dispense(p.account, batch, holding, 50)  # the contract, not just the SDK
     with pytest.raises(ChainError, match="BatchIsRecalled"):
         h2.accept_all(batch)
     with pytest.raises(ChainError, match="BatchIsRecalled"):
-        d.ship(batch, 501, 510, p.address)
+        m.ship(batch, 801, 810, p.address)
     with pytest.raises(ChainError, match="BatchIsRecalled"):
         m.recall(batch, "again")
     [event] = [e for e in contracts.trace.events(batch) if e.event_name == "BatchRecalled"]
@@ -215,7 +241,7 @@ def test_a_device_from_registration_to_decommissioning(parties, contracts, ipfs,
     trace = contracts.trace
     with pytest.raises(ChainError, match="NotDeviceParty"):
         h1.log_service(udi, "maintenance", True, b"not ours any more")
-    with pytest.raises(ChainError, match="MissingRole"):
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
         h2.assign_device(udi, stranger.address)  # only hospitals hold devices
     h2.decommission(udi, "end of life")
     with pytest.raises(ChainError, match="WrongDeviceStatus"):
@@ -239,3 +265,84 @@ def test_a_device_from_registration_to_decommissioning(parties, contracts, ipfs,
         h2.device_history("(01)00844588003288(21)NEVER")
     reports = [e for e in trace.device_events(device_id(udi)) if e.event_name == "DeviceServiced"]
     assert ipfs.cat(bytes(reports[1].reportDigest)) == b"occlusion alarm late"
+
+
+# ---------------------------------------------------------------------- review findings
+
+
+@pytest.fixture
+def rival(stranger, governor, contracts, ipfs):
+    """Another manufacturer, with its own brand (company prefix 950601)."""
+    contracts.registry.admit(governor, "manufacturer", stranger)
+    contracts.trace.assign_company_prefix(governor, "950601", stranger.address)
+    return SupplyChainParty(stranger, contracts, ipfs)
+
+
+def test_a_manufacturer_cannot_squat_another_brands_lots_or_devices(parties, rival, contracts):
+    m, p = parties["manufacturer"], parties["pharmacy"]
+    next_lot = code(lot="LOT-8")  # the brand's predictable next lot
+    with pytest.raises(NotAuthorizedError, match="CompanyPrefixNotYours"):
+        rival.register_batch(next_lot, 1, 1000, b"forged CoA")
+    with pytest.raises(NotAuthorizedError, match="CompanyPrefixNotYours"):
+        rival.register_device(f"(01){PUMP_DI}(21)PUMP-0099", b"forged IFU")
+    batch = m.register_batch(next_lot, 1, 1000, b"CoA")  # the genuine registration works
+    assert p.verify(code("5", lot="LOT-8")).holder == m.address
+    m.recall(batch, "the brand owner recalls its own lot")
+    # the rival registers under its own prefix, and the prefix's owner is public
+    rival.register_batch(GS1Code(RIVAL_GTIN, "R-1", code().expiry), 1, 10, b"CoA")
+    assert contracts.trace.company_prefix_of(int(GTIN)) == ("9506000", m.address)
+    assert contracts.trace.company_prefix_of(int(PUMP_DI)) == ("0844588", m.address)
+
+
+def test_company_prefixes_are_governed(parties, rival, contracts, governor):
+    trace, m = contracts.trace, parties["manufacturer"]
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
+        trace.assign_company_prefix(m.account, "950601", m.address)  # not the governor
+    with pytest.raises(ChainError, match="CompanyPrefixOverlaps"):
+        trace.assign_company_prefix(governor, "95060001", rival.address)  # inside 9506000
+    with pytest.raises(ValueError, match="6 to 12 digits"):
+        trace.assign_company_prefix(governor, "95060", rival.address)
+    trace.assign_company_prefix(governor, "9506000", rival.address)  # the brand is sold
+    with pytest.raises(NotAuthorizedError, match="CompanyPrefixNotYours"):
+        m.register_batch(code(lot="AFTER"), 1, 10, b"CoA")
+    trace.revoke_company_prefix(governor, "9506000")
+    assert trace.company_prefix_of(int(GTIN)) == ("", "")
+    with pytest.raises(ChainError, match="CompanyPrefixNotAssigned"):
+        trace.revoke_company_prefix(governor, "9506000")
+
+
+def test_an_offer_splits_nothing_until_it_is_accepted(parties, batch, contracts):
+    m, d, p = parties["manufacturer"], parties["distributor"], parties["pharmacy"]
+    trace = contracts.trace
+    for _ in range(5):  # offering and cancelling costs nothing in segments
+        m.ship(batch, 500, 500, d.address)
+        trace.cancel_offer(m.account, batch, 0)
+    assert len(trace.segments(batch)) == 1
+    m.ship(batch, 1, 1000, d.address)
+    d.accept_all(batch)
+    d.ship(batch, 401, 600, p.address)
+    assert p.incoming(batch) == [(0, 401, 600)]
+    assert p.verify(code("450")).offered_to == p.address
+    assert p.verify(code("50")).offered_to == ""  # outside the offered range
+    assert p.accept_all(batch) == 200
+    assert [(s.holder, s.first, s.last) for s in trace.segments(batch)] == [
+        (p.address, 401, 600),
+        (d.address, 1, 400),
+        (d.address, 601, 1000),
+    ]
+    assert trace.max_segments() == 1000
+
+
+def test_a_party_whose_role_was_revoked_can_neither_ship_nor_accept(
+    parties, batch, contracts, governor
+):
+    m, d, p = parties["manufacturer"], parties["distributor"], parties["pharmacy"]
+    m.ship(batch, 1, 100, d.address)
+    d.accept_all(batch)
+    m.ship(batch, 101, 200, p.address)
+    contracts.registry.remove(governor, "distributor", d.account)
+    contracts.registry.remove(governor, "pharmacy", p.account)
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
+        d.ship(batch, 1, 100, p.address)
+    with pytest.raises(NotAuthorizedError, match="AccessControlUnauthorizedAccount"):
+        p.accept_all(batch)

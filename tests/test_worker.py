@@ -134,7 +134,8 @@ def test_worker_adjudicates_and_settles_a_stream(
     assert onchain(contracts, uncovered)[0] is ClaimStatus.SUBMITTED
     paid = onchain(contracts, small)[1] + onchain(contracts, auto)[1]
     assert contracts.claims.balance_of(hospital_client.address) - before == paid
-    assert contracts.claims.escrow(insurer_client.address)[1] == 0  # nothing left reserved
+    # nothing reserved but what the denial's dispute window could still award
+    assert contracts.claims.escrow(insurer_client.address)[1] == 360 * USD  # 400 less 10%
 
     status = journal.status()
     assert status["paid_count"] == 2 and status["paid_total"] == paid
@@ -318,3 +319,100 @@ def test_a_worker_started_from_a_later_block_knows_earlier_policies(
     assert onchain(contracts, new)[0] is ClaimStatus.PAID
     assert onchain(contracts, old)[0] is ClaimStatus.SUBMITTED  # before the start block
     assert journal.claim(old) is None
+
+
+def test_the_worker_releases_an_undisputed_denials_reserve(
+    clients, covered, contracts, insurer_client, journal, chain
+):
+    """A denial reserves what a dispute could award; once its 14-day window closed
+    undisputed, the worker finalizes it and the reserve returns to the escrow."""
+    denied = submit(clients, covered, 400 * USD, "99499")
+    worker = Worker(insurer_client, rules(), journal)
+    worker.run(until_idle=True, max_steps=50)
+    assert onchain(contracts, denied)[0] is ClaimStatus.DENIED
+    assert contracts.claims.escrow(insurer_client.address)[1] == 360 * USD
+    chain.mine(timestamp=chain.blocks.head.timestamp + 15 * 86400)
+    worker.run(until_idle=True, max_steps=50)
+    mined(chain, journal)
+    assert contracts.claims.escrow(insurer_client.address)[1] == 0
+    assert contracts.claims.denial(bytes.fromhex(denied[2:])) == (0, 0)
+
+
+# ---------------------------------------------------------------------- receipts anchoring
+
+
+def _receipts_rows(journal):
+    return journal.db.execute("SELECT * FROM txs WHERE kind = 'receipts' ORDER BY id").fetchall()
+
+
+def test_a_receipts_anchor_that_reverts_is_journaled_logged_and_retried(
+    clients, covered, contracts, insurer_client, journal, monkeypatch, caplog
+):
+    """The evidence reads' receipts anchor reverts on-chain (here: out of gas). The worker
+    keeps the failed row, logs that the patient's trail lacks those reads, and anchors the
+    same batch again; the patient's trail then shows the reads."""
+    claim = submit(clients, covered, 300 * USD, "99213")
+    worker = Worker(insurer_client, rules(), journal)
+    eth = worker.web3.eth
+    real_estimate = eth.estimate_gas
+    log_address = contracts.access_log.address.lower()
+    starved = []
+
+    def estimate(tx, *args, **kwargs):
+        if str(tx["to"]).lower() == log_address and not starved:
+            starved.append(tx)
+            return 30_000  # x1.25: enough to be mined, not to anchor
+        return real_estimate(tx, *args, **kwargs)
+
+    monkeypatch.setattr(eth, "estimate_gas", estimate)
+    with caplog.at_level("INFO", logger="carechain.worker"):
+        worker.run(until_idle=True, max_steps=50)
+
+    assert onchain(contracts, claim)[0] is ClaimStatus.PAID
+    rows = _receipts_rows(journal)
+    assert [r["state"] for r in rows] == ["retried", "done"]
+    assert rows[0]["error"].startswith("reverted in block")
+    assert rows[0]["args"] == rows[1]["args"]  # the same batch, anchored again
+    assert any(r.getMessage() == "receipts-not-anchored" for r in caplog.records)
+    assert journal.status()["unanchored_receipts"] == []
+    patient = clients[1]
+    reads = [e for e in patient.audit_trail() if e.reader == insurer_client.address]
+    assert reads and all(e.verified for e in reads)
+
+
+def test_a_refused_receipts_anchor_is_kept_retried_and_surfaced(
+    clients, covered, contracts, insurer_client, journal, monkeypatch, caplog, tmp_path
+):
+    """The chain refuses the anchor before it is sent (here: a batch the contract calls
+    invalid, every time). The worker journals the refusal with the contract's error, logs
+    it, retries with back-off up to RECEIPT_ATTEMPTS, and then shows the batch in `insurer
+    status`; the claims are still decided and paid."""
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from carechain.cli import main
+    from carechain.worker import RECEIPT_ATTEMPTS
+
+    claim = submit(clients, covered, 300 * USD, "99213")
+    book = insurer_client.receipts
+    real_seal = book.seal
+    monkeypatch.setattr(book, "seal", lambda patient: replace(real_seal(patient), count=0))
+    worker = Worker(insurer_client, rules(), journal)
+    with caplog.at_level("INFO", logger="carechain.worker"):
+        worker.run(until_idle=True, max_steps=80)
+
+    assert onchain(contracts, claim)[0] is ClaimStatus.PAID
+    rows = _receipts_rows(journal)
+    assert [r["state"] for r in rows] == ["retried"] * (RECEIPT_ATTEMPTS - 1) + ["refused"]
+    assert all(r["nonce"] == -1 and r["error"].startswith("InvalidBatch(") for r in rows)
+    failures = [r for r in caplog.records if r.getMessage() == "receipts-not-anchored"]
+    assert len(failures) == RECEIPT_ATTEMPTS
+    [batch] = journal.status()["unanchored_receipts"]
+    assert batch["attempts"] == RECEIPT_ATTEMPTS and not batch["retrying"]
+    assert batch["patient"] == clients[1].address and "InvalidBatch" in batch["error"]
+
+    journal.close()
+    table = CliRunner().invoke(main, ["insurer", "status", "--db", str(tmp_path / "worker.sqlite")])
+    assert table.exit_code == 0, table.output
+    assert "receipt batches not anchored" in table.output and "gave up" in table.output

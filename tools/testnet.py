@@ -175,6 +175,9 @@ def _seed(url: str) -> None:
             patient.address, 5_000 * USD, 0, 0, {Category.ENCOUNTER}, now - 86400, now + 86400 * 365
         )
         p.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 86400 * 365)
+        p.grant_access(
+            hospital.address, Scope.all(), Purpose.TREATMENT, now + 86400 * 365, share_keys=False
+        )
         evidence = [refs[1].record_id]
         claim_id, _ = h.bill(
             policy_id,

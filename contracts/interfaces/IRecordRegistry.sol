@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
 /// @title IRecordRegistry
 /// @notice Append-only anchors of encrypted medical records stored on IPFS.
 /// @dev Storage holds one slot per record (what other contracts must read: whose record,
@@ -9,8 +11,11 @@ pragma solidity ^0.8.24;
 /// always CIDv1, codec dag-pb (0x70), multihash sha2-256 over `cidDigest`. The ciphertext is
 /// a UnixFS file built with fixed parameters (1 MiB chunks, dag-pb leaves, balanced layout),
 /// so a client rebuilds the exact CID and re-derives it from the fetched bytes, for records
-/// of one block or many, without trusting any IPFS node.
-interface IRecordRegistry {
+/// of one block or many, without trusting any IPFS node. The registry is also the governance
+/// every carechain contract reads roles from (`hasRole`); a caller without the role a call
+/// needs is refused with OpenZeppelin's `AccessControlUnauthorizedAccount(account,
+/// neededRole)` by every contract.
+interface IRecordRegistry is IAccessControl {
     /// @notice Lifecycle of a record.
     enum RecordStatus {
         None, // never anchored
@@ -51,8 +56,6 @@ interface IRecordRegistry {
     /// @notice The author marked a record "entered in error". Its history stays readable.
     event RecordRetracted(bytes32 indexed recordId, address indexed patient, uint32 version, bytes32 reason);
 
-    /// @notice The caller is not an admitted provider.
-    error NotProvider(address caller);
     /// @notice A record with this id already exists.
     error RecordExists(bytes32 recordId);
     /// @notice No record has this id.
@@ -68,7 +71,9 @@ interface IRecordRegistry {
     /// @notice A batch was empty or larger than `max`.
     error InvalidBatchSize(uint256 size, uint256 max);
 
-    /// @notice Anchor version 1 of a new record. Only admitted providers.
+    /// @notice Anchor version 1 of a new record. Only admitted providers; any provider may
+    /// anchor for any patient (what makes a record evidence for a claim is the patient's
+    /// Treatment consent for its provider, checked by the ClaimsManager).
     /// @param recordId A fresh random id chosen by the provider.
     /// @param patient Whose record it is.
     /// @param category The record's category code.

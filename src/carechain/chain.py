@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -55,14 +56,44 @@ ROLES = {
     "regulator": REGULATOR_ROLE,
 }
 
-#: Errors whose cause is a missing permission rather than bad data.
-_PERMISSION_ERRORS = {"NotProvider", "NotRecordAuthor", "AccessControlUnauthorizedAccount"}
+#: Role names by role id (the governor's role is DEFAULT_ADMIN_ROLE, zero).
+_ROLE_NAMES = {value: name for name, value in ROLES.items()} | {bytes(32): "governor"}
+
+#: Errors whose cause is a missing permission rather than bad data. Every contract reports a
+#: missing role the one way, OpenZeppelin's AccessControlUnauthorizedAccount(account, role).
+_PERMISSION_ERRORS = {
+    "AccessControlUnauthorizedAccount",
+    "NotRecordAuthor",
+    "NotPolicyInsurer",
+    "NotPartyToClaim",
+    "NotPatientOrGuardian",
+    "NoCareRelationship",
+    "CompanyPrefixNotYours",
+}
 
 T = TypeVar("T")
 
 
 def _project() -> Any:
     return Project(PROJECT_ROOT)
+
+
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def reason_code(reason: str) -> bytes:
+    """The on-chain form of a reason about a patient's record, claim or emergency access: the
+    keccak256 of a *code* ("entered-in-error", "not-covered", "unconscious-in-ED"). Codes
+    come from a vocabulary the parties share, so anyone holding it can read the hash — as an
+    auditor must. Free text is refused: its hash could be guessed, and it could say more
+    about the patient than a code does; details belong in the encrypted FHIR resource."""
+    if not _CODE.fullmatch(reason):
+        raise ValueError(
+            f"a reason must be a code (letters, digits, '.', '_' or '-', at most 64), not free "
+            f"text: {reason!r}. Its hash is public and guessable; put details in the "
+            "encrypted FHIR resource"
+        )
+    return keccak(text=reason)
 
 
 def new_record_id() -> bytes:
@@ -183,6 +214,14 @@ def reverts_as_errors() -> Iterator[None]:
         inputs = getattr(exc, "inputs", None) or {}
         detail = ", ".join(f"{k}={_show(v)}" for k, v in inputs.items())
         message = f"the contract refused: {name}({detail})" if inputs else f"refused: {exc}"
+        if name == "AccessControlUnauthorizedAccount" and len(inputs) == 2:
+            account, role = inputs.values()
+            role_name = _ROLE_NAMES.get(bytes(role), "0x" + bytes(role).hex())
+            message = (
+                f"the contract refused: {account} does not hold the {role_name} role "
+                f"(AccessControlUnauthorizedAccount); the governor admits parties "
+                f"(carechain admin admit {role_name} <address>)"
+            )
         error = NotAuthorizedError if name in _PERMISSION_ERRORS else ChainError
         raise error(message) from exc
     except TransactionError as exc:
@@ -410,7 +449,7 @@ class Registry:
 
     def retract(self, sender: Any, record_id: bytes, reason: str) -> Any:
         """Mark a record entered-in-error with a reason code (hashed; never free text)."""
-        code = keccak(text=reason)
+        code = reason_code(reason)
         return _transact(lambda: self.contract.retract(record_id, code, sender=sender))
 
     # reads -------------------------------------------------------------------------
@@ -897,7 +936,7 @@ def _log_order(log: Any) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class AnchoredBatch:
-    """A batch of access receipts anchored on-chain."""
+    """A batch of access receipts anchored on-chain (from its ``AccessBatchAnchored`` log)."""
 
     root: bytes
     reader: str
@@ -906,9 +945,31 @@ class AnchoredBatch:
     count: int
     block: int
 
+    @property
+    def batch_id(self) -> bytes:
+        """The batch's key in the AccessLog: keccak256(abi.encode(reader, root))."""
+        return batch_id(self.reader, self.root)
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What the AccessLog keeps for one (reader, root) batch."""
+
+    reader: str
+    patient: str
+    count: int
+    anchored_at: int
+
+
+def batch_id(reader: str, root: bytes) -> bytes:
+    """keccak256(abi.encode(reader, root)), as AccessLog keys a batch: only ``reader`` can
+    fill it, so nobody can occupy another reader's root."""
+    return bytes(keccak(abi_encode(["address", "bytes32"], [to_checksum_address(reader), root])))
+
 
 class AccessLog:
-    """The AccessLog contract: Merkle roots of signed access receipts."""
+    """The AccessLog contract: Merkle roots of signed access receipts, keyed by (reader,
+    root)."""
 
     def __init__(self, address: str) -> None:
         self.contract = _project().AccessLog.at(address)
@@ -917,13 +978,15 @@ class AccessLog:
     def anchor(
         self, reader: Any, patient: str, root: bytes, batch_digest: bytes, count: int
     ) -> Any:
-        """Anchor one batch's root (the reader sends it)."""
+        """Anchor one batch's root (the reader sends it; the batch is keyed by (reader,
+        root), so a copy of the root anchored by anyone else never blocks it)."""
         return _transact(
             lambda: self.contract.anchorBatch(patient, root, batch_digest, count, sender=reader)
         )
 
     def batches(self, patient: str) -> list[AnchoredBatch]:
-        """Every batch of receipts about ``patient``, oldest first."""
+        """Every batch of receipts anchored under ``patient``, oldest first — by anyone: the
+        audit trail checks who signed what."""
         logs = _logs(self.contract.AccessBatchAnchored, {"patient": to_checksum_address(patient)})
         return [
             AnchoredBatch(
@@ -937,9 +1000,27 @@ class AccessLog:
             for log in logs
         ]
 
-    def verify(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
-        """The chain's own check that ``leaf`` is in the batch anchored under ``root``."""
-        return bool(self.contract.verifyReceipt(root, leaf, proof))
+    def batch(self, reader: str, root: bytes) -> StoredBatch | None:
+        """The batch ``reader`` anchored under ``root``, or None."""
+        stored = _view(self.contract.getBatch, to_checksum_address(reader), root)
+        if int(stored.count) == 0:
+            return None
+        return StoredBatch(
+            str(stored.reader), str(stored.patient), int(stored.count), int(stored.anchoredAt)
+        )
+
+    def verify(self, reader: str, root: bytes, receipt_digest: bytes, proof: list[bytes]) -> bool:
+        """The chain's own check that the receipt with EIP-712 digest ``receipt_digest`` is
+        in the batch ``reader`` anchored under ``root`` (the contract builds the leaf)."""
+        return bool(
+            _view(
+                self.contract.verifyReceipt,
+                to_checksum_address(reader),
+                root,
+                receipt_digest,
+                proof,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- claims
@@ -1036,6 +1117,40 @@ class ClaimsManager:
         receipt = _transact(lambda: self.contract.issuePolicy(terms.as_tuple(), sender=insurer))
         return int(receipt.decode_logs(self.contract.PolicyIssued)[0].policyId)
 
+    def claim_id(
+        self, policy_id: int, patient: str, provider: str, service_day: int, codes_hash: bytes
+    ) -> bytes:
+        """The id a claim gets (the contract's ``claimIdOf``): it binds the policy."""
+        return bytes(
+            _view(self.contract.claimIdOf, policy_id, patient, provider, service_day, codes_hash)
+        )
+
+    def status(self, claim_id: bytes) -> ClaimStatus:
+        """Where a claim stands (``NONE`` if it was never submitted)."""
+        return ClaimStatus(int(_view(self.contract.getClaim, claim_id).status))
+
+    def evidence_claim(self, record_id: bytes) -> bytes | None:
+        """The claim a record already backs, or None (a record backs at most one claim)."""
+        claim_id = bytes(_view(self.contract.evidenceClaim, record_id))
+        return None if claim_id == bytes(32) else claim_id
+
+    def denial(self, claim_id: bytes) -> tuple[int, int]:
+        """(reserved, disputable until) of a denial; (0, 0) once it is final."""
+        reserved, until = _view(self.contract.denialOf, claim_id)
+        return int(reserved), int(until)
+
+    def finalize_denial(self, sender: Any, claim_id: bytes) -> Any:
+        """End an undisputed denial after its window: its reserve returns to the insurer."""
+        return _transact(lambda: self.contract.finalizeDenial(claim_id, sender=sender))
+
+    def owed_to(self, provider: str) -> int:
+        """Payments the token refused to deliver to ``provider``, waiting for it."""
+        return int(_view(self.contract.owedTo, provider))
+
+    def withdraw_owed(self, provider: Any, to: str) -> Any:
+        """A provider collects its deferred payments to ``to``."""
+        return _transact(lambda: self.contract.withdrawOwed(to, sender=provider))
+
     def submit(self, provider: Any, request: tuple) -> tuple[bytes, Any]:
         """Submit a claim request tuple; returns (claim id, receipt)."""
         receipt = _transact(lambda: self.contract.submitClaim(request, sender=provider))
@@ -1047,7 +1162,7 @@ class ClaimsManager:
 
     def deny(self, insurer: Any, claim_id: bytes, reason: str) -> Any:
         """Deny a claim with a reason code (hashed on-chain)."""
-        code = keccak(text=reason)
+        code = reason_code(reason)
         return _transact(lambda: self.contract.denyClaim(claim_id, code, sender=insurer))
 
     def settle(self, insurer: Any, claim_ids: list[bytes]) -> Any:
@@ -1165,6 +1280,28 @@ def _unknown_batch(batch_id: bytes) -> str:
     return f"UnknownBatch: no batch 0x{batch_id.hex()} was registered (check the GTIN and lot)"
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Who holds serials first..last of a batch, and what part of them is offered to whom."""
+
+    holder: str
+    first: int
+    last: int
+    offered_to: str = ""  # "" when nothing is offered
+    offered_first: int = 0
+    offered_last: int = 0
+
+
+_ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def _company_prefix(prefix: str) -> tuple[int, int]:
+    """A GS1 company prefix as the contract takes it: (its number, its digit count)."""
+    if not (prefix.isascii() and prefix.isdigit() and 6 <= len(prefix) <= 12):
+        raise ValueError(f"a GS1 company prefix is 6 to 12 digits, got {prefix!r}")
+    return int(prefix), len(prefix)
+
+
 class Traceability:
     """The Traceability contract: medicine batches (GS1) and medical devices (UDI)."""
 
@@ -1173,6 +1310,32 @@ class Traceability:
     def __init__(self, address: str) -> None:
         self.contract = _project().Traceability.at(address)
         self.address = str(self.contract.address)
+
+    def assign_company_prefix(self, governor: Any, prefix: str, manufacturer: str) -> Any:
+        """(Governor) Let ``manufacturer`` register GTINs and UDI-DIs whose GS1 company
+        prefix is ``prefix`` (6 to 12 digits, leading zeros included); reassigns it if it
+        was another's."""
+        number, digits = _company_prefix(prefix)
+        return _transact(
+            lambda: self.contract.assignCompanyPrefix(number, digits, manufacturer, sender=governor)
+        )
+
+    def revoke_company_prefix(self, governor: Any, prefix: str) -> Any:
+        """(Governor) Take a company prefix away (what was registered under it stays)."""
+        number, digits = _company_prefix(prefix)
+        return _transact(lambda: self.contract.revokeCompanyPrefix(number, digits, sender=governor))
+
+    def company_prefix_of(self, gtin: int) -> tuple[str, str]:
+        """(company prefix with its leading zeros, its manufacturer) for a GTIN or UDI-DI;
+        ("", "") if no assigned prefix covers it."""
+        prefix, digits, owner = _view(self.contract.companyPrefixOf, gtin)
+        if not int(digits):
+            return "", ""
+        return str(int(prefix)).rjust(int(digits), "0"), str(owner)
+
+    def max_segments(self) -> int:
+        """How many segments a batch may be split into (MAX_SEGMENTS)."""
+        return int(_view(self.contract.MAX_SEGMENTS))
 
     def register_batch(
         self,
@@ -1226,19 +1389,24 @@ class Traceability:
         """The stored batch (manufacturer, expiry, recalled, gtin, serial range)."""
         return _view_or_missing(self.contract.getBatch, batch_id, _unknown_batch(batch_id))
 
-    def segments(self, batch_id: bytes) -> list[tuple[str, int, int, str]]:
-        """Every segment of a batch: (holder, first serial, last serial, offered to or "")."""
+    def segments(self, batch_id: bytes) -> list[Segment]:
+        """Every segment of a batch, in index order (the index is what offer, accept and
+        dispense take)."""
         raw = _view_or_missing(self.contract.segments, batch_id, _unknown_batch(batch_id))
-        zero = "0x" + "00" * 20
-        return [
-            (
-                str(s.holder),
-                int(s.firstSerial),
-                int(s.lastSerial),
-                "" if str(s.pendingTo).lower() == zero else str(s.pendingTo),
+        segments = []
+        for s in raw:
+            offered = str(s.pendingTo).lower() != _ZERO_ADDRESS
+            segments.append(
+                Segment(
+                    holder=str(s.holder),
+                    first=int(s.firstSerial),
+                    last=int(s.lastSerial),
+                    offered_to=str(s.pendingTo) if offered else "",
+                    offered_first=int(s.offeredFirst) if offered else 0,
+                    offered_last=int(s.offeredLast) if offered else 0,
+                )
             )
-            for s in raw
-        ]
+        return segments
 
     def verify(self, gtin: int, lot: bytes, serial: int) -> tuple:
         """(genuine, holder, offered to, recalled, dispensed, expired) for one unit."""
@@ -1258,11 +1426,20 @@ class Traceability:
             logs += _logs(event, {"batchId": batch_id})
         return sorted(logs, key=_log_order)
 
-    def register_device(self, manufacturer: Any, device_id: bytes, doc_digest: bytes) -> Any:
-        """Register a device by the keccak256 of its UDI."""
-        return _transact(
-            lambda: self.contract.registerDevice(device_id, doc_digest, sender=manufacturer)
+    def register_device(
+        self, manufacturer: Any, di: int, production: bytes, doc_digest: bytes
+    ) -> tuple[bytes, Any]:
+        """Register a device by its UDI-DI and the keccak256 of its production identifiers;
+        returns (device id, receipt)."""
+        receipt = _transact(
+            lambda: self.contract.registerDevice(di, production, doc_digest, sender=manufacturer)
         )
+        return bytes(receipt.decode_logs(self.contract.DeviceRegistered)[0].deviceId), receipt
+
+    @staticmethod
+    def device_id(di: int, production: bytes) -> bytes:
+        """keccak256(di, production), as the contract computes it."""
+        return bytes(keccak(abi_encode(["uint64", "bytes32"], [di, production])))
 
     def assign_device(self, party: Any, device_id: bytes, hospital: str) -> Any:
         """Assign a device to a hospital."""

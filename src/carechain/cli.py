@@ -331,7 +331,12 @@ def consent_relay(account: Any, payload: Path) -> None:
 
 
 def audit_trail(account: Any, key: Path) -> None:
-    """Every anchored read of your records, each receipt verified (as the patient)."""
+    """Every anchored read of your records, each receipt verified (as the patient). Entries
+    that do not verify are listed and flagged, never hidden: anyone can anchor a batch under
+    your address, and a bad batch does not hide the genuine reads."""
+    from rich.console import Console
+    from rich.table import Table
+
     from .chain import Contracts
     from .patient import Patient
 
@@ -340,14 +345,23 @@ def audit_trail(account: Any, key: Path) -> None:
         trail = patient.audit_trail()
     from datetime import UTC, datetime
 
+    table = Table(title="audit trail")
+    for name in ("when", "reader", "record", "purpose"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("check")  # the only column that wraps: what is wrong, in words
     for entry in trail:
+        when = datetime.fromtimestamp(entry.when, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        check = "verified" if entry.verified else f"FLAGGED: {entry.problem}"
         r = entry.receipt
-        ok = "verified" if entry.signature_valid and entry.in_anchored_batch else "INVALID"
-        when = datetime.fromtimestamp(r.read_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        click.echo(
-            f"{when} {r.reader} read 0x{r.record_id.hex()} v{r.version} "
-            f"for {r.purpose.name.lower()} [{ok}]"
-        )
+        if r is None:
+            table.add_row(when, entry.reader, f"batch 0x{entry.root.hex()[:16]}…", "", check)
+        else:
+            table.add_row(
+                when, r.reader, f"0x{r.record_id.hex()} v{r.version}", r.purpose.name.lower(), check
+            )
+    Console(width=200).print(table)
+    flagged = sum(not e.verified for e in trail)
+    click.echo(f"{len(trail) - flagged} reads verified, {flagged} entries flagged")
 
 
 # ------------------------------------------------------------------------------ claims
@@ -558,6 +572,19 @@ def claims_dispute(account: Any, claim_id: str) -> None:
     click.echo(f"disputed 0x{_hex32(claim_id).hex()}; an arbitrator will resolve it")
 
 
+def claims_collect(account: Any, to: str) -> None:
+    """Collect, to address TO, the claim payments the token refused to send you (a provider
+    on a token's blacklist, say): settlement deferred them, nothing was lost."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    owed = claims.owed_to(account.address)
+    if not owed:
+        raise click.ClickException("nothing is owed to you: every payment reached you")
+    claims.withdraw_owed(account, to)
+    click.echo(f"collected {_money(claims, owed)} to {to}")
+
+
 def claims_owed(account: Any) -> None:
     """What you owe providers (deductible and co-pay) on approved and paid claims."""
     from .chain import Contracts
@@ -661,6 +688,17 @@ def insurer_status(db: Path | None, as_json: bool) -> None:
         ("fee replacements", str(status["replacements"])),
     ]
     rows += [(f"claims {state}", str(n)) for state, n in sorted(status["claims"].items())]
+    unanchored = status["unanchored_receipts"]
+    rows.append(("receipt batches not anchored", str(len(unanchored))))
+    for batch in unanchored:
+        state = "retrying" if batch["retrying"] else "NOT ANCHORED, gave up"
+        rows.append(
+            (
+                f"  receipts {batch['root'][:10]}…",
+                f"{batch['count']} reads of {batch['patient']}: {state} after "
+                f"{batch['attempts']} attempts ({batch['error']})",
+            )
+        )
     if status["last_error"]:
         rows.append(("last error", status["last_error"]))
     for name, value in rows:
@@ -767,6 +805,41 @@ def _gs1(text: str) -> Any:
         raise click.BadParameter(str(exc)) from None
 
 
+def _udi(text: str) -> Any:
+    from .errors import InvalidRecordError
+    from .trace import parse_udi
+
+    try:
+        return parse_udi(text)
+    except InvalidRecordError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def trace_prefix(account: Any, prefix: str, to: str | None, revoke: bool) -> None:
+    """(Governor) Assign the GS1 company PREFIX (6 to 12 digits, leading zeros included) to
+    the manufacturer TO, who alone may then register GTINs and device UDIs under it; or
+    --revoke it. Without either, show who owns it."""
+    from .chain import Contracts
+
+    if not (prefix.isascii() and prefix.isdigit() and 6 <= len(prefix) <= 12):
+        raise click.BadParameter(f"a GS1 company prefix is 6 to 12 digits, got {prefix!r}")
+    trace = Contracts.load().trace
+    if trace is None:
+        raise click.UsageError("this deployment has no Traceability contract; redeploy")
+    if to and revoke:
+        raise click.UsageError("give --to MANUFACTURER or --revoke, not both")
+    if to:
+        trace.assign_company_prefix(account, prefix, to)
+        click.echo(f"company prefix {prefix} assigned to {to}")
+    elif revoke:
+        trace.revoke_company_prefix(account, prefix)
+        click.echo(f"company prefix {prefix} revoked")
+    else:
+        # Any GTIN under the prefix names it: pad with zeros to 13 digits, indicator 0.
+        owned, owner = trace.company_prefix_of(int(("0" + prefix).ljust(13, "0") + "0"))
+        click.echo(f"company prefix {owned} belongs to {owner}" if owned else "not assigned")
+
+
 def trace_register(account: Any, code: str, first: int, last: int, certificate: Path) -> None:
     """(Manufacturer) Register the batch CODE names ((01) GTIN, (17) expiry, (10) lot) with
     serials FIRST..LAST and its certificate of analysis."""
@@ -840,8 +913,10 @@ def trace_device(
     document: Path | None,
     reason: str | None,
 ) -> None:
-    """Devices by UDI: register (manufacturer, --document), assign (--to hospital), service
-    (--kind, --document report, --failed), decommission (--reason), history."""
+    """Devices by UDI: register (the manufacturer owning the DI's company prefix,
+    --document), assign (--to hospital), service (--kind, --document report, --failed),
+    decommission (--reason), history."""
+    _udi(udi)
     with _supply_chain(account) as party:
         if action == "register":
             if document is None:
@@ -1027,6 +1102,7 @@ def _register_connected_commands() -> None:
         )
     )
     claims.add_command(_connected(claim_arg(claims_dispute)))
+    claims.add_command(_connected(click.argument("to")(claims_collect)))
     claims.add_command(_connected(claims_owed))
 
     @main.group()
@@ -1058,6 +1134,16 @@ def _register_connected_commands() -> None:
     trace.add_command(_connected(code_arg(trace_dispense)))
     trace.add_command(_connected(code_arg(click.option("--reason", required=True)(trace_recall))))
     trace.add_command(_connected(code_arg(trace_verify)))
+    command = trace_prefix
+    for option in reversed(
+        [
+            click.argument("prefix"),
+            click.option("--to", default=None, help="the manufacturer to assign it to"),
+            click.option("--revoke", is_flag=True, help="take the prefix away"),
+        ]
+    ):
+        command = option(command)
+    trace.add_command(_connected(command))
     device_options = [
         click.argument("udi"),
         click.argument(

@@ -24,6 +24,7 @@ from eth_account.messages import _hash_eip191_message
 from eth_utils import keccak
 
 from .chain import (
+    AnchoredBatch,
     ConsentRecord,
     Contracts,
     Purpose,
@@ -44,7 +45,14 @@ from .crypto import (
     unwrap_key,
     wrap_key,
 )
-from .errors import CarechainError, DecryptionError, KeyNotFoundError, NotAuthorizedError
+from .errors import (
+    DecryptionError,
+    IntegrityError,
+    IPFSError,
+    IPFSUnavailableError,
+    KeyNotFoundError,
+    NotAuthorizedError,
+)
 from .ipfs import IPFSClient
 
 
@@ -174,9 +182,13 @@ class AccessReceipt:
         """The EIP-712 message (domain: the AccessLog on this chain)."""
         return _receipt_message(self, contracts)
 
+    def digest(self, contracts: Contracts) -> bytes:
+        """The EIP-712 digest the reader signs (what ``AccessLog.verifyReceipt`` takes)."""
+        return bytes(_hash_eip191_message(self.typed_data(contracts)))
+
     def leaf(self, contracts: Contracts) -> bytes:
-        """The Merkle leaf: keccak256 of the EIP-712 digest."""
-        return keccak(bytes(_hash_eip191_message(self.typed_data(contracts))))
+        """The Merkle leaf: :func:`receipt_leaf` of the EIP-712 digest."""
+        return receipt_leaf(self.digest(contracts))
 
     def signer(self, contracts: Contracts) -> str:
         """The address that signed this receipt."""
@@ -230,12 +242,23 @@ def sign_receipt(account: Any, contracts: Contracts, receipt: AccessReceipt) -> 
     return AccessReceipt(**{**asdict(receipt), "signature": raw})
 
 
+def receipt_leaf(receipt_digest: bytes) -> bytes:
+    """The Merkle leaf of a receipt, as AccessLog builds it:
+    ``keccak256(bytes.concat(keccak256(abi.encode(receiptDigest))))`` (OpenZeppelin's
+    StandardMerkleTree leaf). Hashing twice separates leaves from internal nodes (a node is
+    the keccak256 of 64 bytes), so a node can never be presented as a receipt."""
+    if len(receipt_digest) != 32:
+        raise ValueError("a receipt digest is 32 bytes")
+    return keccak(keccak(receipt_digest))
+
+
 def _pair(a: bytes, b: bytes) -> bytes:
     return keccak(min(a, b) + max(a, b))
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
-    """Root of a sorted-pair keccak256 tree (an odd node moves up unchanged)."""
+    """Root of a sorted-pair keccak256 tree over ``leaves`` (already leaf-hashed with
+    :func:`receipt_leaf`; an odd node moves up unchanged)."""
     if not leaves:
         raise ValueError("a Merkle tree needs at least one leaf")
     level = list(leaves)
@@ -260,6 +283,15 @@ def merkle_proof(leaves: list[bytes], index: int) -> list[bytes]:
         ]
         index //= 2
     return proof
+
+
+def verify_receipt_proof(receipt_digest: bytes, proof: list[bytes], root: bytes) -> bool:
+    """The local twin of ``AccessLog.verifyReceipt``'s proof check: the leaf is built from
+    the receipt's digest here, never taken as given, so an internal node fails."""
+    node = receipt_leaf(receipt_digest)
+    for sibling in proof:
+        node = _pair(node, sibling)
+    return node == root
 
 
 def _batch_context(contracts: Contracts, patient: str, root: bytes) -> RecordContext:
@@ -350,46 +382,139 @@ class SealedBatch:
 
 @dataclass(frozen=True)
 class TrailEntry:
-    """One verified read in a patient's audit trail."""
+    """One line of a patient's audit trail: a read whose receipt verified (``problem`` is
+    empty), a read that did not verify, or — ``receipt`` None — a whole anchored batch that
+    could not be fetched, opened or parsed. Problems are shown, never hidden or raised: anyone
+    can anchor a batch under any patient, and junk must not hide the genuine reads."""
 
-    receipt: AccessReceipt
+    receipt: AccessReceipt | None
     root: bytes
     proof: list[bytes]
     signature_valid: bool
     in_anchored_batch: bool
+    reader: str = ""  # who anchored the batch (the batch is keyed by reader and root)
+    batch_digest: bytes = b""
+    problem: str = ""  # why this entry is not verified ("" when it is)
+    anchored_at: int = 0  # set on batch-level problems (there is no read time to show)
+
+    @property
+    def verified(self) -> bool:
+        """A read signed by the reader that anchored it, about this patient, proven in its
+        anchored batch."""
+        return self.receipt is not None and not self.problem
+
+    @property
+    def when(self) -> int:
+        """The read's time, or the anchoring time of a batch that could not be read."""
+        return self.receipt.read_at if self.receipt is not None else self.anchored_at
+
+
+class _BatchProblem(Exception):
+    """A batch that cannot be shown receipt by receipt (fetch, decrypt, parse)."""
+
+
+def _open_batch(
+    contracts: Contracts, ipfs: IPFSClient, patient: str, key_pair: KeyPair, batch: AnchoredBatch
+) -> tuple[list[AccessReceipt], list[bytes]]:
+    """The receipts of one anchored batch and their leaves, or :class:`_BatchProblem`."""
+    from .crypto import decrypt_record
+
+    try:
+        envelope = ipfs.cat(batch.batch_digest)
+    except IPFSUnavailableError:
+        raise  # the patient's own node is down: nothing to say about this batch
+    except (IPFSError, IntegrityError) as exc:
+        raise _BatchProblem(f"the batch cannot be fetched from IPFS: {exc}") from exc
+    try:
+        body = decrypt_record(envelope, key_pair, _batch_context(contracts, patient, batch.root))
+    except (DecryptionError, KeyNotFoundError) as exc:
+        raise _BatchProblem(f"the batch cannot be opened (with your key): {exc}") from exc
+    try:
+        items = json.loads(body)
+        if not isinstance(items, list) or not items:
+            raise ValueError("not a non-empty list of receipts")
+        receipts = [AccessReceipt.from_dict(item) for item in items]
+        leaves = [r.leaf(contracts) for r in receipts]
+    except Exception as exc:  # untrusted content: any failure to parse is the batch's fault
+        raise _BatchProblem(
+            f"the batch cannot be parsed as receipts: {type(exc).__name__}: {exc}"
+        ) from exc
+    return receipts, leaves
+
+
+def _receipt_problem(
+    contracts: Contracts, receipt: AccessReceipt, batch: AnchoredBatch, patient: str
+) -> tuple[bool, str]:
+    """(signed by the anchoring reader, what is wrong with this receipt or "")."""
+    try:
+        signer = receipt.signer(contracts)
+    except Exception as exc:  # a malformed signature in untrusted content
+        return False, f"its signature cannot be checked ({type(exc).__name__})"
+    if signer != receipt.reader:
+        return False, f"not signed by the reader it names ({receipt.reader}; signer {signer})"
+    if receipt.reader != batch.reader:
+        return False, (
+            f"signed by {receipt.reader} but anchored by {batch.reader}: a copied receipt"
+        )
+    if receipt.patient.lower() != patient.lower():
+        return True, f"it is about another patient ({receipt.patient})"
+    return True, ""
 
 
 def audit_trail(
     contracts: Contracts, ipfs: IPFSClient, patient: str, key_pair: KeyPair
 ) -> list[TrailEntry]:
-    """Every anchored read of ``patient``'s records, each signature and Merkle inclusion
-    checked locally against the anchored root."""
-    from .crypto import decrypt_record
-
+    """Every read of ``patient``'s records anchored on-chain, oldest first: each receipt's
+    signature checked against the reader that anchored its batch and its Merkle path against
+    the anchored root. Whatever cannot be verified is listed with ``problem`` set instead of
+    raising — a batch that cannot be fetched, decrypted or parsed (one entry for the batch), a
+    batch whose receipts do not hash to its root, a receipt not signed by the anchoring
+    reader, a receipt about another patient — so junk anchored by anyone under this patient
+    never hides a genuine read."""
     trail = []
     for batch in contracts.access_log.batches(patient):
-        context = _batch_context(contracts, patient, batch.root)
         try:
-            body = decrypt_record(ipfs.cat(batch.batch_digest), key_pair, context)
-        except (DecryptionError, KeyNotFoundError) as exc:
-            raise CarechainError(
-                f"receipt batch 0x{batch.root.hex()} cannot be opened: {exc}"
-            ) from exc
-        receipts = [AccessReceipt.from_dict(item) for item in json.loads(body)]
-        leaves = [r.leaf(contracts) for r in receipts]
-        root_ok = merkle_root(leaves) == batch.root and len(receipts) == batch.count
+            receipts, leaves = _open_batch(contracts, ipfs, patient, key_pair, batch)
+        except _BatchProblem as exc:
+            stored = contracts.access_log.batch(batch.reader, batch.root)
+            trail.append(
+                TrailEntry(
+                    None,
+                    batch.root,
+                    [],
+                    False,
+                    False,
+                    batch.reader,
+                    batch.batch_digest,
+                    str(exc),
+                    stored.anchored_at if stored is not None else 0,
+                )
+            )
+            continue
+        batch_problem = ""
+        if merkle_root(leaves) != batch.root:
+            batch_problem = "the batch's receipts do not hash to its anchored root"
+        elif len(receipts) != batch.count:
+            batch_problem = f"the batch holds {len(receipts)} receipts, {batch.count} anchored"
         for index, receipt in enumerate(receipts):
-            signed_by_reader = receipt.signer(contracts) == batch.reader == receipt.reader
+            proof = merkle_proof(leaves, index)
+            proven = not batch_problem and verify_receipt_proof(
+                receipt.digest(contracts), proof, batch.root
+            )
+            signed, problem = _receipt_problem(contracts, receipt, batch, patient)
             trail.append(
                 TrailEntry(
                     receipt,
                     batch.root,
-                    merkle_proof(leaves, index),
-                    signed_by_reader and receipt.patient == patient,
-                    root_ok,
+                    proof,
+                    signed and receipt.patient.lower() == patient.lower(),
+                    proven,
+                    batch.reader,
+                    batch.batch_digest,
+                    batch_problem or problem,
                 )
             )
-    return sorted(trail, key=lambda e: e.receipt.read_at)
+    return sorted(trail, key=lambda e: e.when)
 
 
 __all__ = [
@@ -404,5 +529,7 @@ __all__ = [
     "merkle_proof",
     "merkle_root",
     "permitted_readers",
+    "receipt_leaf",
     "shared_data_key",
+    "verify_receipt_proof",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from .chain import new_record_id
+from .chain import ClaimStatus, Purpose, new_record_id
 from .consent import permitted_readers
 from .crypto import RecordContext, encrypt_record
 from .errors import (
@@ -21,6 +21,7 @@ from .errors import (
     InvalidRecordError,
     IPFSError,
     KeyNotFoundError,
+    NotAuthorizedError,
 )
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .fhir_claims import build_claim, claim_amount, claim_codes, codes_hash
@@ -331,12 +332,14 @@ class Hospital(Party):
         codes = codes_hash(self._secret(b"codes"), claim_codes(resource))
         day = service_date.toordinal() - date(1970, 1, 1).toordinal()
         claims = self.contracts.claims
-        claim_id = bytes(claims.contract.claimIdOf(patient, self.address, day, codes))
-        if int(claims.contract.getClaim(claim_id).status) != 0:
+        claim_id = claims.claim_id(policy_id, patient, self.address, day, codes)
+        if claims.status(claim_id) is not ClaimStatus.NONE:
             raise ChainError(
                 f"DuplicateClaim: this provider already claimed these codes for this patient on "
-                f"{service_date.isoformat()} (claim 0x{claim_id.hex()}); nothing was sent"
+                f"{service_date.isoformat()} under policy {policy_id} (claim 0x{claim_id.hex()}); "
+                "nothing was sent"
             )
+        self._check_evidence(record_ids)
         context = RecordContext(self.contracts.chain_id, claims.address, patient, claim_id, 1)
         readers = [
             self.contracts.reader_key(insurer),
@@ -350,6 +353,30 @@ class Hospital(Party):
         except CarechainError:
             self._unpin([added.digest])
             raise
+
+    def _check_evidence(self, record_ids: list[bytes]) -> None:
+        """What the contract would refuse about the evidence, said before anything is stored:
+        a retracted record, one this provider has no Treatment consent for (its care
+        relationship), one that already backs a claim."""
+        for record_id in record_ids:
+            if self.contracts.registry.head(record_id).retracted:
+                raise ChainError(
+                    f"RetractedEvidence: record 0x{record_id.hex()} was retracted as entered in "
+                    "error and cannot back a claim; nothing was sent"
+                )
+            if not self.contracts.consent.can_access(self.address, record_id, Purpose.TREATMENT):
+                raise NotAuthorizedError(
+                    f"NoCareRelationship: the patient has not consented to this provider "
+                    f"treating them for record 0x{record_id.hex()}; a provider bills only for "
+                    "records it may read for treatment (ask the patient to grant Treatment "
+                    "consent); nothing was sent"
+                )
+            earlier = self.contracts.claims.evidence_claim(record_id)
+            if earlier is not None:
+                raise ChainError(
+                    f"EvidenceAlreadyClaimed: record 0x{record_id.hex()} already backs claim "
+                    f"0x{earlier.hex()} (a record backs at most one claim); nothing was sent"
+                )
 
     def bill(
         self,

@@ -101,5 +101,7 @@ class Patient(Party):
 
     def audit_trail(self) -> list[TrailEntry]:
         """Every anchored read of my records, each receipt's signature and Merkle inclusion
-        verified against the anchored root."""
+        verified against the anchored root; what cannot be verified (junk anyone anchored
+        under my address, copied receipts) is listed flagged (``entry.problem``), never
+        raised."""
         return audit_trail(self.contracts, self.ipfs, self.address, self.key_pair)

@@ -8,6 +8,12 @@ numeric here, since a batch registers a serial range). Both the human-readable f
 ``(01)09506000134352(17)271231(10)A12B(21)1005`` and the scanned form (optionally prefixed
 ``]d2``, variable-length fields ended by the GS character, ASCII 29) are accepted.
 
+A medical device's UDI (GS1 issuing agency) is parsed the same way: AI 01 is its device
+identifier (UDI-DI, a GTIN-14), and at least one production identifier follows: 10 (lot),
+11 (manufacturing date), 17 (expiry), 21 (serial). The contract knows a device by the DI and
+the keccak256 of its production identifiers, so it can check the DI's company prefix is the
+registering manufacturer's.
+
 Certificates of analysis and device reports are not health data: they go to IPFS as they
 are, so anyone can check them against the digest on-chain. Dispensing names no patient.
 """
@@ -21,7 +27,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from .chain import Contracts
+from .chain import Contracts, Traceability
 from .errors import CarechainError, ChainError, InvalidRecordError
 from .ipfs import IPFSClient
 from .unixfs import dag_digest
@@ -29,6 +35,8 @@ from .unixfs import dag_digest
 GS = "\x1d"
 _FIXED = {"01": 14, "17": 6}
 _VARIABLE = {"10": 20, "21": 20}
+# A UDI's production identifiers may also carry the manufacturing date (11).
+_UDI_FIXED = {"01": 14, "11": 6, "17": 6}
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,8 @@ def lot_bytes(lot: str) -> bytes:
     return raw.ljust(20, b"\0")
 
 
-def parse_gs1(text: str) -> GS1Code:
-    """Parse a GS1 element string (human-readable or as scanned from a DataMatrix)."""
+def _fields(text: str, fixed: dict[str, int], variable: dict[str, int]) -> dict[str, str]:
+    """Split a GS1 element string (human-readable or scanned) into {AI: value}."""
     fields: dict[str, str] = {}
     if text.startswith("("):
         for ai, value in re.findall(r"\((\d{2})\)([^(]*)", text):
@@ -96,44 +104,100 @@ def parse_gs1(text: str) -> GS1Code:
         rest = text.removeprefix("]d2").removeprefix("]C1").lstrip(GS)
         while rest:
             ai, rest = rest[:2], rest[2:]
-            if ai in _FIXED:
-                value, rest = rest[: _FIXED[ai]], rest[_FIXED[ai] :]
-            elif ai in _VARIABLE:
+            if ai in fixed:
+                value, rest = rest[: fixed[ai]], rest[fixed[ai] :]
+            elif ai in variable:
                 value, _, rest = rest.partition(GS)
             else:
                 raise InvalidRecordError(f"unsupported GS1 application identifier ({ai})")
             fields[ai] = value
             rest = rest.lstrip(GS)
-    unknown = set(fields) - set(_FIXED) - set(_VARIABLE)
+    unknown = set(fields) - set(fixed) - set(variable)
     if unknown:
         raise InvalidRecordError(f"unsupported GS1 application identifier(s) {sorted(unknown)}")
-    gtin = fields.get("01", "")
-    if len(gtin) != 14 or not gtin.isdigit():
-        raise InvalidRecordError(f"GTIN (01) must be 14 digits, got {gtin!r}")
-    if gtin_check_digit(gtin[:13]) != int(gtin[13]):
-        raise InvalidRecordError(f"GTIN {gtin} has a wrong check digit: a misread or a fake")
-    if "10" not in fields:
-        raise InvalidRecordError("a GS1 code for a batch needs a lot (10)")
-    for ai, limit in _VARIABLE.items():
+    for ai, limit in variable.items():
         if ai in fields and not 0 < len(fields[ai]) <= limit:
             raise InvalidRecordError(f"({ai}) must be 1 to {limit} characters")
-    expiry = None
-    if "17" in fields:
-        try:
-            yymmdd = fields["17"]
-            day = int(yymmdd[4:]) or 1  # GS1: day 00 means the end of the month; 1 is safe
-            expiry = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), day)
-        except ValueError:
-            raise InvalidRecordError(f"expiry (17) {fields['17']!r} is not YYMMDD") from None
+    return fields
+
+
+def _check_gtin(gtin: str, what: str = "GTIN") -> None:
+    if len(gtin) != 14 or not gtin.isdigit():
+        raise InvalidRecordError(f"{what} (01) must be 14 digits, got {gtin!r}")
+    if gtin_check_digit(gtin[:13]) != int(gtin[13]):
+        raise InvalidRecordError(f"{what} {gtin} has a wrong check digit: a misread or a fake")
+
+
+def _yymmdd(ai: str, yymmdd: str) -> date:
+    try:
+        day = int(yymmdd[4:]) or 1  # GS1: day 00 means the end of the month; 1 is safe
+        return date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), day)
+    except ValueError:
+        raise InvalidRecordError(f"date ({ai}) {yymmdd!r} is not YYMMDD") from None
+
+
+def parse_gs1(text: str) -> GS1Code:
+    """Parse a GS1 element string (human-readable or as scanned from a DataMatrix)."""
+    fields = _fields(text, _FIXED, _VARIABLE)
+    gtin = fields.get("01", "")
+    _check_gtin(gtin)
+    if "10" not in fields:
+        raise InvalidRecordError("a GS1 code for a batch needs a lot (10)")
+    expiry = _yymmdd("17", fields["17"]) if "17" in fields else None
     return GS1Code(gtin=gtin, lot=fields["10"], expiry=expiry, serial=fields.get("21"))
 
 
-def device_id(udi: str) -> bytes:
-    """The on-chain id of a device: keccak256 of its UDI string (device identifier plus
-    production identifiers, e.g. ``(01)00844588003288(21)SN1234``)."""
-    if not udi.strip():
+@dataclass(frozen=True)
+class UDI:
+    """A medical device's unique device identifier (GS1): its device identifier (DI, a
+    GTIN-14) and production identifiers (AI and value, in AI order)."""
+
+    di: str
+    production: tuple[tuple[str, str], ...]
+
+    @property
+    def di_number(self) -> int:
+        """The DI as the contract takes it."""
+        return int(self.di)
+
+    @property
+    def production_digest(self) -> bytes:
+        """keccak256 of the production identifiers, e.g. of ``(21)PUMP-0042``."""
+        return bytes(keccak(text="".join(f"({ai}){value}" for ai, value in self.production)))
+
+    @property
+    def device_id(self) -> bytes:
+        """The device's on-chain id, keccak256(di, production digest)."""
+        return Traceability.device_id(self.di_number, self.production_digest)
+
+    def element_string(self) -> str:
+        """The human-readable form, production identifiers in AI order."""
+        return f"(01){self.di}" + "".join(f"({ai}){value}" for ai, value in self.production)
+
+
+def parse_udi(text: str) -> UDI:
+    """Parse a device's UDI (GS1 element string, human-readable or scanned): the DI (01, its
+    check digit verified) and at least one production identifier (10, 11, 17, 21)."""
+    if not text.strip():
         raise InvalidRecordError("a UDI is needed to identify a device")
-    return bytes(keccak(text=udi.strip()))
+    fields = _fields(text.strip(), _UDI_FIXED, _VARIABLE)
+    di = fields.pop("01", "")
+    _check_gtin(di, "UDI device identifier")
+    if not fields:
+        raise InvalidRecordError(
+            "a UDI needs a production identifier to name one device: (21) serial, (10) lot, "
+            "(11) manufacturing date or (17) expiry"
+        )
+    for ai in ("11", "17"):
+        if ai in fields:
+            _yymmdd(ai, fields[ai])
+    return UDI(di=di, production=tuple(sorted(fields.items())))
+
+
+def device_id(udi: str) -> bytes:
+    """The on-chain id of a device from its UDI (e.g. ``(01)00844588003288(21)SN1234``):
+    keccak256 of its device identifier and of its production identifiers."""
+    return parse_udi(udi).device_id
 
 
 @dataclass(frozen=True)
@@ -186,7 +250,8 @@ class SupplyChainParty:
     def register_batch(
         self, code: GS1Code, first_serial: int, last_serial: int, certificate: bytes
     ) -> bytes:
-        """(Manufacturer) Register a batch with its certificate of analysis; returns its id."""
+        """(Manufacturer owning the GTIN's company prefix) Register a batch with its
+        certificate of analysis; returns its id."""
         if code.expiry is None:
             raise InvalidRecordError("a batch needs an expiry date (17)")
         added, fresh = self._store(certificate)
@@ -208,9 +273,10 @@ class SupplyChainParty:
 
     def ship(self, batch_id: bytes, first: int, last: int, to: str) -> int:
         """(Holder) Offer serials first..last to ``to``; returns the segment index the
-        receiver accepts. The range must lie in one segment this party holds."""
-        for index, (holder, lo, hi, offered) in enumerate(self.trace.segments(batch_id)):
-            if holder == self.address and not offered and lo <= first and last <= hi:
+        receiver accepts. The range must lie in one segment this party holds and has not
+        offered (one offer per segment at a time; the segment splits when it is accepted)."""
+        for index, s in enumerate(self.trace.segments(batch_id)):
+            if s.holder == self.address and not s.offered_to and s.first <= first <= last <= s.last:
                 self.trace.offer(self.account, batch_id, index, first, last, to)
                 return index
         raise ChainError(
@@ -221,9 +287,9 @@ class SupplyChainParty:
     def incoming(self, batch_id: bytes) -> list[tuple[int, int, int]]:
         """Ranges offered to this party: (segment, first serial, last serial)."""
         return [
-            (i, lo, hi)
-            for i, (_, lo, hi, offered) in enumerate(self.trace.segments(batch_id))
-            if offered == self.address
+            (i, s.offered_first, s.offered_last)
+            for i, s in enumerate(self.trace.segments(batch_id))
+            if s.offered_to == self.address
         ]
 
     def accept_all(self, batch_id: bytes) -> int:
@@ -249,8 +315,13 @@ class SupplyChainParty:
         ):
             if flag:
                 raise ChainError(f"{error}: {advice} ({code.element_string()}); nothing was sent")
-        for index, (holder, lo, hi, _) in enumerate(self.trace.segments(batch_id)):
-            if holder == self.address and lo <= serial <= hi:
+        for index, s in enumerate(self.trace.segments(batch_id)):
+            if s.holder == self.address and s.first <= serial <= s.last:
+                if s.offered_to and s.offered_first <= serial <= s.offered_last:
+                    raise ChainError(
+                        f"TransferPending: unit {serial} is offered to {s.offered_to}; cancel "
+                        "the offer to dispense it; nothing was sent"
+                    )
                 return self.trace.dispense(self.account, batch_id, index, serial)
         raise ChainError(f"you do not hold unit {serial} of batch 0x{batch_id.hex()}")
 
@@ -263,10 +334,10 @@ class SupplyChainParty:
     def holders(self, batch_id: bytes) -> list[str]:
         """Every party holding units of a batch, or offered some, in first-seen order."""
         found: dict[str, None] = {}
-        for holder, _, _, offered in self.trace.segments(batch_id):
-            found[holder] = None
-            if offered:
-                found[offered] = None
+        for s in self.trace.segments(batch_id):
+            found[s.holder] = None
+            if s.offered_to:
+                found[s.offered_to] = None
         return list(found)
 
     def verify(self, scanned: str | GS1Code) -> Verification:
@@ -299,11 +370,14 @@ class SupplyChainParty:
     # ------------------------------------------------------------------ devices
 
     def register_device(self, udi: str, document: bytes) -> bytes:
-        """(Manufacturer) Register a device by its UDI with its documentation; returns its id."""
+        """(Manufacturer owning the company prefix of the UDI's device identifier) Register a
+        device by its UDI with its documentation; returns its id."""
+        code = parse_udi(udi)
         added, fresh = self._store(document)
-        key = device_id(udi)
         try:
-            self.trace.register_device(self.account, key, added.digest)
+            key, _ = self.trace.register_device(
+                self.account, code.di_number, code.production_digest, added.digest
+            )
         except CarechainError:
             self._release(added.digest, fresh)
             raise

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import signal
 import sqlite3
 import time
@@ -196,14 +197,23 @@ CREATE TABLE IF NOT EXISTS txs (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, args TEXT NOT NULL, nonce INTEGER NOT NULL,
     hash TEXT NOT NULL UNIQUE, raw BLOB NOT NULL, gas INTEGER NOT NULL,
     max_fee INTEGER NOT NULL, priority_fee INTEGER NOT NULL, state TEXT NOT NULL,
-    sent_at REAL, block INTEGER, block_hash TEXT, success INTEGER, updated REAL NOT NULL);
+    sent_at REAL, block INTEGER, block_hash TEXT, success INTEGER, updated REAL NOT NULL,
+    error TEXT);
 CREATE INDEX IF NOT EXISTS txs_state ON txs (state);
 """
 
 #: Transaction states: ``signed`` (written, maybe not sent), ``sent``, ``mined`` (receipt,
 #: not yet deep enough), then final: ``done``, ``failed`` (reverted), ``superseded`` (another
-#: transaction with its nonce landed), ``dropped`` (its nonce was used by something else).
+#: transaction with its nonce landed — or, for receipts, the batch is anchored already),
+#: ``dropped`` (its nonce was used by something else). Receipts anchors only: ``refused``
+#: (the chain refused the call before anything was signed or sent: no nonce, no bytes;
+#: ``error`` says why) and ``retried`` (a failed or refused anchor sent again as a newer row).
 LIVE_TX_STATES = ("signed", "sent", "mined")
+
+#: How often a receipts anchor that reverted or was refused is tried in all; after that it
+#: stays in ``insurer status`` (the batch is on IPFS, everything needed to anchor it is in
+#: the journal row).
+RECEIPT_ATTEMPTS = 5
 
 
 class Journal:
@@ -217,6 +227,9 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(txs)")}
+        if "error" not in columns:  # a journal written before receipts anchors were retried
+            self.db.execute("ALTER TABLE txs ADD COLUMN error TEXT")
 
     def close(self) -> None:
         """Close the file."""
@@ -259,11 +272,51 @@ class Journal:
         """One claim by its 0x-hex id."""
         return self.db.execute("SELECT * FROM claims WHERE claim_id = ?", (claim_id,)).fetchone()
 
+    def has_tx(self, kind: str, args: list[Any], states: tuple[str, ...]) -> bool:
+        """Whether a transaction of ``kind`` with exactly ``args`` is in one of ``states``."""
+        marks = ",".join("?" * len(states))
+        row = self.db.execute(
+            f"SELECT 1 FROM txs WHERE kind = ? AND args = ? AND state IN ({marks}) LIMIT 1",
+            (kind, json.dumps(args), *states),
+        ).fetchone()
+        return row is not None
+
     def live_txs(self) -> list[sqlite3.Row]:
         """Transactions not yet final, by nonce then age."""
         return self.db.execute(
             "SELECT * FROM txs WHERE state IN ('signed', 'sent', 'mined') ORDER BY nonce, id"
         ).fetchall()
+
+    def receipt_attempts(self, args: str) -> int:
+        """How many journal rows tried to anchor the receipts batch ``args`` (JSON)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM txs WHERE kind = 'receipts' AND args = ?", (args,)
+        ).fetchone()
+        return int(row[0])
+
+    def unanchored_receipts(self) -> list[dict[str, Any]]:
+        """Receipt batches whose anchor reverted or was refused and has not landed since:
+        patient, root, receipts, attempts so far, whether the worker still retries, why."""
+        rows = self.db.execute(
+            "SELECT * FROM txs WHERE kind = 'receipts' AND state IN ('failed', 'refused') "
+            "ORDER BY id"
+        ).fetchall()
+        out = []
+        for row in rows:
+            patient, root, digest, count = json.loads(row["args"])
+            attempts = self.receipt_attempts(row["args"])
+            out.append(
+                {
+                    "patient": patient,
+                    "root": root,
+                    "digest": digest,
+                    "count": count,
+                    "attempts": attempts,
+                    "retrying": attempts < RECEIPT_ATTEMPTS,
+                    "error": row["error"] or "",
+                }
+            )
+        return out
 
     def decide_manually(self, claim_id: str, approve: int | None, reason: str | None) -> None:
         """Record a human's decision on a claim in the manual queue; the worker carries it
@@ -315,6 +368,7 @@ class Journal:
             "reorgs": int(self.get("reorgs", "0") or 0),
             "replacements": int(self.get("replacements", "0") or 0),
             "last_error": self.get("last_error"),
+            "unanchored_receipts": self.unanchored_receipts(),
         }
 
 
@@ -450,7 +504,12 @@ class Worker:
         result.finalized, result.replaced = self._reconcile(head)
         self._release_orphans()
         result.decided = self._decide()
-        result.sent = self._send_decisions() + self._settle()
+        result.sent = (
+            self._retry_receipts()
+            + self._send_decisions()
+            + self._settle()
+            + self._finalize_denials()
+        )
         with self.journal.transaction() as db:
             self.journal.put("head", head, db)
             self.journal.put("last_step", time.time(), db)
@@ -458,6 +517,7 @@ class Worker:
         result.idle = (
             not self.journal.claims(*OPEN_STATES)
             and not self.journal.live_txs()
+            and not any(r["retrying"] for r in self.journal.unanchored_receipts())
             and int(self.journal.get("cursor") or -1) >= safe
         )
         if result.scanned or result.decided or result.sent or result.finalized or result.reorg:
@@ -517,7 +577,7 @@ class Worker:
             for tx in reopened:
                 db.execute(
                     "UPDATE txs SET state='sent', block=NULL, block_hash=NULL, success=NULL, "
-                    "sent_at=0, updated=? WHERE id=?",
+                    "error=NULL, sent_at=0, updated=? WHERE id=?",
                     (time.time(), tx["id"]),
                 )
                 self._unapply(db, tx)
@@ -692,7 +752,8 @@ class Worker:
     def _anchor_receipts(self) -> int:
         """Anchor the receipts of this round's evidence reads, through the journal like
         every other transaction of this account (so a reorg or a restart re-sends them and
-        never leaves a nonce gap)."""
+        never leaves a nonce gap). An anchor the chain refuses is journaled too (``refused``)
+        and retried like one that reverted: the receipts are never dropped."""
         book = self.insurer.receipts
         sent = 0
         for patient in book.patients():
@@ -701,6 +762,61 @@ class Worker:
             sent += self._submit("receipts", args, [])
             book.settled(patient)
         return sent
+
+    def _retry_receipts(self) -> int:
+        """Send again every receipts anchor that reverted or was refused, with back-off
+        (``poll_interval`` doubling per attempt, at most 60 s), up to ``RECEIPT_ATTEMPTS``
+        in all; one whose batch is anchored already (by an earlier attempt: only this
+        account can fill its batch) is closed as ``superseded``. What is left shows in
+        ``insurer status``."""
+        rows = self.journal.db.execute(
+            "SELECT * FROM txs WHERE kind = 'receipts' AND state IN ('failed', 'refused') "
+            "ORDER BY id"
+        ).fetchall()
+        sent = 0
+        for row in rows:
+            attempts = self.journal.receipt_attempts(row["args"])
+            if attempts >= RECEIPT_ATTEMPTS:
+                continue
+            wait = min(self.rules.poll_interval * 2 ** (attempts - 1), 60.0)
+            if time.time() - row["updated"] < wait:
+                continue
+            args = json.loads(row["args"])
+            anchored = self.insurer.contracts.access_log.batch(
+                self.insurer.address, _bytes(args[1])
+            )
+            with self.journal.transaction() as db:
+                db.execute(
+                    "UPDATE txs SET state=?, updated=? WHERE id=?",
+                    ("superseded" if anchored else "retried", time.time(), row["id"]),
+                )
+            if anchored:
+                continue
+            log.warning(
+                "receipts-retry",
+                extra={"fields": {"root": args[1], "patient": args[0], "attempt": attempts + 1}},
+            )
+            sent += self._submit("receipts", args, [])
+        return sent
+
+    def _receipts_failed(self, args: list[Any], error: str) -> None:
+        """Log a receipts anchor that did not land: the patient's trail lacks these reads
+        until it does."""
+        attempts = self.journal.receipt_attempts(json.dumps(args))
+        log.error(
+            "receipts-not-anchored",
+            extra={
+                "fields": {
+                    "patient": args[0],
+                    "root": args[1],
+                    "receipts": args[3],
+                    "attempt": attempts,
+                    "retry": attempts < RECEIPT_ATTEMPTS,
+                    "error": error,
+                    "hint": "see carechain insurer status",
+                }
+            },
+        )
 
     def _send_decisions(self) -> int:
         sent = 0
@@ -730,6 +846,23 @@ class Worker:
             sent += self._submit("settle", ids, ids)
         return sent
 
+    def _finalize_denials(self) -> int:
+        """A denial reserves, for its 14-day dispute window, what an arbitrator could award;
+        once the window closed undisputed, release that reserve back to the escrow."""
+        window = int(self.contract.DISPUTE_WINDOW())
+        now = self.chain.blocks.head.timestamp
+        sent = 0
+        for row in self.journal.claims("denied"):
+            if time.time() - row["updated"] < window and now - row["updated"] < window:
+                continue  # cannot have closed yet (the journal's time is when it was denied)
+            args = [row["claim_id"]]
+            if self.journal.has_tx("finalize", args, ("signed", "sent", "mined", "done")):
+                continue
+            reserved, until = _view(self.contract.denialOf, _bytes(row["claim_id"]))
+            if int(reserved) and now >= int(until):
+                sent += self._submit("finalize", args, [])
+        return sent
+
     def _call_of(self, kind: str, args: list[Any]) -> tuple[Any, list[Any]]:
         """The contract method and arguments a journal entry stands for."""
         if kind == "approve":
@@ -738,6 +871,8 @@ class Worker:
             return self.contract.denyClaim, [_bytes(args[0]), _keccak_text(args[1])]
         if kind == "settle":
             return self.contract.settle, [[_bytes(a) for a in args]]
+        if kind == "finalize":
+            return self.contract.finalizeDenial, [_bytes(args[0])]
         if kind == "receipts":
             log_contract = self.insurer.contracts.access_log.contract
             return log_contract.anchorBatch, [args[0], _bytes(args[1]), _bytes(args[2]), args[3]]
@@ -759,12 +894,17 @@ class Worker:
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
+            error = self._revert_reason(method, exc)
             log.warning(
                 "refused",
-                extra={"fields": {"kind": kind, "claims": claim_ids, "error": _short(exc)}},
+                extra={"fields": {"kind": kind, "claims": claim_ids, "error": error}},
             )
             with self.journal.transaction() as db:
-                self._resync(db, claim_ids, note=f"the chain refused {kind}: {_short(exc)}")
+                if kind == "receipts":
+                    self._record_refused(db, args, error)
+                self._resync(db, claim_ids, note=f"the chain refused {kind}: {error}")
+            if kind == "receipts":
+                self._receipts_failed(args, error)
             return 0
         nonce = self._next_nonce()
         txn = method.as_transaction(
@@ -774,6 +914,34 @@ class Worker:
         row_id = self._record(kind, args, signed, claim_ids)
         self._broadcast(row_id, signed.serialize_transaction())
         return 1
+
+    @staticmethod
+    def _revert_reason(method: Any, exc: BaseException) -> str:
+        """The contract's custom error, by name and values, if ``exc`` carries one."""
+        from ape import networks
+
+        from .chain import _show
+
+        data = getattr(exc, "data", None)
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            raw = bytes.fromhex(data[2:])
+            try:
+                abi = method.contract.contract_type.errors[raw[:4]]
+                inputs = networks.ecosystem.decode_calldata(abi, raw[4:])
+                detail = ", ".join(f"{k}={_show(v)}" for k, v in inputs.items())
+                return f"{abi.name}({detail})"
+            except Exception:  # not one of this contract's errors: show it as it came
+                pass
+        return _short(exc)
+
+    def _record_refused(self, db: sqlite3.Connection, args: list[Any], error: str) -> None:
+        """Journal a receipts anchor the chain refused before it was sent: no transaction
+        exists (nonce -1, no bytes), the row keeps what to anchor and why it failed."""
+        db.execute(
+            "INSERT INTO txs (kind, args, nonce, hash, raw, gas, max_fee, priority_fee, "
+            "state, updated, error) VALUES ('receipts', ?, -1, ?, X'', 0, 0, 0, 'refused', ?, ?)",
+            (json.dumps(args), f"refused-{secrets.token_hex(16)}", time.time(), error),
+        )
 
     def _next_nonce(self) -> int:
         pending = self.web3.eth.get_transaction_count(self.insurer.address, "pending")
@@ -941,13 +1109,15 @@ class Worker:
         claim_ids = self._claims_of(tx)
         with self.journal.transaction() as db:
             db.execute(
-                "UPDATE txs SET state=?, block=?, block_hash=?, success=?, updated=? WHERE id=?",
+                "UPDATE txs SET state=?, block=?, block_hash=?, success=?, updated=?, error=? "
+                "WHERE id=?",
                 (
                     "done" if success else "failed",
                     int(receipt["blockNumber"]),
                     _hex(receipt["blockHash"]),
                     int(success),
                     time.time(),
+                    None if success else f"reverted in block {int(receipt['blockNumber'])}",
                     tx["id"],
                 ),
             )
@@ -962,6 +1132,10 @@ class Worker:
             else:
                 self._resync(db, claim_ids, note=f"{tx['kind']} transaction {tx['hash']} reverted")
         _fault_point("finalized")
+        if not success and tx["kind"] == "receipts":
+            self._receipts_failed(
+                json.loads(tx["args"]), f"reverted in block {int(receipt['blockNumber'])}"
+            )
         log.info(
             "final",
             extra={

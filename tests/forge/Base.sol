@@ -36,6 +36,7 @@ interface Vm {
     function expectRevert() external;
     function expectEmit() external;
     function warp(uint256 timestamp) external;
+    function load(address target, bytes32 slot) external view returns (bytes32);
     function addr(uint256 privateKey) external pure returns (address);
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function assertEq(uint256 left, uint256 right) external pure;

@@ -1,82 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {Base} from "./Base.sol";
+import {ClaimsFixture} from "./ClaimsFixture.sol";
 import {ClaimsManager} from "../../contracts/ClaimsManager.sol";
 import {IClaimsManager} from "../../contracts/interfaces/IClaimsManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {EighteenDecimalToken} from "../../contracts/test/EighteenDecimalToken.sol";
-import {ZeroAddress} from "../../contracts/Common.sol";
+import {ZeroAddress, INSURER_ROLE, PROVIDER_ROLE, ARBITRATOR_ROLE} from "../../contracts/Common.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
-contract ClaimsTest is Base {
-    uint64 constant USD = 1e6;
-    bytes32 constant COVERED = keccak256("covered record");
-    bytes32 constant UNCOVERED = keccak256("uncovered record");
-    bytes32 constant ODD = keccak256("category 40 record");
+contract ClaimsTest is ClaimsFixture {
     bytes32 constant NOT_CONSENTED = keccak256("no consent record");
-    uint32 policyId;
-    uint256 t0;
-    uint32 today;
 
     function setUp() public override {
         super.setUp();
-        t0 = block.timestamp;
-        today = uint32(t0 / 1 days);
-        _anchor(COVERED, 1);
-        _anchor(UNCOVERED, 5);
-        _anchor(ODD, 40);
         _anchor(NOT_CONSENTED, 1);
-        vm.startPrank(patient);
-        consent.grant(insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, uint40(t0 + 400 days), "");
         IConsentManager.GrantRequest memory deny =
             _request(insurer, IConsentManager.ScopeKind.Record, NOT_CONSENTED, IConsentManager.Purpose.Payment);
         deny.deny = true;
+        vm.prank(patient);
         consent.grantFor(patient, deny);
-        vm.stopPrank();
-        usd.mint(insurer, 100_000 * USD);
-        vm.startPrank(insurer);
-        usd.approve(address(claims), type(uint256).max);
-        claims.deposit(10_000 * USD);
-        policyId = claims.issuePolicy(_terms());
-        vm.stopPrank();
-    }
-
-    function _terms() internal view returns (IClaimsManager.PolicyTerms memory) {
-        return IClaimsManager.PolicyTerms({
-            patient: patient,
-            limit: 5_000 * USD,
-            deductible: 100 * USD,
-            copayBps: 2_000,
-            coveredCategories: uint32(1) << 1,
-            start: uint40(t0 - 1 days),
-            end: uint40(t0 + 365 days),
-            autoApproveBelow: 500 * USD
-        });
-    }
-
-    function _claim(uint64 amount, bytes32 record, bytes32 codes) internal view returns (IClaimsManager.ClaimRequest memory r) {
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = record;
-        r = IClaimsManager.ClaimRequest({
-            policyId: policyId,
-            patient: patient,
-            amount: amount,
-            serviceDate: today,
-            codesHash: codes,
-            recordIds: ids,
-            claimDigest: keccak256(abi.encode(codes))
-        });
-    }
-
-    function _submit(uint64 amount, bytes32 record, bytes32 codes) internal returns (bytes32) {
-        vm.prank(hospital);
-        return claims.submitClaim(_claim(amount, record, codes));
-    }
-
-    function _status(bytes32 id) internal view returns (IClaimsManager.ClaimStatus) {
-        return claims.getClaim(id).status;
     }
 
     function test_constructor_refuses_zero_addresses() public {
@@ -124,7 +69,7 @@ contract ClaimsTest is Base {
         bytes32[] memory ids = new bytes32[](2);
         uint256 approvedTotal;
         for (uint256 i; i < 2; ++i) {
-            IClaimsManager.ClaimRequest memory r = _claim(amounts[i], COVERED, bytes32(i));
+            IClaimsManager.ClaimRequest memory r = _claim(amounts[i], _newRecord(hospital, 1), bytes32(i));
             r.policyId = fuzzed;
             vm.prank(hospital);
             ids[i] = claims.submitClaim(r);
@@ -151,7 +96,9 @@ contract ClaimsTest is Base {
     }
 
     function test_escrow_deposit_and_withdraw() public {
-        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotInsurer.selector, stranger));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, INSURER_ROLE)
+        );
         vm.prank(stranger);
         claims.deposit(1);
         vm.startPrank(insurer);
@@ -172,7 +119,9 @@ contract ClaimsTest is Base {
 
     function test_policy_terms_are_checked() public {
         IClaimsManager.PolicyTerms memory terms = _terms();
-        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotInsurer.selector, stranger));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, INSURER_ROLE)
+        );
         vm.prank(stranger);
         claims.issuePolicy(terms);
         vm.startPrank(insurer);
@@ -208,7 +157,7 @@ contract ClaimsTest is Base {
 
     function test_a_small_covered_claim_is_approved_on_submission_and_settled() public {
         // 300: the first 100 is deductible (patient), then 20% co-pay of 200 -> insurer pays 160
-        bytes32 id = _submit(300 * USD, COVERED, "99213");
+        bytes32 id = _submit(300 * USD, "99213");
         IClaimsManager.Claim memory c = claims.getClaim(id);
         vm.assertTrue(c.status == IClaimsManager.ClaimStatus.Approved);
         vm.assertEq(c.approved, 160 * USD);
@@ -230,17 +179,24 @@ contract ClaimsTest is Base {
     }
 
     function test_uncovered_large_and_unfunded_claims_wait_for_review() public {
-        vm.assertTrue(_status(_submit(300 * USD, UNCOVERED, "a")) == IClaimsManager.ClaimStatus.Submitted);
-        vm.assertTrue(_status(_submit(300 * USD, ODD, "b")) == IClaimsManager.ClaimStatus.Submitted);
-        vm.assertTrue(_status(_submit(501 * USD, COVERED, "c")) == IClaimsManager.ClaimStatus.Submitted);
+        vm.assertTrue(
+            _status(_submitCiting(300 * USD, _newRecord(hospital, 5), "a")) == IClaimsManager.ClaimStatus.Submitted
+        );
+        vm.assertTrue(
+            _status(_submitCiting(300 * USD, _newRecord(hospital, 40), "b")) == IClaimsManager.ClaimStatus.Submitted
+        );
+        vm.assertTrue(_status(_submit(501 * USD, "c")) == IClaimsManager.ClaimStatus.Submitted);
         vm.prank(insurer);
         claims.withdraw(10_000 * USD);
-        vm.assertTrue(_status(_submit(300 * USD, COVERED, "d")) == IClaimsManager.ClaimStatus.Submitted);
+        vm.assertTrue(_status(_submit(300 * USD, "d")) == IClaimsManager.ClaimStatus.Submitted);
     }
 
     function test_submission_refusals() public {
-        IClaimsManager.ClaimRequest memory r = _claim(300 * USD, COVERED, "x");
-        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotProvider.selector, stranger));
+        bytes32 covered = _newRecord(hospital, 1);
+        IClaimsManager.ClaimRequest memory r = _claim(300 * USD, covered, "x");
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, PROVIDER_ROLE)
+        );
         vm.prank(stranger);
         claims.submitClaim(r);
         vm.startPrank(hospital);
@@ -250,22 +206,22 @@ contract ClaimsTest is Base {
         r.amount = uint64(type(uint48).max) + 1; // a patient share could not be stored
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidAmount.selector, r.amount));
         claims.submitClaim(r);
-        r = _claim(300 * USD, COVERED, "x");
+        r = _claim(300 * USD, covered, "x");
         r.policyId = 77;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.UnknownPolicy.selector, 77));
         claims.submitClaim(r);
-        r = _claim(300 * USD, COVERED, "x");
+        r = _claim(300 * USD, covered, "x");
         r.patient = stranger;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.WrongPatient.selector, policyId, stranger));
         claims.submitClaim(r);
-        r = _claim(300 * USD, COVERED, "x");
+        r = _claim(300 * USD, covered, "x");
         r.serviceDate = today - 2;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.PolicyNotActive.selector, policyId, today - 2));
         claims.submitClaim(r);
-        r.serviceDate = today + 366;
-        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.PolicyNotActive.selector, policyId, today + 366));
+        r.serviceDate = today + 1;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.ServiceDateInFuture.selector, today + 1, today));
         claims.submitClaim(r);
-        r = _claim(300 * USD, COVERED, "x");
+        r = _claim(300 * USD, covered, "x");
         r.recordIds = new bytes32[](0);
         vm.expectRevert(IClaimsManager.NoEvidence.selector);
         claims.submitClaim(r);
@@ -282,13 +238,23 @@ contract ClaimsTest is Base {
         vm.prank(hospital);
         claims.submitClaim(_claim(300 * USD, foreign, "x"));
 
-        bytes32 id = _submit(300 * USD, COVERED, "x");
+        bytes32 id = _submitCiting(300 * USD, covered, "x");
+        bytes32 another = _newRecord(hospital, 1);
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.DuplicateClaim.selector, id));
-        _submit(300 * USD, COVERED, "x");
+        _submitCiting(300 * USD, another, "x");
+
+        // a service after the policy's end, billed after it
+        bytes32 late = _newRecord(hospital, 1);
+        vm.warp(t0 + 367 days);
+        r = _claim(300 * USD, late, "late");
+        r.serviceDate = today + 366;
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.PolicyNotActive.selector, policyId, today + 366));
+        vm.prank(hospital);
+        claims.submitClaim(r);
     }
 
     function test_review_deny_dispute_and_arbitration() public {
-        bytes32 id = _submit(2_000 * USD, COVERED, "big");
+        bytes32 id = _submit(2_000 * USD, "big");
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotPolicyInsurer.selector, policyId, stranger));
         vm.prank(stranger);
         claims.approveClaim(id, 1);
@@ -319,7 +285,9 @@ contract ClaimsTest is Base {
         vm.prank(patient); // the patient may dispute too
         claims.disputeClaim(id);
 
-        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NotArbitrator.selector, insurer));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, insurer, ARBITRATOR_ROLE)
+        );
         vm.prank(insurer);
         claims.resolveDispute(id, true, 1, "");
         vm.startPrank(arbitrator);
@@ -335,7 +303,7 @@ contract ClaimsTest is Base {
         vm.assertEq(claims.getClaim(id).approved, 720 * USD);
 
         // a dispute denied by the arbitrator is final
-        bytes32 second = _submit(2_500 * USD, COVERED, "second");
+        bytes32 second = _submit(2_500 * USD, "second");
         vm.prank(insurer);
         claims.denyClaim(second, "no");
         vm.prank(hospital);
@@ -347,7 +315,7 @@ contract ClaimsTest is Base {
         claims.disputeClaim(second);
 
         // and a denial not disputed within 14 days stands
-        bytes32 third = _submit(2_600 * USD, COVERED, "third");
+        bytes32 third = _submit(2_600 * USD, "third");
         vm.prank(insurer);
         claims.denyClaim(third, "no");
         vm.warp(t0 + 14 days);
@@ -357,8 +325,8 @@ contract ClaimsTest is Base {
     }
 
     function test_the_limit_caps_payment_and_escrow_must_cover_an_approval() public {
-        bytes32 a = _submit(4_000 * USD, COVERED, "a");
-        bytes32 b = _submit(4_000 * USD, COVERED, "b");
+        bytes32 a = _submit(4_000 * USD, "a");
+        bytes32 b = _submit(4_000 * USD, "b");
         vm.startPrank(insurer);
         claims.approveClaim(a, 4_000 * USD); // 100 deductible, 20% of 3,900 -> 3,120
         claims.approveClaim(b, 4_000 * USD); // 20% of 4,000 -> 3,200, capped by the 1,880 left
@@ -371,7 +339,7 @@ contract ClaimsTest is Base {
         claims.issuePolicy(_terms());
         vm.prank(insurer);
         claims.withdraw(10_000 * USD - 5_000 * USD);
-        IClaimsManager.ClaimRequest memory r = _claim(4_000 * USD, COVERED, "d");
+        IClaimsManager.ClaimRequest memory r = _claim(4_000 * USD, _newRecord(hospital, 1), "d");
         r.policyId = 2;
         vm.prank(hospital);
         bytes32 d = claims.submitClaim(r);

@@ -6,6 +6,7 @@ import {ClaimsManager} from "../../contracts/ClaimsManager.sol";
 import {IClaimsManager} from "../../contracts/interfaces/IClaimsManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {MockStablecoin} from "../../contracts/test/MockStablecoin.sol";
+import {RecordRegistry} from "../../contracts/RecordRegistry.sol";
 
 /// Drives one insurer's escrow and one patient's claims through random sequences of
 /// deposits, withdrawals, submissions, approvals, denials and settlements. Calls the
@@ -21,7 +22,7 @@ contract ClaimsHandler {
     address public immutable patient;
     uint32 public immutable policyId;
     uint32 public immutable today;
-    bytes32 public immutable record;
+    RecordRegistry public immutable registry;
 
     bytes32[] public ids;
     uint256 public calls;
@@ -32,10 +33,10 @@ contract ClaimsHandler {
         address[3] memory parties, // insurer, hospital, patient
         uint32 policyId_,
         uint32 today_,
-        bytes32 record_
+        RecordRegistry registry_
     ) {
         (claims, usd, insurer, hospital, patient) = (claims_, usd_, parties[0], parties[1], parties[2]);
-        (policyId, today, record) = (policyId_, today_, record_);
+        (policyId, today, registry) = (policyId_, today_, registry_);
     }
 
     function claimCount() external view returns (uint256) {
@@ -60,9 +61,12 @@ contract ClaimsHandler {
     }
 
     function submit(uint64 amount) external {
-        bytes32[] memory evidence = new bytes32[](1);
-        evidence[0] = record;
+        // each claim cites a record of its own (a record backs at most one claim)
         bytes32 codes = bytes32(ids.length + 1);
+        bytes32[] memory evidence = new bytes32[](1);
+        evidence[0] = keccak256(abi.encode("evidence", codes));
+        vm.prank(hospital);
+        registry.anchor(evidence[0], patient, 1, codes);
         IClaimsManager.ClaimRequest memory r = IClaimsManager.ClaimRequest({
             policyId: policyId,
             patient: patient,
@@ -93,7 +97,22 @@ contract ClaimsHandler {
         (bytes32 id,) = _pick(index, IClaimsManager.ClaimStatus.Submitted);
         if (id == 0) return;
         vm.prank(insurer);
-        claims.denyClaim(id, "not-covered");
+        try claims.denyClaim(id, "not-covered") {
+            ++calls;
+        } catch (bytes memory reason) {
+            // a denial reserves what a dispute could award: refused only when escrow is short
+            require(bytes4(reason) == IClaimsManager.InsufficientEscrow.selector, "unexpected refusal");
+        }
+    }
+
+    /// Two weeks pass; every denial whose window closed is made final.
+    function finalize(uint256 index) external {
+        vm.warp(block.timestamp + 15 days);
+        (bytes32 id,) = _pick(index, IClaimsManager.ClaimStatus.Denied);
+        if (id == 0) return;
+        (uint64 reserved,) = claims.denialOf(id);
+        if (reserved == 0) return;
+        claims.finalizeDenial(id);
         ++calls;
     }
 
@@ -124,24 +143,27 @@ contract ClaimsHandler {
 }
 
 /// Whatever the sequence: the escrow is always backed by tokens the contract holds, never
-/// reserves more than it holds, reserves exactly the approved-but-unpaid claims, has paid
+/// reserves more than it holds, reserves exactly the approved-but-unpaid claims and what
+/// open denials could still be awarded, has paid
 /// the provider exactly the settled claims, the policy never commits past its limit, and
 /// no claim's shares exceed what was claimed.
 contract ClaimsInvariantTest is Base {
     uint64 constant USD = 1e6;
     uint64 constant LIMIT = 20_000 * USD;
-    bytes32 constant RECORD = keccak256("evidence");
     ClaimsHandler handler;
     uint32 policyId;
     uint256 providerStart;
 
     function setUp() public override {
         super.setUp();
-        _anchor(RECORD, 1);
-        vm.prank(patient);
+        vm.startPrank(patient);
         consent.grant(
-            insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, uint40(block.timestamp + 400 days), ""
+            insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, type(uint40).max, ""
         );
+        consent.grant(
+            hospital, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Treatment, type(uint40).max, ""
+        );
+        vm.stopPrank();
         vm.startPrank(insurer);
         usd.approve(address(claims), type(uint256).max);
         policyId = claims.issuePolicy(
@@ -152,13 +174,13 @@ contract ClaimsInvariantTest is Base {
                 copayBps: 1_500,
                 coveredCategories: uint32(1) << 1,
                 start: uint40(block.timestamp - 1 days),
-                end: uint40(block.timestamp + 365 days),
+                end: type(uint40).max,
                 autoApproveBelow: 400 * USD
             })
         );
         vm.stopPrank();
         handler = new ClaimsHandler(
-            claims, usd, [insurer, hospital, patient], policyId, uint32(block.timestamp / 1 days), RECORD
+            claims, usd, [insurer, hospital, patient], policyId, uint32(block.timestamp / 1 days), registry
         );
         providerStart = usd.balanceOf(hospital);
     }
@@ -180,6 +202,8 @@ contract ClaimsInvariantTest is Base {
         for (uint256 i; i < n; ++i) {
             IClaimsManager.Claim memory c = claims.getClaim(handler.ids(i));
             if (c.status == IClaimsManager.ClaimStatus.Approved) reserved += c.approved;
+            (uint64 forDispute,) = claims.denialOf(handler.ids(i));
+            reserved += forDispute;
             if (c.status == IClaimsManager.ClaimStatus.Paid) paid += c.approved;
             if (c.status == IClaimsManager.ClaimStatus.Approved || c.status == IClaimsManager.ClaimStatus.Paid) {
                 committed += c.approved;

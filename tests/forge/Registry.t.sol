@@ -2,6 +2,9 @@
 pragma solidity 0.8.30;
 
 import {Base} from "./Base.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IAccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {RecordRegistry} from "../../contracts/RecordRegistry.sol";
 import {KeyDirectory} from "../../contracts/KeyDirectory.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
@@ -13,7 +16,9 @@ contract RegistryTest is Base {
     bytes32 constant R1 = keccak256("record-1");
 
     function test_constructor_refuses_a_zero_governor() public {
-        vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "governor"));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0))
+        );
         new RecordRegistry(address(0));
     }
 
@@ -40,7 +45,7 @@ contract RegistryTest is Base {
     }
 
     function test_anchor_refusals() public {
-        vm.expectRevert(abi.encodeWithSelector(IRecordRegistry.NotProvider.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, PROVIDER_ROLE));
         vm.prank(stranger);
         registry.anchor(R1, patient, 1, bytes32(uint256(1)));
 
@@ -72,7 +77,7 @@ contract RegistryTest is Base {
         vm.expectRevert(abi.encodeWithSelector(IRecordRegistry.InvalidBatchSize.selector, 501, 500));
         vm.prank(hospital);
         registry.anchorBatch(new IRecordRegistry.Anchor[](501));
-        vm.expectRevert(abi.encodeWithSelector(IRecordRegistry.NotProvider.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, PROVIDER_ROLE));
         vm.prank(stranger);
         registry.anchorBatch(anchors);
     }
@@ -121,7 +126,7 @@ contract RegistryTest is Base {
         registry.revokeRole(PROVIDER_ROLE, hospital);
         vm.assertEq(registry.activeProviderId(hospital), 0);
         vm.assertEq(registry.providerId(hospital), id);
-        vm.expectRevert(abi.encodeWithSelector(IRecordRegistry.NotProvider.selector, hospital));
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, hospital, PROVIDER_ROLE));
         vm.prank(hospital);
         registry.anchor(R1, patient, 1, bytes32(uint256(1)));
         vm.prank(governor);
@@ -180,36 +185,48 @@ contract KeyDirectoryTest is Base {
 }
 
 contract AccessLogTest is Base {
+    /// The leaf the contract builds from a receipt's EIP-712 digest.
+    function _leaf(bytes32 receiptDigest) internal pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(receiptDigest))));
+    }
+
     function test_anchor_a_batch_and_verify_a_receipt() public {
-        bytes32 leafA = keccak256("a");
-        bytes32 leafB = keccak256("b");
+        bytes32 digestA = keccak256("a");
+        bytes32 leafA = _leaf(digestA);
+        bytes32 leafB = _leaf(keccak256("b"));
         bytes32 root = leafA < leafB ? keccak256(abi.encode(leafA, leafB)) : keccak256(abi.encode(leafB, leafA));
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = leafB;
-        vm.assertFalse(accessLog.verifyReceipt(root, leafA, proof)); // not anchored yet
+        vm.assertFalse(accessLog.verifyReceipt(insurer, root, digestA, proof)); // not anchored yet
+        vm.assertEq(accessLog.getBatch(insurer, root).reader, address(0));
+        vm.expectEmit();
+        emit IAccessLog.AccessBatchAnchored(root, insurer, patient, bytes32(uint256(1)), 2);
         vm.prank(insurer);
-        accessLog.anchorBatch(patient, root, bytes32(uint256(1)), 2);
-        IAccessLog.Batch memory batch = accessLog.getBatch(root);
+        bytes32 batchId = accessLog.anchorBatch(patient, root, bytes32(uint256(1)), 2);
+        vm.assertEq(batchId, keccak256(abi.encode(insurer, root)));
+        IAccessLog.Batch memory batch = accessLog.getBatch(insurer, root);
         vm.assertEq(batch.reader, insurer);
         vm.assertEq(batch.patient, patient);
         vm.assertEq(batch.count, 2);
         vm.assertEq(batch.anchoredAt, block.timestamp);
-        vm.assertTrue(accessLog.verifyReceipt(root, leafA, proof));
-        vm.assertFalse(accessLog.verifyReceipt(root, keccak256("c"), proof));
-        vm.expectRevert(abi.encodeWithSelector(IAccessLog.BatchExists.selector, root));
+        vm.assertTrue(accessLog.verifyReceipt(insurer, root, digestA, proof));
+        vm.assertFalse(accessLog.verifyReceipt(insurer, root, keccak256("c"), proof));
+        vm.assertFalse(accessLog.verifyReceipt(hospital, root, digestA, proof)); // another reader
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(IAccessLog.BatchExists.selector, insurer, root));
         accessLog.anchorBatch(patient, root, bytes32(uint256(1)), 2);
     }
 
     function test_malformed_batches_are_refused() public {
         bytes32 root = keccak256("root");
         bytes32 d = bytes32(uint256(1));
-        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, bytes32(0), patient, 1));
+        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, bytes32(0), patient, d, 1));
         accessLog.anchorBatch(patient, bytes32(0), d, 1);
-        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, address(0), 1));
+        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, address(0), d, 1));
         accessLog.anchorBatch(address(0), root, d, 1);
-        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, patient, 0));
+        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, patient, d, 0));
         accessLog.anchorBatch(patient, root, d, 0);
-        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, patient, 1));
+        vm.expectRevert(abi.encodeWithSelector(IAccessLog.InvalidBatch.selector, root, patient, bytes32(0), 1));
         accessLog.anchorBatch(patient, root, bytes32(0), 1);
     }
 }

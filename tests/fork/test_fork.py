@@ -63,7 +63,7 @@ def test_reads_the_seeded_history(contracts, kubo, seed, seeded):
     [grant] = [c for c in patient.consents() if c.grant_id == _hex(seed["doctor_grant"])]
     assert grant.revoked and not grant.active
     trail = patient.audit_trail()
-    reads = [e for e in trail if e.receipt.reader == doctor_account.address]
+    reads = [e for e in trail if e.verified and e.reader == doctor_account.address]
     assert [e.receipt.record_id for e in reads] == [_hex(seed["read_record"])]
     assert all(e.signature_valid and e.in_anchored_batch for e in reads)
     doctor = Party(doctor_account, contracts, kubo.client, doctor_key)
@@ -98,7 +98,7 @@ def test_new_flows_on_the_fork(chain, accounts, contracts, kubo, governor):
     opened = doctor.read_record(refs[1].record_id, purpose=Purpose.TREATMENT)
     assert opened.resource["resourceType"] == "Encounter"
     doctor.receipts.flush()
-    assert any(e.receipt.reader == doctor.address for e in patient.audit_trail())
+    assert any(e.verified and e.reader == doctor.address for e in patient.audit_trail())
 
     contracts.claims.token.mint(insurer.address, 10_000 * USD, sender=governor)
     insurer.fund_escrow(10_000 * USD)
@@ -106,6 +106,9 @@ def test_new_flows_on_the_fork(chain, accounts, contracts, kubo, governor):
         patient.address, 5_000 * USD, 0, 0, {Category.ENCOUNTER}, now - 86400, now + YEAR
     )
     patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + YEAR)
+    patient.grant_access(
+        hospital.address, Scope.all(), Purpose.TREATMENT, now + YEAR, share_keys=False
+    )
     evidence = [refs[1].record_id]
     claim_id, _ = hospital.bill(
         policy_id,
