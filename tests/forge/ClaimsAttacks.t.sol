@@ -15,7 +15,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     // ---------------------------------------------------------------- 1. billing strangers
 
     /// A provider with no care relationship cites another hospital's record of the patient.
-    function test_attack_billing_another_hospitals_record_is_refused() public {
+    function test_attack1_billing_another_hospitals_record_is_refused() public {
         bytes32 record = _newRecord(hospital, 1);
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NoCareRelationship.selector, record, otherHospital));
         vm.prank(otherHospital);
@@ -23,7 +23,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     }
 
     /// A provider anchors a fabricated record under the patient's address and bills it.
-    function test_attack_billing_a_fabricated_record_is_refused() public {
+    function test_attack1_billing_a_fabricated_record_is_refused() public {
         bytes32 fake = _newRecord(otherHospital, 1);
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.NoCareRelationship.selector, fake, otherHospital));
         vm.prank(otherHospital);
@@ -36,7 +36,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     }
 
     /// A treatment consent the patient narrowed with a denial covers nothing it denies.
-    function test_attack_billing_a_record_the_patient_withheld_from_the_provider_is_refused() public {
+    function test_attack1_billing_a_record_the_patient_withheld_from_the_provider_is_refused() public {
         bytes32 record = _newRecord(hospital, 5);
         IConsentManager.GrantRequest memory deny =
             _request(hospital, IConsentManager.ScopeKind.Category, bytes32(uint256(5)), IConsentManager.Purpose.Treatment);
@@ -51,7 +51,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     // ---------------------------------------------------------------- 2. billing twice
 
     /// The same visit, the same record, one bit of the codes hash changed.
-    function test_attack_rebilling_a_record_with_other_codes_is_refused() public {
+    function test_attack2_rebilling_a_record_with_other_codes_is_refused() public {
         bytes32 record = _newRecord(hospital, 1);
         bytes32 first = _submitCiting(300 * USD, record, "99213");
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.EvidenceAlreadyClaimed.selector, record, first));
@@ -60,7 +60,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     }
 
     /// One record cited twice in one claim counts once: refused.
-    function test_attack_citing_one_record_twice_in_a_claim_is_refused() public {
+    function test_attack2_citing_one_record_twice_in_a_claim_is_refused() public {
         bytes32 record = _newRecord(hospital, 1);
         IClaimsManager.ClaimRequest memory r = _claim(300 * USD, record, "x");
         r.recordIds = new bytes32[](2);
@@ -74,7 +74,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
     /// Eleven 499-token claims in a day, each under the threshold, each with its own record:
     /// only the first is approved on submission, the rest wait for the insurer, and the
     /// patient's genuine claim later still finds the limit.
-    function test_attack_draining_the_limit_with_small_auto_approved_claims_is_capped() public {
+    function test_attack2_draining_the_limit_with_small_auto_approved_claims_is_capped() public {
         uint256 automatic;
         for (uint256 i; i < 11; ++i) {
             bytes32 id = _submit(499 * USD, bytes32(i + 1));
@@ -91,7 +91,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
 
     /// The claim id binds the policy: a claim under one policy does not collide with, nor
     /// block, the same service billed under another (nor can one policy's claim be moved).
-    function test_attack_a_claim_id_binds_its_policy() public {
+    function test_attack2_a_claim_id_binds_its_policy() public {
         vm.prank(insurer);
         uint32 second = claims.issuePolicy(_terms());
         bytes32 a = _submit(300 * USD, "99213");
@@ -107,7 +107,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
 
     // ---------------------------------------------------------------- 3. retracted evidence
 
-    function test_attack_retracted_evidence_is_refused() public {
+    function test_attack3_retracted_evidence_is_refused() public {
         bytes32 record = _newRecord(hospital, 1);
         vm.prank(hospital);
         registry.retract(record, "entered-in-error");
@@ -119,7 +119,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
 
     /// The insurer denies, the provider disputes, the insurer empties its escrow: the
     /// arbitrator's award must still be payable.
-    function test_attack_insurer_starving_the_arbitrator_is_refused() public {
+    function test_attack4_insurer_starving_the_arbitrator_is_refused() public {
         bytes32 id = _submit(2_000 * USD, "big");
         vm.prank(insurer);
         claims.denyClaim(id, "no");
@@ -146,8 +146,24 @@ contract ClaimsAttacksTest is ClaimsFixture {
         vm.assertEq(usd.balanceOf(hospital), 1_520 * USD);
     }
 
+    /// A denial reserves no more than what is left of the policy's limit: an award can never
+    /// exceed it, so the insurer's other escrow stays free.
+    function test_attack4_a_denial_reserves_at_most_the_limit_left() public {
+        bytes32 first = _submit(4_000 * USD, "first");
+        vm.prank(insurer);
+        claims.approveClaim(first, 4_000 * USD);
+        uint64 limitLeft = 5_000 * USD - claims.getClaim(first).approved;
+        bytes32 id = _submit(3_000 * USD, "second");
+        vm.prank(insurer);
+        claims.denyClaim(id, "no");
+        (uint64 reserved,) = claims.denialOf(id);
+        // 3,000 less 20% co-pay would be 2,400; only the limit left can be awarded
+        vm.assertTrue(limitLeft < 2_400 * USD);
+        vm.assertEq(reserved, limitLeft);
+    }
+
     /// An insurer without the escrow to back a dispute cannot deny (it must fund first).
-    function test_attack_denying_without_escrow_to_back_a_dispute_is_refused() public {
+    function test_attack4_denying_without_escrow_to_back_a_dispute_is_refused() public {
         bytes32 id = _submit(2_000 * USD, "big");
         vm.prank(insurer);
         claims.withdraw(10_000 * USD);
@@ -195,7 +211,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
 
     /// A blacklisted provider's claim in a batch neither blocks the others nor locks its
     /// reserve: it is settled, and the provider collects the payment to another address.
-    function test_attack_an_unpayable_provider_does_not_block_settlement() public {
+    function test_attack8_an_unpayable_provider_does_not_block_settlement() public {
         BlacklistToken busd = new BlacklistToken();
         ClaimsManager cm = new ClaimsManager(registry, consent, busd);
         busd.mint(insurer, 10_000 * USD);
@@ -243,7 +259,7 @@ contract ClaimsAttacksTest is ClaimsFixture {
 
     // ---------------------------------------------------------------- 10. future services
 
-    function test_attack_a_future_service_date_is_refused() public {
+    function test_attack10_a_future_service_date_is_refused() public {
         IClaimsManager.ClaimRequest memory r = _claim(300 * USD, _newRecord(hospital, 1), "99213");
         r.serviceDate = today + 1;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.ServiceDateInFuture.selector, today + 1, today));

@@ -11,7 +11,7 @@ import {PROVIDER_ROLE} from "../../contracts/Common.sol";
 contract GovernanceAttacksTest is Base {
     address internal newGovernor = address(0x61);
 
-    function test_attack_handing_the_governor_role_over_in_one_step_is_refused() public {
+    function test_attack14a_handing_the_governor_role_over_in_one_step_is_refused() public {
         vm.startPrank(governor);
         vm.expectRevert(IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminRules.selector);
         registry.grantRole(0x00, stranger);

@@ -39,7 +39,7 @@ contract TraceAttacksTest is Base {
 
     // ------------------------------------------------------------ 6: squatting
 
-    function test_attack_squatting_a_competitors_lot_is_refused() public {
+    function test_attack6_squatting_a_competitors_lot_is_refused() public {
         vm.expectRevert(abi.encodeWithSelector(ITraceability.CompanyPrefixNotYours.selector, GTIN, rival));
         vm.prank(rival); // the brand owner's predictable next lot, pre-registered
         trace.registerBatch(GTIN, "L2026-12", expiry, 1, 1000, "fake coa");
@@ -54,7 +54,7 @@ contract TraceAttacksTest is Base {
         trace.registerBatch(9506010000012, "L2026-12", expiry, 1, 10, "coa");
     }
 
-    function test_attack_squatting_a_competitors_device_is_refused() public {
+    function test_attack6_squatting_a_competitors_device_is_refused() public {
         bytes32 serial = keccak256("(21)PUMP-1");
         vm.expectRevert(abi.encodeWithSelector(ITraceability.CompanyPrefixNotYours.selector, DI, rival));
         vm.prank(rival);
@@ -135,7 +135,7 @@ contract TraceAttacksTest is Base {
 
     // ------------------------------------------------------------ 11: unbounded gas
 
-    function test_attack_offering_a_huge_range_costs_constant_gas() public {
+    function test_attack11_offering_a_huge_range_costs_constant_gas() public {
         uint64 last = (uint64(1) << 40) - 1; // 2^40 units
         bytes32 batch = _register("HUGE", 0, last);
         VmCool(address(vm)).cool(address(trace));
@@ -157,7 +157,7 @@ contract TraceAttacksTest is Base {
         vm.assertEq(trace.segments(batch).length, 3);
     }
 
-    function test_attack_cancelled_offers_leave_no_split() public {
+    function test_attack11_cancelled_offers_leave_no_split() public {
         bytes32 batch = _register("CANCEL", 1, 1000);
         vm.startPrank(manufacturer);
         for (uint256 i; i < 50; ++i) {
@@ -168,7 +168,7 @@ contract TraceAttacksTest is Base {
         vm.assertEq(trace.segments(batch).length, 1);
     }
 
-    function test_attack_splitting_a_batch_into_many_segments_is_capped() public {
+    function test_attack11_splitting_a_batch_into_many_segments_is_capped() public {
         uint256 max = trace.MAX_SEGMENTS();
         bytes32 batch = _register("SPLIT", 1, 100_000);
         // Units 1..10 to the distributor (segment 0), the rest stays the manufacturer's (1).
@@ -228,7 +228,7 @@ contract TraceAttacksTest is Base {
 
     // ------------------------------------------------------------ 12: revoked roles
 
-    function test_attack_a_revoked_party_cannot_offer() public {
+    function test_attack12_a_revoked_party_cannot_offer() public {
         bytes32 batch = _register("REVOKED", 1, 1000);
         vm.prank(manufacturer);
         trace.offer(batch, 0, 1, 1000, distributor);
@@ -243,7 +243,7 @@ contract TraceAttacksTest is Base {
         trace.offer(batch, 0, 1, 1000, pharmacy);
     }
 
-    function test_attack_accepting_an_offer_after_the_role_was_revoked_is_refused() public {
+    function test_attack12_accepting_an_offer_after_the_role_was_revoked_is_refused() public {
         bytes32 batch = _register("REVOKED2", 1, 1000);
         vm.prank(manufacturer);
         trace.offer(batch, 0, 1, 1000, pharmacy);
