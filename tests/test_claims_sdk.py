@@ -25,6 +25,7 @@ def test_claim_lifecycle(hospital_client, patient_client, insurer_client, covere
     )
     [view] = insurer_client.claims(ClaimStatus.SUBMITTED)
     assert view.claim_id == claim_id
+    assert view.provider == hospital_client.address
     fhir_claim = insurer_client.open_claim(view, patient_client.address)
     assert fhir_claim["item"][0]["productOrService"]["coding"][0]["code"] == "99214"
     evidence = insurer_client.open_evidence(view)
@@ -120,7 +121,9 @@ def test_a_provider_bills_only_for_records_it_treats(
     )  # fmt: skip
     with pytest.raises(NotAuthorizedError, match="NoCareRelationship"):
         contracts.claims.submit(doctor, request)
-    assert all(view.provider != doctor.address for view in patient_client.claims())
+    providers = {view.provider for view in patient_client.claims()}
+    assert doctor.address not in providers
+    assert providers <= {hospital_client.address}
 
 
 def test_a_record_backs_one_claim(

@@ -141,6 +141,7 @@ def test_worker_adjudicates_and_settles_a_stream(
     assert status["paid_count"] == 2 and status["paid_total"] == paid
     assert status["claims"] == {"paid": 2, "denied": 1, "manual": 2}
     assert journal.claim(auto)["decided_by"] == "chain"
+    assert {row["provider"] for row in journal.claims()} == {hospital_client.address}
     queue = {row["claim_id"]: row["note"] for row in journal.claims("manual")}
     assert "limit" in queue[big] and "condition" in queue[uncovered]
     # The three claims it judged were read with payment consent and logged for the patient.

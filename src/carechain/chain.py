@@ -1183,7 +1183,9 @@ class ClaimsManager:
                 ClaimView(
                     claim_id=bytes(log.claimId),
                     policy_id=int(log.policyId),
-                    provider=str(log.provider),
+                    # ``log.provider`` is Ape's own attribute (the RPC provider object),
+                    # hiding the event field of the same name
+                    provider=str(log.event_arguments["provider"]),
                     amount=int(log.amount),
                     service_date=int(log.serviceDate),
                     record_ids=[bytes(r) for r in log.recordIds],

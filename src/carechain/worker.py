@@ -634,7 +634,7 @@ class Worker:
                     (
                         _hex(c.claimId),
                         int(c.policyId),
-                        str(c.provider),
+                        str(c.event_arguments["provider"]),  # not Ape's .provider
                         int(c.amount),
                         int(c.serviceDate),
                         json.dumps([_hex(r) for r in c.recordIds]),
