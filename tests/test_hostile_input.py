@@ -631,9 +631,15 @@ CASES = [
     ("withdraw-too-much", lambda w: w.insurer.withdraw(10**15), ChainError, "Insufficient"),
     (
         "fund-more-than-held",
-        lambda w: w.contracts.claims.deposit(w.doctor.account, 10),
+        lambda w: w.contracts.claims.deposit(w.insurer.account, 10**15),
         ValueError,
         "fewer than",
+    ),
+    (  # refused before the token approval is sent, not after it was mined
+        "fund-by-a-non-insurer",
+        lambda w: w.contracts.claims.deposit(w.doctor.account, 10),
+        NotAuthorizedError,
+        "refused before sending.*insurer role",
     ),
     # ---- access receipts (review finding 7): batches are keyed by (reader, root)
     ("receipts-root-anchored-twice", _anchor_receipts, ChainError, "BatchExists"),

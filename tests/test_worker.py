@@ -182,6 +182,15 @@ def test_claims_wait_for_confirmations(clients, covered, insurer_client, contrac
     assert journal.claim(claim)["state"] in ("approved", "paid")
 
 
+def test_the_journal_is_readable_by_its_owner_only(journal):
+    """It holds claim amounts and signed transactions; other users of the machine may not
+    read it (nor its write-ahead log)."""
+    journal.put("probe", "1")
+    files = [journal.path, *journal.path.parent.glob(journal.path.name + "-*")]
+    assert len(files) >= 2  # the database and its -wal
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
+
+
 def test_a_journal_for_another_insurer_is_refused(insurer_client, journal):
     Worker(insurer_client, rules(), journal)
     journal.put("insurer", "0x" + "11" * 20)

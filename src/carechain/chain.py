@@ -216,16 +216,20 @@ def reverts_as_errors() -> Iterator[None]:
         message = f"the contract refused: {name}({detail})" if inputs else f"refused: {exc}"
         if name == "AccessControlUnauthorizedAccount" and len(inputs) == 2:
             account, role = inputs.values()
-            role_name = _ROLE_NAMES.get(bytes(role), "0x" + bytes(role).hex())
-            message = (
-                f"the contract refused: {account} does not hold the {role_name} role "
-                f"(AccessControlUnauthorizedAccount); the governor admits parties "
-                f"(carechain admin admit {role_name} <address>)"
-            )
+            message = "the contract refused: " + _missing_role(account, bytes(role))
         error = NotAuthorizedError if name in _PERMISSION_ERRORS else ChainError
         raise error(message) from exc
     except TransactionError as exc:
         raise ChainError(f"transaction failed: {exc}") from exc
+
+
+def _missing_role(account: Any, role: bytes) -> str:
+    """Why ``account`` is refused a call that needs ``role``, and what to do."""
+    role_name = _ROLE_NAMES.get(role, "0x" + role.hex())
+    return (
+        f"{account} does not hold the {role_name} role (AccessControlUnauthorizedAccount); "
+        f"the governor admits parties (carechain admin admit {role_name} <address>)"
+    )
 
 
 def _show(value: Any) -> str:
@@ -1096,7 +1100,13 @@ class ClaimsManager:
         return int(self.token.balanceOf(account))
 
     def deposit(self, insurer: Any, amount: int) -> Any:
-        """Move ``amount`` of the insurer's tokens into its escrow (approves first)."""
+        """Move ``amount`` of the insurer's tokens into its escrow (approves first). Nothing is
+        sent, not even the approval, unless ``insurer`` holds the insurer role and the tokens."""
+        registry = _project().RecordRegistry.at(_view(self.contract.registry))
+        if not _view(registry.hasRole, INSURER_ROLE, insurer.address):
+            raise NotAuthorizedError(
+                "refused before sending: " + _missing_role(insurer.address, INSURER_ROLE)
+            )
         if self.balance_of(insurer.address) < amount:
             raise ValueError(f"{insurer.address} holds fewer than {amount} tokens")
         if int(self.token.allowance(insurer.address, self.address)) < amount:
