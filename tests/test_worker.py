@@ -279,7 +279,9 @@ def test_kubo_down_is_retried_with_a_clear_error(
     assert onchain(contracts, claim)[0] is ClaimStatus.PAID
 
 
-def test_status_queue_and_decide_commands(clients, covered, contracts, insurer_client, tmp_path):
+def test_status_queue_and_decide_commands(
+    clients, covered, contracts, insurer_client, hospital_client, tmp_path
+):
     """The offline commands an operator uses: status (as JSON and a table), the manual
     queue with its reasons, and a decision the worker then carries out."""
     from click.testing import CliRunner
@@ -297,9 +299,12 @@ def test_status_queue_and_decide_commands(clients, covered, contracts, insurer_c
     assert status.exit_code == 0, status.output
     assert json.loads(status.output)["manual_queue"] == 1
     table = runner.invoke(main, ["insurer", "status", "--db", str(db)])
-    assert "manual queue" in table.output and "lag" in table.output
+    assert "manual queue" in table.output and "lag at last step" in table.output
+    assert table.output.count("claims paid") == 1
     queue = runner.invoke(main, ["insurer", "queue", "--db", str(db)])
-    assert big[:12] in queue.output and "limit" in queue.output
+    # the whole id, as `insurer decide` takes it, and the provider's address
+    assert big in queue.output and "limit" in queue.output
+    assert hospital_client.address in queue.output
 
     too_much = runner.invoke(main, ["insurer", "decide", big, "--approve", "901", "--db", str(db)])
     assert too_much.exit_code != 0 and "between 0 and the amount claimed" in too_much.output

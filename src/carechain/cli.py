@@ -679,7 +679,7 @@ def insurer_status(db: Path | None, as_json: bool) -> None:
         ("chain", str(status["chain_id"])),
         ("cursor (last safe block read)", str(status["cursor"])),
         ("head at last step", str(status["head"])),
-        ("lag (blocks)", str(status["lag"])),
+        ("lag at last step (blocks)", str(status["lag"])),
         ("last step", time_ago(last) if last else "never"),
         ("manual queue", str(status["manual_queue"])),
         ("transactions in flight", str(status["in_flight"])),
@@ -687,7 +687,12 @@ def insurer_status(db: Path | None, as_json: bool) -> None:
         ("reorgs handled", str(status["reorgs"])),
         ("fee replacements", str(status["replacements"])),
     ]
-    rows += [(f"claims {state}", str(n)) for state, n in sorted(status["claims"].items())]
+    # paid claims have their own row above, with the total
+    rows += [
+        (f"claims {state}", str(n))
+        for state, n in sorted(status["claims"].items())
+        if state != "paid"
+    ]
     unanchored = status["unanchored_receipts"]
     rows.append(("receipt batches not anchored", str(len(unanchored))))
     for batch in unanchored:
@@ -740,8 +745,12 @@ def insurer_queue(db: Path | None) -> None:
         click.echo("the manual queue is empty")
         return
     table = Table(title=f"manual queue ({len(rows)})")
-    for column in ("claim", "policy", "amount", "provider", "why"):
-        table.add_column(column)
+    # ids and addresses whole: `insurer decide` takes the claim id as printed
+    table.add_column("claim", no_wrap=True, min_width=66)
+    table.add_column("policy")
+    table.add_column("amount")
+    table.add_column("provider", no_wrap=True, min_width=42)
+    table.add_column("why")
     for row in rows:
         table.add_row(
             row["claim_id"],
