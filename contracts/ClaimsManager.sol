@@ -107,6 +107,7 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
         _requireRole(INSURER_ROLE, msg.sender);
         if (terms.patient == address(0)) revert InvalidPolicy("patient is zero");
         if (terms.limit == 0) revert InvalidPolicy("limit is zero");
+        if (terms.deductible > terms.limit) revert InvalidPolicy("deductible above the limit");
         if (terms.copayBps > BPS) revert InvalidPolicy("co-pay above 100%");
         if (terms.end <= terms.start || terms.end <= block.timestamp) revert InvalidPolicy("period is empty or over");
         policyId = ++_policyCount;

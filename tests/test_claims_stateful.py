@@ -65,6 +65,7 @@ def test_claims_accounting_invariants(
             auto=st.integers(0, 2_000),
         )
         def issue_policy(self, limit, deductible, copay, auto):
+            deductible = min(deductible, limit)  # a larger one is refused (InvalidPolicy)
             now = chain.blocks.head.timestamp
             terms = (
                 patient.address,

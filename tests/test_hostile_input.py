@@ -451,6 +451,14 @@ CASES = [
         "InvalidPolicy|zero",
     ),
     (
+        "policy-deductible-above-limit",
+        lambda w: w.insurer.issue_policy(
+            w.patient.address, 100, 101, 0, {Category.ENCOUNTER}, w.now, w.now + DAY
+        ),
+        ChainError,
+        "deductible above the limit",
+    ),
+    (
         "admit-zero",
         lambda w: w.contracts.registry.admit(w.governor, "provider", ZERO),
         ChainError,

@@ -143,7 +143,8 @@ interface IClaimsManager {
     function withdraw(uint256 amount) external;
 
     /// @notice An insurer issues a policy to a patient.
-    /// @param terms The policy's terms; the period must not be over.
+    /// @param terms The policy's terms: a patient, a limit above 0 and no smaller than the
+    /// deductible, a co-pay of at most 100%, a period that is not over.
     /// @return policyId The new policy's id (counting from 1).
     function issuePolicy(PolicyTerms calldata terms) external returns (uint32 policyId);
 

@@ -54,7 +54,7 @@ contract ClaimsTest is ClaimsFixture {
         uint64 second
     ) public {
         limit = uint64(_bound(limit, 1, 1_000_000 * USD));
-        deductible = uint64(_bound(deductible, 0, 100_000 * USD));
+        deductible = uint64(_bound(deductible, 0, limit < 100_000 * USD ? limit : 100_000 * USD));
         copayBps = uint16(_bound(copayBps, 0, 10_000));
         uint64[2] memory amounts =
             [uint64(_bound(first, 1, 1_000_000 * USD)), uint64(_bound(second, 1, 1_000_000 * USD))];
@@ -131,6 +131,10 @@ contract ClaimsTest is ClaimsFixture {
         terms = _terms();
         terms.limit = 0;
         vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "limit is zero"));
+        claims.issuePolicy(terms);
+        terms = _terms();
+        terms.deductible = terms.limit + 1; // a policy that could never pay
+        vm.expectRevert(abi.encodeWithSelector(IClaimsManager.InvalidPolicy.selector, "deductible above the limit"));
         claims.issuePolicy(terms);
         terms = _terms();
         terms.copayBps = 10_001;
