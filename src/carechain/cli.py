@@ -95,9 +95,23 @@ def cid(file: Path) -> None:
 # ------------------------------------------------------------------------------ chain
 
 
+def _ape_logs_to_stderr() -> None:
+    """Ape writes its log lines ("INFO: Connecting to ...", even errors) to stdout, which
+    would corrupt a command's result (``consent export > consent.json``): send them to
+    stderr, where logs and progress belong."""
+    from ape.logging import ClickHandler, logger
+
+    levels = ("error", "warning", "success", "info", "debug")
+    for handler in logger._logger.handlers:
+        if isinstance(handler, ClickHandler):
+            handler.echo_kwargs = {level: {"err": True} for level in levels}
+
+
 def _connected(function: Any) -> Any:
     """Wrap a command so it runs connected to an Ape network with an Ape account."""
     from ape.cli import ConnectedProviderCommand, account_option
+
+    _ape_logs_to_stderr()
 
     return click.command(cls=ConnectedProviderCommand, name=function.__name__.split("_", 1)[1])(
         account_option()(function)

@@ -1,0 +1,67 @@
+"""What a command prints to stdout is its result and nothing else: logs (Ape's "Connecting
+to ..." lines included) and progress go to stderr, so ``carechain records read ... >
+record.json`` writes a file that is the record."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carechain.keystore import save_key_pair
+from carechain.samples import chart
+
+pytestmark = pytest.mark.integration
+
+
+def test_stdout_carries_only_the_result(
+    tmp_path, hospital_client, patient_client, contracts, kubo, chain
+):
+    resource = chart(31, "MRN-31")[0]
+    [ref] = hospital_client.anchor_records([(patient_client.address, resource)], progress=False)
+    contracts.deployment.save(tmp_path / "deployments")
+    save_key_pair(patient_client.key_pair, tmp_path / "patient.key")
+    assert patient_client.address == str(chain.provider.account_manager.test_accounts[3])
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "carechain"),
+            "records",
+            "read",
+            "0x" + ref.record_id.hex(),
+            "--key",
+            str(tmp_path / "patient.key"),
+            "--network",
+            "ethereum:local:foundry",
+            "--account",
+            "TEST::3",  # the patient fixture
+        ],
+        env={
+            **os.environ,
+            "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+            "CARECHAIN_IPFS_API": kubo.api_url,
+            "APE_FOUNDRY_HOST": chain.provider.uri,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == resource  # the whole of stdout is the record
+
+
+def test_ape_log_lines_go_to_stderr(capsys):
+    """Ape prints "INFO: Connecting to existing 'anvil' ..." when a command attaches to a
+    running node (``make chain``); on stdout it would corrupt ``... > record.json``."""
+    from ape.logging import LogLevel, logger
+
+    from carechain.cli import _ape_logs_to_stderr
+
+    _ape_logs_to_stderr()
+    with logger.at_level(LogLevel.INFO):
+        logger.info("Connecting to existing 'anvil' at host 'http://127.0.0.1:8545'.")
+        logger.warning("a warning")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Connecting to existing" in err and "a warning" in err
