@@ -1045,8 +1045,7 @@ class Worker:
             if not in_pool:
                 self._broadcast(newest["id"], newest["raw"])
             elif time.time() - (newest["sent_at"] or 0) >= self.rules.replace_after:
-                self._replace(newest)
-                replaced += 1
+                replaced += self._replace(newest)
         return finalized, replaced
 
     def _receipt(self, tx_hash: str) -> Any:
@@ -1065,22 +1064,32 @@ class Worker:
         except TransactionNotFound:
             return False
 
-    def _replace(self, tx: sqlite3.Row) -> None:
-        """Re-sign the same call with the same nonce at ≥ ``fee_bump`` times the fees."""
+    def _replace(self, tx: sqlite3.Row) -> bool:
+        """Re-sign the same call with the same nonce at ≥ ``fee_bump`` times the fees.
+        Returns False, sending nothing, when the nonce was used meanwhile (a transaction
+        re-broadcast after a reorg was just mined, say): the next pass finds its receipt."""
+        from ape.exceptions import AccountsError
+
         bump = self.rules.fee_bump
         priority = math.ceil(tx["priority_fee"] * bump) + 1
         base = int(self.chain.blocks.head.base_fee or 0)
         max_fee = max(math.ceil(tx["max_fee"] * bump) + 1, priority + 2 * base)
         args = json.loads(tx["args"])
         method, params = self._call_of(tx["kind"], args)
-        txn = method.as_transaction(
-            *params,
-            sender=self.insurer.account,
-            nonce=tx["nonce"],
-            gas_limit=tx["gas"],
-            max_fee=max_fee,
-            max_priority_fee=priority,
-        )
+        try:
+            txn = method.as_transaction(
+                *params,
+                sender=self.insurer.account,
+                nonce=tx["nonce"],
+                gas_limit=tx["gas"],
+                max_fee=max_fee,
+                max_priority_fee=priority,
+            )
+        except AccountsError as exc:
+            if "nonce" not in str(exc).lower():
+                raise
+            log.info("not-replaced", extra={"fields": {"hash": tx["hash"], "nonce": tx["nonce"]}})
+            return False
         signed = self.insurer.account.sign_transaction(txn)
         claim_ids = self._claims_of(tx)
         row_id = self._record(tx["kind"], args, signed, claim_ids)
@@ -1099,6 +1108,7 @@ class Worker:
             },
         )
         self._broadcast(row_id, signed.serialize_transaction())
+        return True
 
     @staticmethod
     def _claims_of(tx: sqlite3.Row) -> list[str]:
