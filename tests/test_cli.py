@@ -1,6 +1,7 @@
 """The command line's offline commands: keys, FHIR validation, CIDs."""
 
 import json
+import re
 import stat
 
 from click.testing import CliRunner
@@ -50,3 +51,32 @@ def test_cid_matches_the_library(tmp_path):
     path.write_bytes(b"x" * 5000)
     result = CliRunner().invoke(main, ["cid", str(path)])
     assert result.output.strip() == compute_cid(b"x" * 5000)
+
+
+def test_every_mistake_is_one_line_and_exit_1(tmp_path):
+    """Files that are not JSON, empty, binary or not UTF-8, and a folder where a file is
+    expected: one line naming what was wrong, exit 1, no traceback; --debug shows it."""
+    binary, latin, empty, text = (tmp_path / n for n in ("b.bin", "l.json", "e.json", "t.json"))
+    binary.write_bytes(bytes(range(256)))
+    latin.write_bytes('{"resourceType": "Patient", "id": "Zoë"}'.encode("latin-1"))
+    empty.write_bytes(b"")
+    text.write_text("resourceType: Patient")
+    cases = {
+        binary: "not JSON|not UTF-8",
+        latin: "not JSON|not UTF-8",
+        empty: "not JSON|empty",
+        text: "not JSON",
+        tmp_path: "is a folder",
+    }
+    runner = CliRunner()
+    for path, expected in cases.items():
+        result = runner.invoke(main, ["fhir", "validate", str(path)])
+        assert result.exit_code == 1, (path, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert re.search(expected, lines[0]), lines[0]
+        assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    debug = runner.invoke(main, ["--debug", "fhir", "validate", str(text)])
+    assert debug.exit_code == 1 and not isinstance(debug.exception, SystemExit)
+    usage = runner.invoke(main, ["fhir", "validate"])
+    assert usage.exit_code == 2  # usage errors keep click's code
