@@ -4,9 +4,11 @@ import json
 import re
 import stat
 
+import click
+import pytest
 from click.testing import CliRunner
 
-from carechain.cli import main
+from carechain.cli import ADDRESS, main
 from carechain.keystore import load_key_pair
 from carechain.samples import chart
 from carechain.unixfs import compute_cid
@@ -80,3 +82,27 @@ def test_every_mistake_is_one_line_and_exit_1(tmp_path):
     assert debug.exit_code == 1 and not isinstance(debug.exception, SystemExit)
     usage = runner.invoke(main, ["fhir", "validate"])
     assert usage.exit_code == 2  # usage errors keep click's code
+
+
+def test_a_key_file_others_can_read_is_used_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "alice.key"
+    CliRunner().invoke(main, ["keys", "generate", str(path), "--suite", "x25519"])
+    with caplog.at_level("WARNING", logger="carechain.keystore"):
+        load_key_pair(path)
+    assert not caplog.records  # 0600 as written
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="carechain.keystore"):
+        pair = load_key_pair(path)
+    assert pair.suite.name == "X25519"
+    [warning] = caplog.records
+    assert "other users" in warning.getMessage() and "chmod 600" in warning.getMessage()
+    assert pair.private_bytes().hex() not in warning.getMessage()
+
+
+def test_addresses_are_checked_and_checksummed():
+    checksummed = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    assert ADDRESS.convert(checksummed.lower(), None, None) == checksummed
+    assert ADDRESS.convert(checksummed, None, None) == checksummed
+    typo = checksummed.replace("C5", "c5")
+    with pytest.raises(click.BadParameter, match="EIP-55"):
+        ADDRESS.convert(typo, None, None)

@@ -35,6 +35,7 @@ from carechain import (
     deploy,
 )
 from carechain.chain import PendingAnchor
+from carechain.cli import ADDRESS
 from carechain.crypto import decrypt_record
 from carechain.errors import CarechainError
 from carechain.fhir import parse_resource
@@ -225,6 +226,12 @@ def _anchor_receipts(w: World, **changes) -> None:
     )
 
 
+def _mistype(address: str) -> str:
+    """``address`` with the case of one letter flipped (a typo EIP-55 must catch)."""
+    i = next(i for i, c in enumerate(address[2:], 2) if c.isalpha())
+    return address[:i] + address[i].swapcase() + address[i + 1 :]
+
+
 def _units(text: str):
     def run(w: World):
         from carechain.cli import _units as parse
@@ -388,7 +395,13 @@ CASES = [
         "unknown-version",
         lambda w: w.patient.read_record(w.refs[0].record_id, 7),
         RecordNotFoundError,
-        "no version 7",
+        "versions 1 to 1, not 7",
+    ),
+    (  # not "the latest": versions count from 1
+        "version-zero",
+        lambda w: w.patient.read_record(w.refs[0].record_id, 0),
+        RecordNotFoundError,
+        "versions 1 to 1, not 0",
     ),
     (
         "unknown-content",
@@ -901,8 +914,26 @@ CASES = [
         "unknown service kind",
     ),
     # ---- CLI and configuration
+    (  # one mistyped character in a checksummed address: EIP-55 catches it
+        "address-bad-checksum",
+        lambda w: ADDRESS.convert(_mistype(w.patient.address), None, None),
+        click.BadParameter,
+        "EIP-55",
+    ),
+    (
+        "address-short",
+        lambda w: ADDRESS.convert("0x1234", None, None),
+        click.BadParameter,
+        "40 hex",
+    ),
+    ("address-name", lambda w: ADDRESS.convert("alice", None, None), click.BadParameter, "40 hex"),
     ("amount-not-a-number", _units("abc"), click.BadParameter, "not an amount"),
-    ("amount-negative", _units("-1"), click.BadParameter, "non-negative"),
+    ("amount-negative", _units("-1"), click.BadParameter, "not an amount"),
+    ("amount-exponent", _units("1e3"), click.BadParameter, "not an amount"),
+    ("amount-nan", _units("nan"), click.BadParameter, "not an amount"),
+    ("amount-infinite", _units("inf"), click.BadParameter, "not an amount"),
+    ("amount-thousands-separator", _units("1,000"), click.BadParameter, "not an amount"),
+    ("amount-beyond-uint64", _units("18446744073709.551616"), click.BadParameter, "too large"),
     ("amount-too-precise", _units("1.0000001"), click.BadParameter, "whole token units"),
     ("amount-zero", _units("0"), click.BadParameter, "positive"),
     ("key-file-missing", _key_file(None), ConfigurationError, "no key file"),

@@ -495,7 +495,11 @@ class Registry:
         """One version (the latest by default) of a record (pass its ``head`` if you have it:
         saves the lookup)."""
         head = head or self.head(record_id)
-        wanted = version or head.version
+        wanted = head.version if version is None else version
+        if not 1 <= wanted <= head.version:
+            raise RecordNotFoundError(
+                f"record 0x{record_id.hex()} has versions 1 to {head.version}, not {wanted}"
+            )
         for item in self.versions(record_id):
             if item.version == wanted:
                 return item

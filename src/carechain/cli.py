@@ -253,6 +253,32 @@ def records_read(
     click.echo(json.dumps(opened.resource, indent=2))
 
 
+class _Address(click.ParamType):
+    """An Ethereum address: 0x and 40 hex digits. Mixed case must be a valid EIP-55
+    checksum, so a mistyped character is caught instead of sending to a wrong address."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+        text = str(value).strip()
+        if not is_hex_address(text):
+            self.fail(f"{text!r} is not an address (0x followed by 40 hex digits)", param, ctx)
+        digits = text[2:]
+        if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(text):
+            self.fail(
+                f"{text} fails its EIP-55 checksum: a character was mistyped; copy the address "
+                "again (or write it all in lower case to skip the check)",
+                param,
+                ctx,
+            )
+        return to_checksum_address(text)
+
+
+ADDRESS = _Address()
+
+
 def _hex32(value: str) -> bytes:
     try:
         raw = bytes.fromhex(value.removeprefix("0x"))
@@ -1012,7 +1038,7 @@ def _register_connected_commands() -> None:
             ]
         ),
     )
-    address = click.argument("address")
+    address = click.argument("address", type=ADDRESS)
     key_option = click.option(
         "--key", required=True, type=click.Path(exists=True, path_type=Path), help="key file"
     )
@@ -1036,10 +1062,14 @@ def _register_connected_commands() -> None:
     )
     records.add_command(
         _connected(
-            click.option("--patient", required=True)(key_option(idempotent(files(records_anchor))))
+            click.option("--patient", required=True, type=ADDRESS)(
+                key_option(idempotent(files(records_anchor)))
+            )
         )
     )
-    records.add_command(_connected(click.option("--patient", default=None)(records_list)))
+    records.add_command(
+        _connected(click.option("--patient", default=None, type=ADDRESS)(records_list))
+    )
     purposes = click.Choice(["treatment", "payment", "research", "emergency"])
     purpose_option = click.option(
         "--purpose", type=purposes, default="treatment", show_default=True
@@ -1062,7 +1092,7 @@ def _register_connected_commands() -> None:
         "--scope", default="all", show_default=True, help="all | category:<name> | record:0x<id>"
     )
     days_option = click.option("--days", type=float, default=30, show_default=True)
-    grantee_arg = click.argument("grantee")
+    grantee_arg = click.argument("grantee", type=ADDRESS)
     consent.add_command(
         _connected(
             grantee_arg(
@@ -1075,7 +1105,9 @@ def _register_connected_commands() -> None:
         )
     )
     consent.add_command(_connected(click.argument("grant_id")(consent_revoke)))
-    consent.add_command(_connected(click.option("--patient", default=None)(consent_list)))
+    consent.add_command(
+        _connected(click.option("--patient", default=None, type=ADDRESS)(consent_list))
+    )
     consent.add_command(_connected(click.argument("grant_id")(consent_export)))
     consent.add_command(
         _connected(
@@ -1122,7 +1154,7 @@ def _register_connected_commands() -> None:
     claims.add_command(_connected(amount(claims_fund)))
     claims.add_command(_connected(amount(claims_withdraw)))
     policy_options = [
-        click.argument("patient"),
+        click.argument("patient", type=ADDRESS),
         click.option("--limit", required=True, help="most the insurer pays, e.g. 5000.00"),
         click.option("--deductible", default="0", show_default=True),
         click.option("--copay-bps", type=click.IntRange(0, 10_000), default=0, show_default=True),
@@ -1139,7 +1171,7 @@ def _register_connected_commands() -> None:
     submit_options = [
         click.argument("file", type=click.Path(exists=True, path_type=Path)),
         click.option("--policy", type=int, required=True),
-        click.option("--insurer", required=True),
+        click.option("--insurer", required=True, type=ADDRESS),
         click.option("--record", multiple=True, required=True, help="evidence record id"),
         click.option("--service-date", type=click.DateTime(["%Y-%m-%d"]), required=True),
         key_option,
@@ -1162,7 +1194,7 @@ def _register_connected_commands() -> None:
         )
     )
     claims.add_command(_connected(claim_arg(claims_dispute)))
-    claims.add_command(_connected(click.argument("to")(claims_collect)))
+    claims.add_command(_connected(click.argument("to", type=ADDRESS)(claims_collect)))
     claims.add_command(_connected(claims_owed))
 
     @main.group()
@@ -1187,7 +1219,7 @@ def _register_connected_commands() -> None:
         command = option(command)
     trace.add_command(_connected(command))
     command = trace_ship
-    for option in reversed([code_arg, *serials, click.option("--to", required=True)]):
+    for option in reversed([code_arg, *serials, click.option("--to", required=True, type=ADDRESS)]):
         command = option(command)
     trace.add_command(_connected(command))
     trace.add_command(_connected(code_arg(trace_accept)))
@@ -1198,7 +1230,9 @@ def _register_connected_commands() -> None:
     for option in reversed(
         [
             click.argument("prefix"),
-            click.option("--to", default=None, help="the manufacturer to assign it to"),
+            click.option(
+                "--to", default=None, type=ADDRESS, help="the manufacturer to assign it to"
+            ),
             click.option("--revoke", is_flag=True, help="take the prefix away"),
         ]
     ):
@@ -1210,7 +1244,7 @@ def _register_connected_commands() -> None:
             "action",
             type=click.Choice(["register", "assign", "service", "decommission", "history"]),
         ),
-        click.option("--to", default=None, help="the hospital (assign)"),
+        click.option("--to", default=None, type=ADDRESS, help="the hospital (assign)"),
         click.option("--kind", type=click.Choice(["maintenance", "calibration", "quality-check"])),
         click.option("--failed", is_flag=True, help="the check failed (service)"),
         click.option("--document", type=click.Path(exists=True, path_type=Path)),

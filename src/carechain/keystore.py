@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from pathlib import Path
 
 from .crypto import KemSuite, KeyPair
 from .errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 
 def save_key_pair(key_pair: KeyPair, path: Path) -> None:
@@ -27,6 +31,15 @@ def load_key_pair(path: Path) -> KeyPair:
     """Read a key file written by :func:`save_key_pair`."""
     path = Path(path)
     try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning(
+                "key file %s can be read by other users (mode %o): whoever reads it can "
+                "decrypt everything it opens; run chmod 600 %s",
+                path,
+                mode,
+                path,
+            )
         payload = json.loads(path.read_text())
         return KeyPair(KemSuite[payload["suite"]], bytes.fromhex(payload["private_key"]))
     except FileNotFoundError as exc:

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -37,7 +38,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,27 @@ OPEN_STATES = ("new", "approve", "deny", "approved")
 FINAL_STATES = ("paid", "denied", "disputed", "gone")
 
 
+#: An amount as people write one: digits, optionally a point and more digits (no sign,
+#: exponent, "nan" or "inf"; a thousands separator is refused rather than guessed at).
+_AMOUNT = re.compile(r"\d+(\.\d+)?")
+#: The largest amount the contracts hold (uint64 token units).
+MAX_UNITS = 2**64 - 1
+
+
 def to_units(text: str | int | float, decimals: int) -> int:
     """``"12.50"`` in token units (12500000 for a 6-decimal stablecoin)."""
-    try:
-        value = Decimal(str(text)) * 10**decimals
-    except InvalidOperation:
-        raise ConfigurationError(f"not an amount: {text!r} (write it like 12.50)") from None
-    if value < 0 or value != value.to_integral_value():
-        raise ConfigurationError(f"{text} is not a non-negative amount in whole token units")
+    if isinstance(text, float) and math.isfinite(text):
+        text = format(Decimal(repr(text)), "f")
+    written = str(text).strip()
+    if not _AMOUNT.fullmatch(written):
+        raise ConfigurationError(f"not an amount: {text!r} (write it like 12.50)")
+    value = Decimal(written) * 10**decimals
+    if value != value.to_integral_value():
+        raise ConfigurationError(
+            f"{text} has more than {decimals} decimals: not in whole token units"
+        )
+    if value > MAX_UNITS:
+        raise ConfigurationError(f"{text} is too large (at most {MAX_UNITS / 10**decimals:,.0f})")
     return int(value)
 
 
