@@ -267,6 +267,21 @@ def _sign_fresh(w: World, **changes):
     return replace(w.fresh, **changes)
 
 
+def _submit_edited(w: World, edit, day=None):
+    """The world's kind of claim, its FHIR edited by ``edit`` before submission."""
+    claim = build_claim(
+        w.patient.address,
+        w.hospital.address,
+        w.insurer.address,
+        w.policy_id,
+        w.day,
+        [("99" + secrets.token_hex(2), "v", 200 * USD)],
+        [w.refs[4].record_id],
+    )
+    edit(claim)
+    w.hospital.submit_claim(w.policy_id, w.insurer.address, claim, [w.refs[4].record_id], day)
+
+
 def _submit(w: World, **changes):
     fields = {
         "policy_id": w.policy_id,
@@ -709,6 +724,37 @@ CASES = [
         "DuplicateClaim",
     ),
     ("claim-no-evidence", lambda w: _submit(w, records=[]), InvalidRecordError, "NoEvidence"),
+    (  # valid FHIR, but carechain cannot turn Patient/123 into an address
+        "claim-patient-by-reference",
+        lambda w: _submit_edited(w, lambda c: c.update(patient={"reference": "Patient/123"})),
+        InvalidRecordError,
+        "Patient/123.*Ethereum address",
+    ),
+    (
+        "claim-service-date-not-the-claims",
+        lambda w: _submit_edited(w, lambda c: None, day=w.day - timedelta(days=1)),
+        InvalidRecordError,
+        "not the Claim's servicedDate",
+    ),
+    (
+        "claim-items-on-two-days",
+        lambda w: _submit_edited(
+            w,
+            lambda c: c["item"].append(
+                {**c["item"][0], "sequence": 2, "servicedDate": "2001-01-01"}
+            ),
+        ),
+        InvalidRecordError,
+        "different days",
+    ),
+    (
+        "claim-outside-its-billable-period",
+        lambda w: _submit_edited(
+            w, lambda c: c.update(billablePeriod={"start": "2001-01-01", "end": "2001-01-31"})
+        ),
+        InvalidRecordError,
+        "outside the Claim's billablePeriod",
+    ),
     (
         "claim-unknown-record",
         lambda w: _submit(w, records=[secrets.token_bytes(32)]),

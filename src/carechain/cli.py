@@ -542,7 +542,7 @@ def claims_submit(
             insurer,
             json.loads(file.read_text()),
             [_hex32(r) for r in record],
-            service_date.date(),
+            service_date.date() if service_date else None,
         )
         view = hospital.contracts.claims.claim(claim_id)
     click.echo(f"claim 0x{claim_id.hex()} {view.status.name.lower()} ({receipt.gas_used:,} gas)")
@@ -1173,7 +1173,12 @@ def _register_connected_commands() -> None:
         click.option("--policy", type=int, required=True),
         click.option("--insurer", required=True, type=ADDRESS),
         click.option("--record", multiple=True, required=True, help="evidence record id"),
-        click.option("--service-date", type=click.DateTime(["%Y-%m-%d"]), required=True),
+        click.option(
+            "--service-date",
+            type=click.DateTime(["%Y-%m-%d"]),
+            default=None,
+            help="the day of service, if the Claim does not say (item.servicedDate)",
+        ),
         key_option,
     ]
     command = claims_submit

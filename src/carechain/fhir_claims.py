@@ -174,3 +174,59 @@ def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any
             "amount": {"value": view.approved / _DECIMALS, "currency": "USD"},
         }
     return parse_resource(resource)
+
+
+def claim_patient(claim: dict[str, Any]) -> str:
+    """The patient's Ethereum address, from the Claim's ``patient.identifier``. A Claim whose
+    patient is a ``reference`` (``Patient/123``) is valid FHIR, but names a record on some
+    FHIR server that carechain cannot resolve to an address: it is refused with what to
+    write instead."""
+    from eth_utils import is_address, to_checksum_address
+
+    from .errors import InvalidRecordError
+
+    patient = claim.get("patient") or {}
+    identifier = patient.get("identifier") or {}
+    value = identifier.get("value", "")
+    if identifier.get("system") != ADDRESS_SYSTEM or not is_address(value):
+        given = patient.get("reference") or identifier.get("value") or "nothing"
+        raise InvalidRecordError(
+            f"the Claim's patient is {given!r}; carechain needs the patient's Ethereum address: "
+            f'"patient": {{"identifier": {{"system": "{ADDRESS_SYSTEM}", "value": "0x…"}}}}'
+        )
+    return to_checksum_address(value)
+
+
+def claim_service_date(claim: dict[str, Any], given: date | None = None) -> date:
+    """The day of service: what the Claim says (every item's ``servicedDate``, or its
+    ``billablePeriod``), which ``given`` must agree with; ``given`` alone when the Claim
+    says nothing. A mismatch is refused, so the chain never records another day than the
+    Claim it anchors."""
+    from .errors import InvalidRecordError
+
+    days = {item["servicedDate"] for item in claim.get("item", []) if "servicedDate" in item}
+    if len(days) > 1:
+        raise InvalidRecordError(
+            f"the Claim's items were served on different days ({', '.join(sorted(days))}): "
+            "submit one Claim per day of service"
+        )
+    stated = date.fromisoformat(days.pop()) if days else None
+    period = claim.get("billablePeriod") or {}
+    start = date.fromisoformat(period["start"][:10]) if "start" in period else None
+    end = date.fromisoformat(period["end"][:10]) if "end" in period else None
+    day = given or stated or start
+    if day is None:
+        raise InvalidRecordError(
+            "the Claim gives no day of service (item.servicedDate or billablePeriod): pass "
+            "--service-date"
+        )
+    if stated is not None and stated != day:
+        raise InvalidRecordError(
+            f"--service-date {day.isoformat()} is not the Claim's servicedDate {stated.isoformat()}"
+        )
+    if (start and day < start) or (end and day > end):
+        raise InvalidRecordError(
+            f"the day of service {day.isoformat()} is outside the Claim's billablePeriod "
+            f"({period.get('start', '…')} to {period.get('end', '…')})"
+        )
+    return day

@@ -24,7 +24,14 @@ from .errors import (
     NotAuthorizedError,
 )
 from .fhir import Category, canonical_bytes, category_for, parse_resource
-from .fhir_claims import build_claim, claim_amount, claim_codes, codes_hash
+from .fhir_claims import (
+    build_claim,
+    claim_amount,
+    claim_codes,
+    claim_patient,
+    claim_service_date,
+    codes_hash,
+)
 from .records import Party, RecordRef, SealJob, seal_and_store, seal_and_store_many
 from .unixfs import cid_from_digest
 
@@ -312,9 +319,11 @@ class Hospital(Party):
         insurer: str,
         claim: dict[str, Any],
         record_ids: list[bytes],
-        service_date: date,
+        service_date: date | None = None,
     ) -> tuple[bytes, Any]:
         """Submit a FHIR Claim citing ``record_ids`` as evidence; returns (claim id, receipt).
+        The day of service is the Claim's own (``item.servicedDate`` or ``billablePeriod``);
+        ``service_date``, if given, must agree with it.
 
         The Claim is validated, encrypted to the insurer, the patient and this hospital, and
         stored on IPFS; the chain gets its digest, the amount, the service date and a keyed
@@ -328,7 +337,8 @@ class Hospital(Party):
         resource = parse_resource(claim)
         if resource["resourceType"] != "Claim":
             raise InvalidRecordError(f"expected a FHIR Claim, got {resource['resourceType']}")
-        patient = resource["patient"]["identifier"]["value"]
+        patient = claim_patient(resource)
+        service_date = claim_service_date(resource, service_date)
         codes = codes_hash(self._secret(b"codes"), claim_codes(resource))
         day = service_date.toordinal() - date(1970, 1, 1).toordinal()
         claims = self.contracts.claims
