@@ -100,7 +100,9 @@ format: $(VENV)/.installed
 ##        carechain ... --network ethereum:local:node --account TEST::0
 chain: setup
 	mkdir -p .carechain
-	anvil --host 127.0.0.1 --port 8545 --chain-id 1337 --state .carechain/anvil-state.json
+	@echo "anvil on http://127.0.0.1:8545 (chain id 1337), 20 funded TEST accounts; its log: .carechain/anvil.log"
+	anvil --host 127.0.0.1 --port 8545 --chain-id 1337 --accounts 20 \
+	  --state .carechain/anvil-state.json > .carechain/anvil.log 2>&1
 
 ## bench: gas and speed numbers (printed and written to bench/results/)
 bench: setup

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from carechain.cli import ADDRESS, main
+from carechain.cli import ADDRESS, DAYS, main
 from carechain.keystore import load_key_pair
 from carechain.samples import chart
 from carechain.unixfs import compute_cid
@@ -106,3 +106,10 @@ def test_addresses_are_checked_and_checksummed():
     typo = checksummed.replace("C5", "c5")
     with pytest.raises(click.BadParameter, match="EIP-55"):
         ADDRESS.convert(typo, None, None)
+
+
+def test_periods_are_checked():
+    assert DAYS.convert("30", None, None) == 30.0
+    for bad in ("nan", "-1", "0", "1e9", "inf", "thirty"):
+        with pytest.raises(click.BadParameter):
+            DAYS.convert(bad, None, None)

@@ -131,3 +131,35 @@ def test_collect_says_when_nothing_is_owed(cli_env, hospital, hospital_client, i
     """`claims collect` moves deferred payments; with none, one clear line and nothing sent."""
     with pytest.raises(click.ClickException, match="nothing is owed to you"):
         command("collect")(account=hospital, to=insurer_client.address)
+
+
+def test_the_faucet_gives_a_new_insurer_test_tokens_to_fund(
+    cli_env, capsys, insurer, insurer_client, stranger, contracts
+):
+    """On a local chain a newcomer's insurer gets test tokens (README: claims faucet, then
+    claims fund); the amount is in tokens, not 6-decimal units."""
+    before = contracts.claims.balance_of(stranger.address)
+    command("faucet")(account=insurer, amount="250.50", to=stranger.address)
+    assert contracts.claims.balance_of(stranger.address) - before == 250_500_000
+    assert "minted 250.50 test tokens" in capsys.readouterr().out
+    mine = contracts.claims.balance_of(insurer.address)
+    command("faucet")(account=insurer, amount="1000", to=None)
+    assert contracts.claims.balance_of(insurer.address) - mine == 1_000 * USD
+    escrow = contracts.claims.escrow(insurer.address)[0]
+    command("fund")(account=insurer, amount="1000")
+    assert contracts.claims.escrow(insurer.address)[0] - escrow == 1_000 * USD
+
+
+def test_whoami_prints_the_address_and_says_what_the_account_can_do(
+    cli_env, capsys, hospital, hospital_client, stranger
+):
+    """stdout is the address alone (HOSPITAL=$(carechain whoami ...) works); the roles,
+    key and balance go to stderr."""
+    main.commands["whoami"].callback(account=hospital)
+    out, err = capsys.readouterr()
+    assert out == hospital.address + "\n"
+    assert "roles:   provider" in err and "key:     published" in err
+    main.commands["whoami"].callback(account=stranger)
+    out, err = capsys.readouterr()
+    assert out == stranger.address + "\n"
+    assert "roles:   none" in err and "not published" in err

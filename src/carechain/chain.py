@@ -181,6 +181,9 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     )
 
 
+#: Chain ids of local development chains (anvil's default, and `make chain`'s).
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
 #: The settlement token's decimals the ClaimsManager accepts (its TOKEN_DECIMALS).
 TOKEN_DECIMALS = 6
 
@@ -412,6 +415,10 @@ class Registry:
     def has_role(self, role: str, account: Any) -> bool:
         """Whether ``account`` holds ``role`` (provider, insurer or auditor)."""
         return bool(_view(self.contract.hasRole, ROLES[role], account))
+
+    def has_role_id(self, role: bytes, account: Any) -> bool:
+        """Whether ``account`` holds the role with this id (``bytes(32)``: the governor)."""
+        return bool(_view(self.contract.hasRole, role, account))
 
     def admit(self, governor: Any, role: str, account: Any) -> Any:
         """Admit ``account`` to ``role``; only the governor may."""
@@ -1116,6 +1123,25 @@ class ClaimsManager:
         if int(self.token.allowance(insurer.address, self.address)) < amount:
             _transact(lambda: self.token.approve(self.address, amount, sender=insurer))
         return _transact(lambda: self.contract.deposit(amount, sender=insurer))
+
+    def mint_test_tokens(self, sender: Any, to: str, amount: int) -> Any:
+        """Mint ``amount`` of the test stablecoin to ``to``: a faucet for local development
+        chains only (anvil's chain ids), where ``ape run deploy`` deployed a test token
+        anyone may mint. A real token (USDC on a live network) is never minted."""
+        chain_id = int(chain.chain_id)
+        if chain_id not in LOCAL_CHAIN_IDS:
+            raise ConfigurationError(
+                f"the test-token faucet works only on a local development chain (chain ids "
+                f"{sorted(LOCAL_CHAIN_IDS)}), not chain {chain_id}: buy or transfer the "
+                "settlement token instead"
+            )
+        try:
+            return _transact(lambda: self.token.mint(to, amount, sender=sender))
+        except ChainError as exc:
+            raise ChainError(
+                f"the settlement token {self.token.address} cannot be minted here: it is not "
+                f"the test stablecoin `ape run deploy` deploys ({exc})"
+            ) from exc
 
     def withdraw(self, insurer: Any, amount: int) -> Any:
         """Take back escrow not reserved for approved claims."""

@@ -183,6 +183,29 @@ def admin_admit(account: Any, role: str, address: str) -> None:
     click.echo(f"admitted {address} as {role}")
 
 
+def main_whoami(account: Any) -> None:
+    """Your account's address, the roles it holds, whether it published an encryption key,
+    and its settlement-token balance."""
+    from .chain import ROLES, Contracts
+    from .errors import KeyNotFoundError
+
+    contracts = Contracts.load()
+    registry = contracts.registry
+    roles = [name for name in ROLES if registry.has_role(name, account.address)]
+    if registry.has_role_id(bytes(32), account.address):
+        roles.insert(0, "governor")
+    try:
+        suite, _ = contracts.reader_key(account.address)
+        key = f"published ({suite.name})"
+    except KeyNotFoundError:
+        key = "not published (carechain keys publish --key FILE)"
+    claims = contracts.claims
+    click.echo(account.address)
+    click.echo(f"  roles:   {', '.join(roles) or 'none (a patient needs none)'}", err=True)
+    click.echo(f"  key:     {key}", err=True)
+    click.echo(f"  tokens:  {_money(claims, claims.balance_of(account.address))}", err=True)
+
+
 def admin_remove(account: Any, role: str, address: str) -> None:
     """Remove ADDRESS from ROLE."""
     from .chain import Contracts
@@ -279,6 +302,38 @@ class _Address(click.ParamType):
 ADDRESS = _Address()
 
 
+class _Days(click.ParamType):
+    """A period in days, from an hour (0.042) to a hundred years: no negative, NaN or
+    astronomical periods."""
+
+    name = "days"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of days", param, ctx)
+        if not (math.isfinite(days) and 1 / 24 <= days <= 36_500):
+            self.fail(f"{value} days: a period must be from 0.042 (an hour) to 36500", param, ctx)
+        return days
+
+
+DAYS = _Days()
+
+
+def _now() -> int:
+    """The time the next block will carry, at the earliest: the later of the wall clock and
+    the last block's time (an idle anvil's last block can be minutes old, so a period
+    counted from it could end before the transaction that starts it is mined)."""
+    import time
+
+    from ape import chain
+
+    return max(int(time.time()), int(chain.blocks.head.timestamp))
+
+
 def _hex32(value: str) -> bytes:
     try:
         raw = bytes.fromhex(value.removeprefix("0x"))
@@ -313,12 +368,11 @@ def consent_grant(
 
     Data keys of the records already in scope are wrapped to GRANTEE's published key and
     published on IPFS; --deny instead refuses that scope inside a wider grant."""
-    from ape import chain
 
     from .chain import Contracts, Purpose
     from .patient import Patient
 
-    until = chain.blocks.head.timestamp + int(days * 86400)
+    until = _now() + int(days * 86400)
     with _ipfs() as ipfs:
         patient = Patient(account, Contracts.load(), ipfs, load_key_pair(key))
         if deny:
@@ -384,12 +438,11 @@ def consent_sign(
     account: Any, grantee: str, scope: str, purpose: str, days: float, key: Path, out: Path
 ) -> None:
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
-    from ape import chain
 
     from .chain import Contracts, Purpose
     from .patient import Patient
 
-    now = chain.blocks.head.timestamp
+    now = _now()
     with _ipfs() as ipfs:
         patient = Patient(account, Contracts.load(), ipfs, load_key_pair(key))
         signed = patient.sign_access(
@@ -476,6 +529,20 @@ def claims_fund(account: Any, amount: str) -> None:
     _echo_escrow(claims, account.address)
 
 
+def claims_faucet(account: Any, amount: str, to: str | None) -> None:
+    """Mint AMOUNT test tokens to --to (default: you), on a local development chain only:
+    the stablecoin `ape run deploy` deploys there has an open mint."""
+    from .chain import Contracts
+
+    claims = Contracts.load().claims
+    receiver = to or account.address
+    claims.mint_test_tokens(account, receiver, _units(claims, amount))
+    click.echo(
+        f"minted {amount} test tokens to {receiver}; "
+        f"it holds {_money(claims, claims.balance_of(receiver))}"
+    )
+
+
 def claims_withdraw(account: Any, amount: str) -> None:
     """Withdraw AMOUNT of escrow not reserved for approved claims (as an insurer)."""
     from .chain import Contracts
@@ -496,7 +563,6 @@ def claims_policy(
     auto_approve_below: str,
 ) -> None:
     """Issue a policy to PATIENT (as an insurer); prints its id."""
-    from ape import chain
 
     from .chain import Contracts, PolicyTerms
     from .fhir import Category
@@ -507,7 +573,7 @@ def claims_policy(
     except KeyError as exc:
         names = ", ".join(c.name.lower() for c in Category)
         raise click.BadParameter(f"unknown category {exc}; one of: {names}") from None
-    now = chain.blocks.head.timestamp
+    now = _now()
     terms = PolicyTerms(
         patient,
         _units(claims, limit),
@@ -546,6 +612,37 @@ def claims_submit(
         )
         view = hospital.contracts.claims.claim(claim_id)
     click.echo(f"claim 0x{claim_id.hex()} {view.status.name.lower()} ({receipt.gas_used:,} gas)")
+
+
+def claims_draft(
+    account: Any,
+    patient: str,
+    insurer: str,
+    policy: int,
+    record: tuple[str, ...],
+    item: tuple[str, ...],
+    service_date: Any,
+) -> None:
+    """Print a FHIR Claim from you (the provider) for PATIENT to submit with `claims submit`:
+    each --item is CODE:DISPLAY:AMOUNT (a CPT code, its text, tokens like 120.00)."""
+    from datetime import date
+
+    from .chain import Contracts
+    from .fhir_claims import build_claim
+
+    claims = Contracts.load().claims
+    codes = []
+    for text in item:
+        code, _, rest = text.partition(":")
+        display, _, amount = rest.rpartition(":")
+        if not code or not display or not amount:
+            raise click.BadParameter(f"{text!r}: write an item as CODE:DISPLAY:AMOUNT")
+        codes.append((code, display, _units(claims, amount)))
+    day = service_date.date() if service_date else date.today()
+    resource = build_claim(
+        patient, account.address, insurer, policy, day, codes, [_hex32(r) for r in record]
+    )
+    click.echo(json.dumps(resource, indent=2))
 
 
 def claims_list(account: Any, status: str | None) -> None:
@@ -1042,6 +1139,7 @@ def _register_connected_commands() -> None:
     key_option = click.option(
         "--key", required=True, type=click.Path(exists=True, path_type=Path), help="key file"
     )
+    main.add_command(_connected(main_whoami))
     admin.add_command(_connected(role(address(admin_admit))))
     admin.add_command(_connected(role(address(admin_remove))))
     keys.add_command(_connected(key_option(keys_publish)))
@@ -1091,7 +1189,8 @@ def _register_connected_commands() -> None:
     scope_option = click.option(
         "--scope", default="all", show_default=True, help="all | category:<name> | record:0x<id>"
     )
-    days_option = click.option("--days", type=float, default=30, show_default=True)
+    period_days = DAYS
+    days_option = click.option("--days", type=period_days, default=30, show_default=True)
     grantee_arg = click.argument("grantee", type=ADDRESS)
     consent.add_command(
         _connected(
@@ -1152,6 +1251,15 @@ def _register_connected_commands() -> None:
     amount = click.argument("amount")
     claim_arg = click.argument("claim_id")
     claims.add_command(_connected(amount(claims_fund)))
+    claims.add_command(
+        _connected(
+            amount(
+                click.option("--to", default=None, type=ADDRESS, help="who gets them")(
+                    claims_faucet
+                )
+            )
+        )
+    )
     claims.add_command(_connected(amount(claims_withdraw)))
     policy_options = [
         click.argument("patient", type=ADDRESS),
@@ -1161,7 +1269,7 @@ def _register_connected_commands() -> None:
         click.option(
             "--cover", required=True, help="covered categories, e.g. observation,condition"
         ),
-        click.option("--days", type=float, default=365, show_default=True),
+        click.option("--days", type=period_days, default=365, show_default=True),
         click.option("--auto-approve-below", default="0", show_default=True),
     ]
     command = claims_policy
@@ -1183,6 +1291,22 @@ def _register_connected_commands() -> None:
     ]
     command = claims_submit
     for option in reversed(submit_options):
+        command = option(command)
+    claims.add_command(_connected(command))
+    draft_options = [
+        click.argument("patient", type=ADDRESS),
+        click.option("--insurer", required=True, type=ADDRESS),
+        click.option("--policy", type=int, required=True),
+        click.option("--record", multiple=True, required=True, help="evidence record id"),
+        click.option(
+            "--item", multiple=True, required=True, help="CODE:DISPLAY:AMOUNT, e.g. 99213:Visit:120"
+        ),
+        click.option(
+            "--service-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="default today"
+        ),
+    ]
+    command = claims_draft
+    for option in reversed(draft_options):
         command = option(command)
     claims.add_command(_connected(command))
     statuses = click.Choice(["submitted", "approved", "denied", "disputed", "paid"])
