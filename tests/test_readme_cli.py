@@ -1,0 +1,108 @@
+"""README's "The command line" block, run as written, so the two cannot drift.
+
+The block is taken from README.md and run line by line by bash (``set -euo pipefail``:
+any failing command fails the test) as a newcomer would, from a folder holding the
+project (its Ape config, contracts, scripts and examples linked in, so the key files and
+JSON the block writes land there), with two substitutions, both about where the chain is:
+``make chain &`` becomes the same anvil command from the Makefile on a free port, and the
+network ``ethereum:local:node`` (fixed at port 8545 in ape-config.yaml) becomes
+``ethereum:local:foundry`` attached to that anvil. IPFS is this session's Kubo node."""
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+LINKED = ("ape-config.yaml", "contracts", "scripts", "examples", ".build", "node_modules")
+
+
+def readme_block() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The command line") :]
+    return section[section.index("```sh\n") + 6 : section.index("\n```", section.index("```sh"))]
+
+
+def makefile_anvil(port: int) -> list[str]:
+    """The anvil command of `make chain`, on ``port`` and keeping no state file."""
+    recipe = (ROOT / "Makefile").read_text().split("\nchain:", 1)[1].split("\n\n", 1)[0]
+    [line] = [x for x in recipe.replace("\\\n", " ").splitlines() if x.strip().startswith("anvil ")]
+    command = shlex.split(line[: line.index(">")])
+    assert "--port" in command and "--chain-id" in command
+    command[command.index("--port") + 1] = str(port)
+    at = command.index("--state")
+    return command[:at] + command[at + 2 :]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
+    block = readme_block()
+    assert block.startswith("make chain &")
+    script = block.replace("make chain &", ":", 1)
+    script = script.replace(
+        'N="--network ethereum:local:node"', 'N="--network ethereum:local:foundry"'
+    )
+    assert script.count("ethereum:local:foundry") == 1
+
+    work = tmp_path / "newcomer"
+    work.mkdir()
+    for name in LINKED:
+        (work / name).symlink_to(ROOT / name)
+    port = free_port()
+    log = (tmp_path / "anvil.log").open("w")
+    anvil = subprocess.Popen(makefile_anvil(port), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        env = {
+            **os.environ,
+            "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}",
+            "APE_FOUNDRY_HOST": url,
+            "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+            "CARECHAIN_IPFS_API": kubo.api_url,
+        }
+        run = subprocess.run(
+            ["bash", "-c", "set -euxo pipefail\n" + script],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+    finally:
+        anvil.send_signal(signal.SIGTERM)
+        anvil.wait(timeout=30)
+        log.close()
+    assert run.returncode == 0, f"{run.stderr[-6000:]}\n--- stdout ---\n{run.stdout[-3000:]}"
+    assert "Traceback" not in run.stderr
+
+    # what the block wrote is what each step promised
+    record = json.loads((work / "record.json").read_text())
+    assert record == json.loads((ROOT / "examples" / "observation.json").read_text())
+    assert json.loads((work / "consent.json").read_text())["resourceType"] == "Consent"
+    claim = json.loads((work / "claim.json").read_text())
+    assert claim["resourceType"] == "Claim" and claim["total"]["value"] == 1100
+    response = re.search(r"\{\n  \"resourceType\": \"ClaimResponse\".*?\n\}", run.stdout, re.S)
+    assert response and json.loads(response.group(0))["outcome"] == "complete"
+    # 1,100 less the 100 deductible, less 10% co-pay: the insurer paid 900, alice owes 200
+    assert "you owe 200.00" in run.stdout
