@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LINKED = ("ape-config.yaml", "contracts", "scripts", "examples", ".build", "node_modules")
 
 
-def readme_block() -> str:
+def readme_block(heading: str) -> str:
+    """The first shell block under ``heading`` in README.md."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## The command line") :]
+    section = text[text.index(heading) :]
     return section[section.index("```sh\n") + 6 : section.index("\n```", section.index("```sh"))]
 
 
@@ -50,9 +51,10 @@ def free_port() -> int:
 
 
 def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
-    block = readme_block()
+    block = readme_block("## The command line")
     assert block.startswith("make chain &")
-    script = block.replace("make chain &", ":", 1)
+    trace = readme_block("## Traceability")  # it goes on from the block above
+    script = block.replace("make chain &", ":", 1) + "\n" + trace
     script = script.replace(
         'N="--network ethereum:local:node"', 'N="--network ethereum:local:foundry"'
     )
@@ -106,3 +108,8 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     assert response and json.loads(response.group(0))["outcome"] == "complete"
     # 1,100 less the 100 deductible, less 10% co-pay: the insurer paid 900, alice owes 200
     assert "you owe 200.00" in run.stdout
+    # the supply chain: the pharmacy dispensed 42 it had received; 43 was genuine before
+    # the recall; the recall names every holder; the pump's life is on record
+    assert "dispensed (no patient is recorded)" in run.stdout
+    assert "recalled; 3 parties hold or are receiving units" in run.stdout
+    assert "calibration passed" in run.stdout
