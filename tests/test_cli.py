@@ -113,3 +113,13 @@ def test_periods_are_checked():
     for bad in ("nan", "-1", "0", "1e9", "inf", "thirty"):
         with pytest.raises(click.BadParameter):
             DAYS.convert(bad, None, None)
+
+
+def test_a_chain_that_is_not_running_gets_one_line_saying_what_to_do():
+    """Ape's own words end in "Install node software (geth)", which is not the problem."""
+    from ape_node.provider import NodeSoftwareNotInstalledError
+
+    from carechain.cli import _one_line
+
+    line = _one_line(NodeSoftwareNotInstalledError())
+    assert "make chain" in line and "geth" not in line and "\n" not in line

@@ -43,6 +43,14 @@ def _one_line(exc: BaseException) -> str:
         return f"permission denied: {exc.filename}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     kind = type(exc).__name__
+    if kind in ("NodeSoftwareNotInstalledError", "ProviderNotConnectedError") or (
+        "No node found" in text
+    ):  # nothing answers at the network's URL (Ape then suggests installing geth)
+        return (
+            "no chain node answers for the --network given (ethereum:local:node is "
+            "http://127.0.0.1:8545): start one with `make chain` in another terminal, or "
+            "choose another --network"
+        )
     if kind == "ConversionError":  # Ape could not read an address or amount
         return f"{text} (an address is 0x followed by 40 hex digits)"
     if isinstance(exc, ValueError | OSError):
