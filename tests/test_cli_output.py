@@ -65,3 +65,35 @@ def test_ape_log_lines_go_to_stderr(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert "Connecting to existing" in err and "a warning" in err
+
+
+def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, kubo, chain):
+    """Ape's foundry provider prints a call trace ("reverted without message", the call
+    tree) to stdout for every revert; the error carechain raises already names the refusal,
+    and a library must not print."""
+    contracts.deployment.save(tmp_path / "deployments")
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "carechain"),
+            "consent",
+            "revoke",
+            "0x" + "11" * 32,
+            "--network",
+            "ethereum:local:foundry",
+            "--account",
+            "TEST::3",
+        ],
+        env={
+            **os.environ,
+            "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+            "CARECHAIN_IPFS_API": kubo.api_url,
+            "APE_FOUNDRY_HOST": chain.provider.uri,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "UnknownConsent" in lines[0], run.stderr

@@ -10,8 +10,11 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import os
 import re
 import secrets
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -207,9 +210,39 @@ def _require_settlement_token(project: Any, token: str) -> None:
         )
 
 
+#: Set while :func:`reverts_as_errors` translates a call's reverts.
+_translating = threading.local()
+
+
+def _quiet_revert_traces() -> None:
+    """Ape's foundry provider prints a call trace ("reverted without message", the call
+    tree) to stdout for every revert, before the error reaches the caller: a library must
+    not print, and the error carechain raises already names the refusal. While a revert is
+    being translated the trace is not shown (``CARECHAIN_DEBUG=1`` shows it, on stderr)."""
+    from ape_ethereum.trace import Trace
+
+    if getattr(Trace.show, "_carechain", False):
+        return
+    original = Trace.show
+
+    @functools.wraps(original)
+    def show(self: Any, verbose: bool = False, file: Any = None) -> None:
+        if not getattr(_translating, "active", False):
+            return original(self, verbose=verbose, file=file or sys.stdout)
+        if os.environ.get("CARECHAIN_DEBUG") == "1":
+            return original(self, verbose=verbose, file=sys.stderr)
+        return None
+
+    show._carechain = True  # type: ignore[attr-defined]
+    Trace.show = show
+
+
 @contextmanager
 def reverts_as_errors() -> Iterator[None]:
     """Translate a contract revert into a :class:`ChainError` naming the custom error."""
+    _quiet_revert_traces()
+    outer = getattr(_translating, "active", False)
+    _translating.active = True
     try:
         yield
     except ContractLogicError as exc:
@@ -224,11 +257,18 @@ def reverts_as_errors() -> Iterator[None]:
         raise error(message) from exc
     except TransactionError as exc:
         raise ChainError(f"transaction failed: {exc}") from exc
+    finally:
+        _translating.active = outer
 
 
 def _missing_role(account: Any, role: bytes) -> str:
     """Why ``account`` is refused a call that needs ``role``, and what to do."""
     role_name = _ROLE_NAMES.get(role, "0x" + role.hex())
+    if role == bytes(32):
+        return (
+            f"{account} is not the governor (AccessControlUnauthorizedAccount): only the "
+            "governor (the deploying account, or whoever it handed the role to) may do this"
+        )
     return (
         f"{account} does not hold the {role_name} role (AccessControlUnauthorizedAccount); "
         f"the governor admits parties (carechain admin admit {role_name} <address>)"
