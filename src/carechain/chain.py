@@ -248,7 +248,7 @@ def reverts_as_errors() -> Iterator[None]:
     except ContractLogicError as exc:
         name = getattr(exc, "name", None) or exc.__class__.__name__
         inputs = getattr(exc, "inputs", None) or {}
-        detail = ", ".join(f"{k}={_show(v)}" for k, v in inputs.items())
+        detail = ", ".join(f"{k}={_show(v, k, name)}" for k, v in inputs.items())
         message = f"the contract refused: {name}({detail})" if inputs else f"refused: {exc}"
         if name == "AccessControlUnauthorizedAccount" and len(inputs) == 2:
             account, role = inputs.values()
@@ -275,9 +275,29 @@ def _missing_role(account: Any, role: bytes) -> str:
     )
 
 
-def _show(value: Any) -> str:
+#: Error arguments in UTC days since 1970, in Unix seconds, and in settlement-token units.
+_DAY_ARGS = frozenset({"serviceDate", "today"})
+_TIME_ARGS = frozenset({"closedAt", "closesAt", "deadline", "nowTime", "start", "end", "until"})
+_TOKEN_ERRORS = frozenset({"InsufficientEscrow", "InvalidAmount"})
+
+
+def _show(value: Any, name: str = "", error: str = "") -> str:
+    """An error argument as a person reads it: dates, not day numbers or Unix seconds;
+    claim statuses by name; escrow amounts in tokens, not 6-decimal units."""
+    import datetime as dt
+
     if isinstance(value, bytes):
         return "0x" + value.hex()
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name in _DAY_ARGS and 0 <= value < 2_000_000:
+            return (dt.date(1970, 1, 1) + dt.timedelta(days=value)).isoformat()
+        if name in _TIME_ARGS and 0 < value < 2**40:
+            moment = dt.datetime.fromtimestamp(value, dt.UTC)
+            return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+        if name == "status" and error == "WrongStatus" and value in iter(ClaimStatus):
+            return ClaimStatus(value).name.lower()
+        if error in _TOKEN_ERRORS:
+            return f"{value / 10**TOKEN_DECIMALS:,.2f} tokens"
     return str(value)
 
 
