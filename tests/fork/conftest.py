@@ -30,14 +30,20 @@ def rpc(method: str, *params: object) -> object:
         return json.loads(response.read())["result"]
 
 
+# ClaimsManager._policyCount; tests/forge/Claims.t.sol pins it, so a storage change fails there.
+POLICY_COUNT_SLOT = 7
+
+
 def upstream_state(seed: dict, contracts: Contracts) -> dict:
     """What the fork flows would change if they leaked upstream: the head, the policy
-    counter of the ClaimsManager (storage slot 4) and the balance of the seeded provider."""
+    counter of the ClaimsManager (storage slot POLICY_COUNT_SLOT) and the balance of the seeded
+    provider."""
     token_balance = "0x70a08231" + "00" * 12 + seed["accounts"]["hospital"][2:].lower()
     return {
         "block": int(rpc("eth_blockNumber"), 16),
         "policy_count": int(
-            rpc("eth_getStorageAt", contracts.deployment.claims, "0x4", "latest"), 16
+            rpc("eth_getStorageAt", contracts.deployment.claims, hex(POLICY_COUNT_SLOT), "latest"),
+            16,
         ),
         "provider_balance": int(
             rpc("eth_call", {"to": contracts.deployment.token, "data": token_balance}, "latest"), 16
