@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
+import {IConsentManager} from "./interfaces/IConsentManager.sol";
 
 /// @title Packing
 /// @notice The one place storage words are packed by hand. On the hot paths (anchoring a
@@ -32,6 +33,16 @@ library Packing {
     {
         return uint256(policyId) | (uint256(providerId) << 32) | (uint256(uint8(status)) << 64)
             | (uint256(amount) << 72);
+    }
+
+    /// @notice A Consent {patient, start, end, deny, decidedBy, version}.
+    function consent(address patient, uint32 start, uint32 end, bool deny, uint8 decidedBy, uint16 version)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint256(uint160(patient)) | (uint256(start) << 160) | (uint256(end) << 192)
+            | (deny ? uint256(1) << 224 : 0) | (uint256(decidedBy) << 232) | (uint256(version) << 240);
     }
 
     /// @notice Write `word` to storage `slot` (a struct's `.slot`).

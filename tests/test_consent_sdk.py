@@ -339,6 +339,85 @@ def test_break_glass_authorises_emergency_reads_only(
     assert not contracts.consent.can_access(doctor_client.address, target, Purpose.EMERGENCY)
 
 
+def test_break_glass_is_closed_by_the_patient_and_waits_for_review(
+    patient_client, doctor_client, chart_refs, contracts, governor, chain
+):
+    """The patient ends a clinician's emergency access at once; the clinician cannot open
+    another for this patient until an auditor has found the first justified."""
+    from carechain import NotAuthorizedError
+
+    contracts.registry.admit(governor, "provider", doctor_client.account)
+    target = chart_refs[0].record_id
+    access_id = doctor_client.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
+    patient_client.close_break_glass(access_id)
+    assert not contracts.consent.can_access(doctor_client.address, target, Purpose.EMERGENCY)
+    with pytest.raises(NotAuthorizedError, match=r"BreakGlassBlocked\(.*review=pending review"):
+        doctor_client.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
+    with pytest.raises(ValueError, match="a reason must be a code"):
+        doctor_client.open_break_glass(patient_client.address, "fell down the stairs", 3600)
+
+
+def test_a_later_decision_voids_an_unrelayed_signature(
+    patient_client, doctor_client, chart_refs, contracts, stranger, chain
+):
+    """A signed grant the doctor held back is void once the patient revokes directly; a
+    signed revocation still lands after the doctor front-runs it with a held grant."""
+    from carechain import ChainError
+
+    target = chart_refs[0].record_id
+    grant_id, _ = patient_client.grant_access(
+        doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain)
+    )
+    held = patient_client.sign_access(
+        doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain, 90 * 86400)
+    )
+    patient_client.revoke_access(grant_id)
+    with pytest.raises(ChainError, match="InvalidSignature"):
+        contracts.consent.relay(doctor_client.account, held)
+    assert not contracts.consent.can_access(doctor_client.address, target, Purpose.TREATMENT)
+
+    grant_id, _ = patient_client.grant_access(
+        doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain)
+    )
+    held = patient_client.sign_access(
+        doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain, 90 * 86400)
+    )
+    revocation = patient_client.sign_revocation(grant_id)
+    assert revocation.deadline <= chain.blocks.head.timestamp + 3600 + 60  # short by default
+    contracts.consent.relay(doctor_client.account, held)  # the front-run
+    contracts.consent.relay_revoke(stranger, revocation)
+    assert not contracts.consent.can_access(doctor_client.address, target, Purpose.TREATMENT)
+
+
+def test_a_guardians_grants_end_with_its_removal(
+    patient_client, doctor_client, chart_refs, contracts, guardian, chain
+):
+    from carechain import NotAuthorizedError
+
+    patient_client.appoint_guardian(guardian.address)
+    with pytest.raises(NotAuthorizedError, match="GuardianOwnAccess"):
+        contracts.consent.grant(
+            guardian,
+            guardian.address,
+            Scope.all(),
+            Purpose.TREATMENT,
+            until(chain),
+            patient=patient_client.address,
+        )
+    contracts.consent.grant(
+        guardian,
+        doctor_client.address,
+        Scope.all(),
+        Purpose.TREATMENT,
+        until(chain),
+        patient=patient_client.address,
+    )
+    target = chart_refs[0].record_id
+    assert contracts.consent.can_access(doctor_client.address, target, Purpose.TREATMENT)
+    patient_client.remove_guardian(guardian.address)
+    assert not contracts.consent.can_access(doctor_client.address, target, Purpose.TREATMENT)
+
+
 def test_grant_round_trips_through_fhir_consent(patient_client, doctor_client, chart_refs, chain):
     """A grant exports as a valid FHIR Consent; a Consent imports as the same grant."""
     from carechain.fhir_consent import from_fhir_consent, to_fhir_consent

@@ -76,6 +76,9 @@ class World:
     retracted: bytes
     newcomer: object  # an admitted provider the patient never consented to
     receipts_root: bytes
+    guardian: object  # appointed by the patient
+    stale_revocation: object  # signed by the patient before a later direct decision
+    break_glass: bytes  # the hospital's open emergency access to the patient
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +137,12 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
     envelope = ipfs.cat(refs[3].digest)
     d.receipts.record(p.address, refs[0].record_id, 1, Purpose.TREATMENT)  # a logged read
     [receipts_root] = d.receipts.flush()
+    guardian = accounts[12]
+    p.appoint_guardian(guardian.address)
+    consent_id = contracts.consent.grant_id(p.address, d.address, Scope.all(), Purpose.TREATMENT)
+    stale_revocation = p.sign_revocation(consent_id)
+    p.grant_access(d.address, Scope.all(), Purpose.TREATMENT, now + 2 * DAY)  # the later one
+    break_glass = h.open_break_glass(p.address, "unconscious-in-ED")
     return World(
         contracts,
         h,
@@ -156,6 +165,9 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
         retracted.record_id,
         accounts[14],
         receipts_root,
+        guardian,
+        stale_revocation,
+        break_glass,
     )
 
 
@@ -545,6 +557,37 @@ CASES = [
         _relay_with(lambda w: _sign_fresh(w, patient=w.doctor.address)),
         ChainError,
         "InvalidSignature",
+    ),
+    (
+        "signed-revocation-after-a-later-decision",
+        lambda w: w.contracts.consent.relay_revoke(w.stranger, w.stale_revocation),
+        ChainError,
+        "InvalidSignature",
+    ),
+    (
+        "guardian-grants-itself",
+        lambda w: w.contracts.consent.grant(
+            w.guardian,
+            w.guardian.address,
+            Scope.all(),
+            Purpose.TREATMENT,
+            w.now + 365 * DAY,
+            patient=w.patient.address,
+        ),
+        NotAuthorizedError,
+        "GuardianOwnAccess",
+    ),
+    (
+        "break-glass-free-text",
+        lambda w: w.hospital.open_break_glass(w.patient.address, "he fell down the stairs"),
+        ValueError,
+        "a reason must be a code",
+    ),
+    (
+        "break-glass-closed-by-stranger",
+        lambda w: w.contracts.consent.close_break_glass(w.stranger, w.break_glass),
+        NotAuthorizedError,
+        "NotPatientOrGuardian",
     ),
     (
         "deployment-wrong-chain",

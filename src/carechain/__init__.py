@@ -12,6 +12,7 @@ from .chain import (
     Purpose,
     Scope,
     SignedConsent,
+    SignedRevocation,
     deploy,
 )
 from .consent import AccessReceipt, ConsentRequiredError, TrailEntry
@@ -71,6 +72,7 @@ __all__ = [
     "RecordRef",
     "Scope",
     "SignedConsent",
+    "SignedRevocation",
     "TrailEntry",
     "deploy",
 ]

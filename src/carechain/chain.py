@@ -72,6 +72,9 @@ _PERMISSION_ERRORS = {
     "NotPatientOrGuardian",
     "NoCareRelationship",
     "CompanyPrefixNotYours",
+    "GuardianOwnAccess",
+    "PatientDecided",
+    "BreakGlassBlocked",
 }
 
 T = TypeVar("T")
@@ -279,6 +282,8 @@ def _missing_role(account: Any, role: bytes) -> str:
 _DAY_ARGS = frozenset({"serviceDate", "today"})
 _TIME_ARGS = frozenset({"closedAt", "closesAt", "deadline", "nowTime", "start", "end", "until"})
 _TOKEN_ERRORS = frozenset({"InsufficientEscrow", "InvalidAmount"})
+#: IConsentManager.Review, as an auditor's verdict reads.
+_REVIEWS = ("pending review", "justified", "unjustified")
 
 
 def _show(value: Any, name: str = "", error: str = "") -> str:
@@ -296,6 +301,8 @@ def _show(value: Any, name: str = "", error: str = "") -> str:
             return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
         if name == "status" and error == "WrongStatus" and value in iter(ClaimStatus):
             return ClaimStatus(value).name.lower()
+        if name == "review" and error == "BreakGlassBlocked" and 0 <= value < len(_REVIEWS):
+            return _REVIEWS[value]
         if error in _TOKEN_ERRORS:
             return f"{value / 10**TOKEN_DECIMALS:,.2f} tokens"
     return str(value)
@@ -773,6 +780,21 @@ _GRANT_TYPES = [
 ]
 _REVOKE_TYPES = [("grantId", "bytes32"), ("nonce", "uint256"), ("deadline", "uint256")]
 
+#: How long a signed consent or revocation can be relayed, by default (seconds). Short: an
+#: unrelayed signature is a decision someone else holds, and a later decision by the patient
+#: voids it anyway.
+SIGNATURE_TTL = 3600
+
+
+@dataclass(frozen=True)
+class SignedRevocation:
+    """A revocation signed by the patient (EIP-712), for any relayer to submit."""
+
+    patient: str
+    grant_id: bytes
+    deadline: int
+    signature: bytes
+
 
 @dataclass(frozen=True)
 class SignedConsent:
@@ -894,15 +916,21 @@ class ConsentManager:
         scope: Scope,
         purpose: Purpose,
         end: int,
-        deadline: int,
+        deadline: int | None = None,
         keys_digest: bytes = bytes(32),
     ) -> SignedConsent:
-        """The patient signs a consent for a relayer to submit (no ETH needed)."""
+        """The patient signs a consent for a relayer to submit (no ETH needed). It can be
+        relayed until ``deadline`` (default: SIGNATURE_TTL from now) and only while no other
+        decision about the same consent has been made since it was signed."""
+        deadline = deadline or _signature_deadline()
         request = (grantee, int(scope.kind), scope.value, int(purpose), 0, end, False, keys_digest)
+        nonce = self.signature_nonce(
+            str(patient.address), self.grant_id(str(patient.address), grantee, scope, purpose)
+        )
         message = dict(
             zip(
                 [n for n, _ in _GRANT_TYPES],
-                [str(patient.address), *request, int(self.contract.nonces(patient)), deadline],
+                [str(patient.address), *request, nonce, deadline],
                 strict=True,
             )
         )
@@ -920,6 +948,30 @@ class ConsentManager:
         return self.grant_id(
             signed.patient, grantee, Scope(ScopeKind(kind), value), Purpose(purpose)
         )
+
+    def sign_revoke(
+        self, patient: Any, grant_id: bytes, deadline: int | None = None
+    ) -> SignedRevocation:
+        """The patient signs the withdrawal of consent ``grant_id`` for a relayer to submit.
+        A grant the patient signed earlier and someone relays first does not block it."""
+        deadline = deadline or _signature_deadline()
+        nonce = self.signature_nonce(str(patient.address), grant_id)
+        message = {"grantId": grant_id, "nonce": nonce, "deadline": deadline}
+        signature = self._sign(patient, "Revoke", _REVOKE_TYPES, message)
+        return SignedRevocation(str(patient.address), grant_id, deadline, signature)
+
+    def relay_revoke(self, relayer: Any, signed: SignedRevocation) -> Any:
+        """Submit a patient's signed revocation (anyone may)."""
+        return _transact(
+            lambda: self.contract.revokeBySig(
+                signed.grant_id, signed.deadline, signed.signature, sender=relayer
+            )
+        )
+
+    def signature_nonce(self, patient: str, grant_id: bytes) -> int:
+        """The nonce a signature of ``patient`` about consent ``grant_id`` carries now; every
+        decision about that consent moves it on."""
+        return int(_view(self.contract.signatureNonce, patient, grant_id))
 
     def _sign(
         self, account: Any, primary: str, fields: list[tuple[str, str]], message: dict[str, Any]
@@ -987,19 +1039,31 @@ class ConsentManager:
     def open_break_glass(
         self, provider: Any, patient: str, justification: str, duration: int
     ) -> bytes:
-        """An admitted provider opens time-boxed emergency access; returns its id."""
+        """An admitted provider opens time-boxed emergency access; returns its id. The
+        justification is a reason code (``unconscious-in-ED``), never free text."""
+        reason_code(justification)  # refuse free text before anything is sent
         receipt = _transact(
             lambda: self.contract.openBreakGlass(
-                patient, keccak(text=justification), duration, sender=provider
+                patient, reason_code(justification), duration, sender=provider
             )
         )
         return bytes(receipt.decode_logs(self.contract.BreakGlassOpened)[0].accessId)
+
+    def close_break_glass(self, sender: Any, access_id: bytes) -> Any:
+        """End a break-glass access now (its patient, a guardian, its clinician or an
+        auditor)."""
+        return _transact(lambda: self.contract.closeBreakGlass(access_id, sender=sender))
 
     def review_break_glass(self, auditor: Any, access_id: bytes, justified: bool) -> Any:
         """An auditor marks a break-glass access justified or not."""
         return _transact(
             lambda: self.contract.reviewBreakGlass(access_id, justified, sender=auditor)
         )
+
+
+def _signature_deadline() -> int:
+    """SIGNATURE_TTL from the later of the wall clock and the chain's last block."""
+    return max(int(time.time()), int(chain.blocks.head.timestamp)) + SIGNATURE_TTL
 
 
 def _log_order(log: Any) -> tuple[int, int]:

@@ -447,17 +447,20 @@ def consent_sign(
 ) -> None:
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
 
-    from .chain import Contracts, Purpose
+    from .chain import SIGNATURE_TTL, Contracts, Purpose
     from .patient import Patient
 
     now = _now()
     with _ipfs() as ipfs:
         patient = Patient(account, Contracts.load(), ipfs, load_key_pair(key))
         signed = patient.sign_access(
-            grantee, _scope(scope), Purpose[purpose.upper()], now + int(days * 86400), now + 86400
+            grantee, _scope(scope), Purpose[purpose.upper()], now + int(days * 86400)
         )
     out.write_text(signed.to_json() + "\n")
-    click.echo(f"signed consent written to {out}; valid for relaying for 24 hours")
+    click.echo(
+        f"signed consent written to {out}; it can be relayed for {SIGNATURE_TTL // 60} minutes, "
+        "and not after any later decision of yours about the same consent"
+    )
 
 
 def consent_relay(account: Any, payload: Path) -> None:

@@ -13,6 +13,7 @@ from .chain import (
     RecordVersion,
     Scope,
     SignedConsent,
+    SignedRevocation,
 )
 from .consent import TrailEntry, audit_trail, build_key_object
 from .errors import CarechainError
@@ -70,14 +71,29 @@ class Patient(Party):
         return self.contracts.consent.revoke(self.account, grant_id)
 
     def sign_access(
-        self, grantee: str, scope: Scope, purpose: Purpose, until: int, deadline: int
+        self,
+        grantee: str,
+        scope: Scope,
+        purpose: Purpose,
+        until: int,
+        deadline: int | None = None,
     ) -> SignedConsent:
         """Sign a consent for a relayer to submit, so the patient needs no ETH. The key
-        object is published on IPFS first (that needs no ETH either)."""
+        object is published on IPFS first (that needs no ETH either). It can be relayed
+        until ``deadline`` (default: an hour from now), and not after any later decision of
+        mine about the same consent."""
         keys_digest = self._share_keys(grantee, scope)
         return self.contracts.consent.sign_grant(
             self.account, grantee, scope, purpose, until, deadline, keys_digest
         )
+
+    def sign_revocation(self, grant_id: bytes, deadline: int | None = None) -> SignedRevocation:
+        """Sign the withdrawal of a consent for a relayer to submit (no ETH needed)."""
+        return self.contracts.consent.sign_revoke(self.account, grant_id, deadline)
+
+    def close_break_glass(self, access_id: bytes) -> Any:
+        """End a clinician's emergency access to my records now."""
+        return self.contracts.consent.close_break_glass(self.account, access_id)
 
     def appoint_guardian(self, guardian: str) -> Any:
         """Let ``guardian`` grant and revoke on my behalf."""

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Base} from "./Base.sol";
 import {ConsentManager} from "../../contracts/ConsentManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
@@ -122,6 +123,8 @@ contract ConsentTest is Base {
         vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidGuardian.selector, guardian));
         consent.removeGuardian(guardian);
         consent.appointGuardian(guardian);
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidGuardian.selector, guardian));
+        consent.appointGuardian(guardian); // already one
         vm.stopPrank();
         vm.assertTrue(consent.isGuardian(patient, guardian));
 
@@ -201,9 +204,10 @@ contract ConsentTest is Base {
         vm.prank(stranger); // anyone may relay
         bytes32 id = consent.grantBySig(patient, r, deadline, sig);
         vm.assertTrue(consent.canAccess(doctor, R1, TREATMENT));
-        vm.assertEq(consent.nonces(patient), 1);
+        vm.assertEq(consent.signatureNonce(patient, id), 1);
+        vm.assertEq(consent.getConsent(id).decidedBy, 255);
         vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
-        consent.grantBySig(patient, r, deadline, sig); // replay: the nonce moved on
+        consent.grantBySig(patient, r, deadline, sig); // replay: the consent's nonce moved on
 
         bytes memory revokeSig = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 1, deadline)));
         vm.prank(stranger);
@@ -247,7 +251,7 @@ contract ConsentTest is Base {
         vm.warp(access.expiresAt);
         vm.assertFalse(consent.canAccess(hospital, R1, EMERGENCY));
 
-        vm.expectRevert(abi.encodeWithSelector(IConsentManager.NotAuthorized.selector, hospital, AUDITOR_ROLE));
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, hospital, AUDITOR_ROLE));
         vm.prank(hospital);
         consent.reviewBreakGlass(accessId, true);
         vm.expectEmit();
@@ -263,7 +267,7 @@ contract ConsentTest is Base {
     }
 
     function test_break_glass_refusals() public {
-        vm.expectRevert(abi.encodeWithSelector(IConsentManager.NotAuthorized.selector, stranger, PROVIDER_ROLE));
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, PROVIDER_ROLE));
         vm.prank(stranger);
         consent.openBreakGlass(patient, "x", 1 hours);
         vm.startPrank(hospital);
@@ -279,5 +283,88 @@ contract ConsentTest is Base {
     function test_access_to_an_unknown_record_reverts() public {
         vm.expectRevert(abi.encodeWithSelector(IRecordRegistry.UnknownRecord.selector, bytes32(uint256(5))));
         consent.canAccess(doctor, bytes32(uint256(5)), TREATMENT);
+    }
+
+    function test_a_patient_can_appoint_guardians_247_times_in_all() public {
+        vm.startPrank(patient);
+        for (uint160 i = 1; i <= 247; ++i) {
+            consent.appointGuardian(address(0x1000 + i));
+            if (i % 2 == 0) consent.removeGuardian(address(0x1000 + i));
+        }
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.TooManyGuardianAppointments.selector, patient, 247));
+        consent.appointGuardian(guardian);
+        vm.stopPrank();
+        // The 247th appointment (bit 247, the highest) still acts for the patient.
+        vm.prank(address(0x1000 + 247));
+        consent.grantFor(patient, _request(doctor, ALL, bytes32(0), TREATMENT));
+        vm.assertTrue(consent.canAccess(doctor, R1, TREATMENT));
+    }
+
+    function test_a_guardian_may_replace_an_expired_patient_denial_and_its_own() public {
+        vm.prank(patient);
+        consent.appointGuardian(guardian);
+        IConsentManager.GrantRequest memory no = _request(doctor, ALL, bytes32(0), TREATMENT);
+        no.deny = true;
+        uint256 t0 = block.timestamp; // (via-IR may reuse block.timestamp across a warp)
+        no.end = uint40(t0 + 1 days);
+        vm.prank(patient);
+        bytes32 id = consent.grantFor(patient, no);
+        vm.warp(t0 + 1 days);
+        vm.startPrank(guardian);
+        consent.grantFor(patient, _request(doctor, ALL, bytes32(0), TREATMENT)); // the denial expired
+        vm.assertTrue(consent.canAccess(doctor, R1, TREATMENT));
+        no.end = uint40(t0 + 2 days);
+        consent.grantFor(patient, no); // a guardian's denial ...
+        consent.revoke(id); // ... it may take back
+        vm.stopPrank();
+        vm.assertEq(consent.getConsent(id).end, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IConsentManager.InvalidPeriod.selector, t0 + 1 days, uint40(1) << 32, t0 + 1 days
+            )
+        );
+        no.end = uint40(1) << 32; // past 2106
+        vm.prank(patient);
+        consent.grantFor(patient, no);
+    }
+
+    function test_signed_revocation_edges() public {
+        vm.prank(patient);
+        bytes32 id = consent.grant(doctor, ALL, bytes32(0), TREATMENT, uint40(block.timestamp + 30 days), "");
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory early = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 0, deadline)));
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
+        consent.revokeBySig(id, deadline, early); // signed before the direct grant
+        // A signed denial relayed after: at one nonce a revocation does not undo a denial.
+        IConsentManager.GrantRequest memory no = _request(doctor, ALL, bytes32(0), TREATMENT);
+        no.deny = true;
+        bytes memory denySig = _signGrant(no, 1, deadline);
+        bytes memory revokeSig = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 1, deadline)));
+        consent.grantBySig(patient, no, deadline, denySig);
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
+        consent.revokeBySig(id, deadline, revokeSig);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.SignatureExpired.selector, deadline, deadline + 1));
+        consent.revokeBySig(id, deadline, revokeSig);
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidNonce.selector, 0, uint256(1) << 240));
+        vm.prank(patient);
+        consent.cancelSignatures(uint256(1) << 240);
+    }
+
+    function test_break_glass_close_and_late_review() public {
+        vm.prank(patient);
+        consent.appointGuardian(guardian);
+        vm.prank(hospital);
+        bytes32 accessId = consent.openBreakGlass(patient, "x", 1 hours);
+        vm.expectEmit();
+        emit IConsentManager.BreakGlassClosed(accessId, guardian);
+        vm.prank(guardian);
+        consent.closeBreakGlass(accessId);
+        vm.assertFalse(consent.canAccess(hospital, R1, EMERGENCY));
+        vm.expectRevert(abi.encodeWithSelector(IConsentManager.BreakGlassNotOpen.selector, bytes32(0)));
+        consent.closeBreakGlass(bytes32(0));
+        vm.prank(auditor);
+        consent.reviewBreakGlass(accessId, false); // after it ended: the verdict is recorded
+        vm.assertEq(uint8(consent.getBreakGlass(accessId).review), uint8(IConsentManager.Review.Unjustified));
     }
 }
