@@ -327,7 +327,8 @@ contract ConsentManager is IConsentManager, EIP712 {
     function _revoke(bytes32 grantId, Consent storage consent, uint8 by) private {
         _checkGuardianMayChange(grantId, consent, by);
         address patient = consent.patient;
-        _store(consent, Packing.consent(patient, 0, 0, false, by, _next(consent.version)));
+        _consents[grantId] =
+            Consent({patient: patient, start: 0, end: 0, deny: false, decidedBy: by, version: _next(consent.version)});
         emit ConsentRevoked(grantId, patient);
     }
 

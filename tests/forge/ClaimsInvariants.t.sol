@@ -158,10 +158,10 @@ contract ClaimsInvariantTest is Base {
         super.setUp();
         vm.startPrank(patient);
         consent.grant(
-            insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, type(uint40).max, ""
+            insurer, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Payment, type(uint32).max, ""
         );
         consent.grant(
-            hospital, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Treatment, type(uint40).max, ""
+            hospital, IConsentManager.ScopeKind.All, bytes32(0), IConsentManager.Purpose.Treatment, type(uint32).max, ""
         );
         vm.stopPrank();
         vm.startPrank(insurer);
@@ -174,7 +174,7 @@ contract ClaimsInvariantTest is Base {
                 copayBps: 1_500,
                 coveredCategories: uint32(1) << 1,
                 start: uint40(block.timestamp - 1 days),
-                end: type(uint40).max,
+                end: type(uint32).max,
                 autoApproveBelow: 400 * USD
             })
         );

@@ -305,7 +305,7 @@ contract ConsentTest is Base {
         consent.appointGuardian(guardian);
         IConsentManager.GrantRequest memory no = _request(doctor, ALL, bytes32(0), TREATMENT);
         no.deny = true;
-        uint256 t0 = block.timestamp; // (via-IR may reuse block.timestamp across a warp)
+        uint256 t0 = 1_800_000_000; // Base's start (via-IR may re-read block.timestamp after a warp)
         no.end = uint40(t0 + 1 days);
         vm.prank(patient);
         bytes32 id = consent.grantFor(patient, no);
