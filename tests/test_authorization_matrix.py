@@ -166,14 +166,20 @@ CASES = {
         "NotPatientOrGuardian",
     ),
     "consent.openBreakGlass": (
-        lambda w, s: w["consent"].openBreakGlass(w["patient"], b"\x00" * 32, 600, sender=s),
+        # another patient: the world's open access to its patient awaits review
+        lambda w, s: w["consent"].openBreakGlass(w["doctor"], b"\x00" * 32, 600, sender=s),
         {"provider", "other_provider"},
-        "NotAuthorized",
+        "AccessControlUnauthorizedAccount",
     ),
     "consent.reviewBreakGlass": (
         lambda w, s: w["consent"].reviewBreakGlass(w["access_id"], True, sender=s),
         {"auditor"},
-        "NotAuthorized",
+        "AccessControlUnauthorizedAccount",
+    ),
+    "consent.closeBreakGlass": (
+        lambda w, s: w["consent"].closeBreakGlass(w["access_id"], sender=s),
+        {"provider", "auditor", "patient", "guardian"},
+        "NotPatientOrGuardian",
     ),
     "claims.deposit": (
         lambda w, s: w["claims"].deposit(1, sender=s),

@@ -80,7 +80,9 @@ def grant_message(patient, req, nonce, deadline):
 
 def signed_grant(consent, chain, patient, req, deadline, chain_id=None, contract=None, nonce=None):
     dom = domain(chain_id or chain.chain_id, contract or consent.address)
-    nonce = consent.nonces(patient) if nonce is None else nonce
+    if nonce is None:  # the consent's current signature nonce
+        grant_id = consent.grantIdOf(patient, *req[:4])
+        nonce = consent.signatureNonce(patient, grant_id)
     return sign(patient, dom, GRANT_TYPES, grant_message(patient, req, nonce, deadline))
 
 
@@ -92,7 +94,9 @@ def test_relayed_signature_grants(
     tx = consent.grantBySig(patient, grant_request, deadline, signature, sender=stranger)
     [event] = tx.decode_logs(consent.ConsentGranted)
     assert (event.patient, event.grantee) == (patient.address, doctor.address)
-    assert consent.nonces(patient) == 1
+    # the consent's signature nonce moved on (the patient's epoch did not)
+    assert consent.signatureNonce(patient, event.grantId) == 1
+    assert consent.nonces(patient) == 0
 
 
 def test_the_same_signature_twice_is_refused(
@@ -128,6 +132,12 @@ def test_cancel_all_outstanding_signatures(
         consent.grantBySig(patient, grant_request, deadline, signature, sender=stranger)
     with ape.reverts(consent.InvalidNonce, current=5, requested=3):
         consent.cancelSignatures(3, sender=patient)
+    # signed in the new epoch, it is valid
+    assert (
+        consent.signatureNonce(patient, consent.grantIdOf(patient, *grant_request[:4])) == 5 << 16
+    )
+    signature = signed_grant(consent, chain, patient, grant_request, deadline)
+    consent.grantBySig(patient, grant_request, deadline, signature, sender=stranger)
 
 
 def test_expired_deadline_is_refused(consent, patient, stranger, grant_request, chain):
@@ -171,7 +181,8 @@ def test_revoke_by_signature(consent, patient, stranger, grant_request, deadline
     signature = signed_grant(consent, chain, patient, grant_request, deadline)
     tx = consent.grantBySig(patient, grant_request, deadline, signature, sender=stranger)
     grant_id = bytes(tx.decode_logs(consent.ConsentGranted)[0].grantId)
-    message = {"grantId": grant_id, "nonce": consent.nonces(patient), "deadline": deadline}
+    nonce = consent.signatureNonce(patient, grant_id)
+    message = {"grantId": grant_id, "nonce": nonce, "deadline": deadline}
     revocation = sign(patient, domain(chain.chain_id, consent.address), REVOKE_TYPES, message)
     consent.revokeBySig(grant_id, deadline, revocation, sender=stranger)
     assert consent.getConsent(grant_id).end == 0
