@@ -17,7 +17,7 @@ from carechain import (
     Scope,
     deploy,
 )
-from carechain.chain import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
+from carechain.model import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
 from carechain.samples import chart
 
 

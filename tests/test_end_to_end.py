@@ -15,7 +15,7 @@ from carechain import (
     Patient,
     RecordNotFoundError,
 )
-from carechain.chain import PendingAnchor
+from carechain.model import PendingAnchor
 from carechain.records import fetch_and_open
 from carechain.samples import chart
 from carechain.unixfs import cid_from_digest

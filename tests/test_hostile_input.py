@@ -34,7 +34,6 @@ from carechain import (
     Scope,
     deploy,
 )
-from carechain.chain import PendingAnchor
 from carechain.cli import ADDRESS
 from carechain.crypto import decrypt_record
 from carechain.errors import CarechainError
@@ -42,6 +41,7 @@ from carechain.fhir import parse_resource
 from carechain.fhir_claims import build_claim
 from carechain.ipfs import IPFSClient
 from carechain.keystore import load_key_pair
+from carechain.model import PendingAnchor
 from carechain.samples import chart
 from carechain.trace import GS1Code, SupplyChainParty, parse_gs1
 from carechain.unixfs import cid_from_digest

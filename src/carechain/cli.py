@@ -194,8 +194,9 @@ def admin_admit(account: Any, role: str, address: str) -> None:
 def main_whoami(account: Any) -> None:
     """Your account's address, the roles it holds, whether it published an encryption key,
     and its settlement-token balance."""
-    from .chain import ROLES, Contracts
+    from .chain import Contracts
     from .errors import KeyNotFoundError
+    from .model import ROLES
 
     contracts = Contracts.load()
     registry = contracts.registry
@@ -273,7 +274,8 @@ def records_read(
 
     The record's patient and author read directly; anyone else needs the patient's consent
     for --purpose, and their read is logged as a signed, anchored access receipt."""
-    from .chain import Contracts, Purpose
+    from .chain import Contracts
+    from .model import Purpose
     from .records import Party
 
     with _ipfs() as ipfs:
@@ -353,8 +355,8 @@ def _hex32(value: str) -> bytes:
 
 
 def _scope(text: str) -> Any:
-    from .chain import Scope
     from .fhir import Category
+    from .model import Scope
 
     kind, _, value = text.partition(":")
     if kind == "all" and not value:
@@ -377,7 +379,8 @@ def consent_grant(
     Data keys of the records already in scope are wrapped to GRANTEE's published key and
     published on IPFS; --deny instead refuses that scope inside a wider grant."""
 
-    from .chain import Contracts, Purpose
+    from .chain import Contracts
+    from .model import Purpose
     from .patient import Patient
 
     until = _now() + int(days * 86400)
@@ -447,7 +450,8 @@ def consent_sign(
 ) -> None:
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
 
-    from .chain import SIGNATURE_TTL, Contracts, Purpose
+    from .chain import Contracts
+    from .model import SIGNATURE_TTL, Purpose
     from .patient import Patient
 
     now = _now()
@@ -465,7 +469,8 @@ def consent_sign(
 
 def consent_relay(account: Any, payload: Path) -> None:
     """Submit a patient's signed consent from PAYLOAD (anyone may; you pay the gas)."""
-    from .chain import Contracts, SignedConsent
+    from .chain import Contracts
+    from .model import SignedConsent
 
     grant_id = Contracts.load().consent.relay(account, SignedConsent.from_json(payload.read_text()))
     click.echo(f"relayed consent 0x{grant_id.hex()}")
@@ -575,8 +580,9 @@ def claims_policy(
 ) -> None:
     """Issue a policy to PATIENT (as an insurer); prints its id."""
 
-    from .chain import Contracts, PolicyTerms
+    from .chain import Contracts
     from .fhir import Category
+    from .model import PolicyTerms
 
     claims = Contracts.load().claims
     try:
@@ -661,7 +667,8 @@ def claims_list(account: Any, status: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .chain import ClaimStatus, Contracts
+    from .chain import Contracts
+    from .model import ClaimStatus
 
     claims = Contracts.load().claims
     me = account.address

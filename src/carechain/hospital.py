@@ -12,7 +12,6 @@ from typing import Any
 
 from rich.progress import Progress
 
-from .chain import ClaimStatus, Purpose, new_record_id
 from .consent import permitted_readers
 from .crypto import RecordContext, encrypt_record
 from .errors import (
@@ -32,6 +31,7 @@ from .fhir_claims import (
     claim_service_date,
     codes_hash,
 )
+from .model import ClaimStatus, Purpose, new_record_id
 from .records import Party, RecordRef, SealJob, seal_and_store, seal_and_store_many
 from .unixfs import cid_from_digest
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chain import ClaimStatus, ClaimView, PolicyTerms, Purpose
 from .crypto import RecordContext, decrypt_record
 from .fhir import Category, parse_resource
 from .fhir_claims import claim_response
+from .model import ClaimStatus, ClaimView, PolicyTerms, Purpose
 from .records import DecryptedRecord, Party
 
 
