@@ -45,6 +45,7 @@ from .model import (
     Deployment,
     PendingAnchor,
     PolicyTerms,
+    ProgressCallback,
     Purpose,
     RecordHead,
     RecordVersion,
@@ -1037,23 +1038,21 @@ class ClaimsManager:
         insurer: Any,
         claim_ids: list[bytes] | None = None,
         batch_size: int = 50,
-        progress: bool = True,
+        progress: ProgressCallback | None = None,
     ) -> tuple[list[Any], int, int]:
         """Pay approved claims (by default every approved claim of ``insurer``) in batches of
-        ``batch_size``, with a progress bar; returns the receipts, how many claims were paid
-        and the total paid (from the ``ClaimPaid`` events)."""
-        from rich.progress import Progress
-
+        ``batch_size``; ``progress(done, total)`` is called after each batch. Returns the
+        receipts, how many claims were paid and the total paid (from the ``ClaimPaid``
+        events)."""
         if claim_ids is None:
             views = self.claims_under(insurer=insurer.address)
             claim_ids = [v.claim_id for v in views if v.status is ClaimStatus.APPROVED]
         receipts = []
-        with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("settling claims", total=len(claim_ids))
-            for start in range(0, len(claim_ids), batch_size):
-                batch = claim_ids[start : start + batch_size]
-                receipts.append(self.settle(insurer, batch))
-                bar.advance(task, len(batch))
+        for start in range(0, len(claim_ids), batch_size):
+            batch = claim_ids[start : start + batch_size]
+            receipts.append(self.settle(insurer, batch))
+            if progress is not None:
+                progress(start + len(batch), len(claim_ids))
         paid = [int(log.amount) for r in receipts for log in r.decode_logs(self.contract.ClaimPaid)]
         return receipts, len(paid), sum(paid)
 

@@ -164,6 +164,21 @@ def _connected(function: Any) -> Any:
 
 
 @contextmanager
+def _progress_bar(description: str) -> Iterator[Any]:
+    """A progress callback for the SDK, drawn as a bar on stderr (gone when done)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
 def _ipfs() -> Iterator[Any]:
     from .ipfs import IPFSClient
     from .kubo import KuboNode
@@ -245,9 +260,11 @@ def records_anchor(
     from .hospital import Hospital
 
     resources = [json.loads(path.read_bytes()) for path in files]
-    with _ipfs() as ipfs:
+    with _ipfs() as ipfs, _progress_bar("anchoring records") as progress:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
-        refs = hospital.anchor_records([(patient, r) for r in resources], idempotent=idempotent)
+        refs = hospital.anchor_records(
+            [(patient, r) for r in resources], idempotent=idempotent, progress=progress
+        )
     for path, ref in zip(files, refs, strict=True):
         done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
         click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
@@ -749,7 +766,8 @@ def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> 
 
     claims = Contracts.load().claims
     ids = [_hex32(c) for c in claim_ids] or None
-    receipts, count, paid = claims.settle_all(account, ids, batch_size)
+    with _progress_bar("settling claims") as progress:
+        receipts, count, paid = claims.settle_all(account, ids, batch_size, progress)
     if not receipts:
         click.echo("nothing to settle")
         return

@@ -8,6 +8,7 @@ import enum
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from eth_utils import keccak, to_checksum_address
 from .errors import ConfigurationError
 from .fhir import Category
 from .settings import get_settings
+
+#: How the SDK reports progress on long operations: called with (done, total) after each
+#: step. The SDK never draws anything itself; the CLI passes a progress bar.
+ProgressCallback = Callable[[int, int], None]
 
 PROVIDER_ROLE = keccak(text="carechain.role.provider")
 
