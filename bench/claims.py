@@ -89,7 +89,7 @@ def main() -> None:
                 auto_approve_below=auto,
             )
         [_, encounter, *_] = hospital.anchor_records(
-            [(patient.address, r) for r in chart(7, "MRN-7")], progress=False
+            [(patient.address, r) for r in chart(7, "MRN-7")]
         )
         patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
         evidence = [encounter.record_id]

@@ -136,9 +136,7 @@ def main() -> None:
 
         results["read_ms"] = {}
         for label, size in (("1KiB", 1024), ("100KiB", 100 * 1024), ("1MiB", 1024 * 1024)):
-            [ref] = hospital.anchor_records(
-                [(patient.address, document("Patient/p1", size))], progress=False
-            )
+            [ref] = hospital.anchor_records([(patient.address, document("Patient/p1", size))])
             times = []
             for _ in track(range(READS), description=f"reading {label}", console=console):
                 start = time.perf_counter()
@@ -155,7 +153,7 @@ def main() -> None:
         ][:INGEST]
         start = time.perf_counter()
         for item in track(records, description="ingest, naive", console=console):
-            hospital.anchor_records([item], progress=False)
+            hospital.anchor_records([item])
         naive = len(records) / (time.perf_counter() - start)
         start = time.perf_counter()
         hospital.anchor_records(records, batch_size=100)

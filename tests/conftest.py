@@ -17,7 +17,7 @@ from carechain import (
     Scope,
     deploy,
 )
-from carechain.chain import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
+from carechain.model import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
 from carechain.samples import chart
 
 
@@ -224,7 +224,7 @@ def covered(hospital_client, patient_client, insurer_client, chain):
         auto_approve_below=200 * USD,
     )
     refs = hospital_client.anchor_records(
-        [(patient_client.address, r) for r in chart(41, "MRN-41")], progress=False
+        [(patient_client.address, r) for r in chart(41, "MRN-41")]
     )
     patient_client.grant_access(
         insurer_client.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY
@@ -245,7 +245,6 @@ def claim_for(
     claim: each visit billed has its own record."""
     [visit] = hospital_client.anchor_records(
         [(patient_client.address, chart(secrets.randbelow(10**9), "MRN-41")[evidence])],
-        progress=False,
     )
     return hospital_client.bill(
         policy_id,

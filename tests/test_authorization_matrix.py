@@ -4,7 +4,7 @@ everyone else gets."""
 import ape
 import pytest
 
-from carechain.chain import PROVIDER_ROLE
+from carechain.model import PROVIDER_ROLE
 from tests.conftest import deploy_claims, deploy_consent, deploy_registry, random_id
 
 ROLES = [
@@ -280,7 +280,7 @@ DI = 9506000200019  # a device of the same brand
 def trace_world(world, project, accounts, governor, chain):
     """A Traceability on the same registry, the supply-chain roles admitted, the maker's
     company prefix assigned, and a batch or device in each state the cases need."""
-    from carechain.chain import DISTRIBUTOR_ROLE, MANUFACTURER_ROLE, PHARMACY_ROLE, REGULATOR_ROLE
+    from carechain.model import DISTRIBUTOR_ROLE, MANUFACTURER_ROLE, PHARMACY_ROLE, REGULATOR_ROLE
 
     registry = world["registry"]
     m, d, p, r = accounts[11], accounts[12], accounts[13], accounts[14]

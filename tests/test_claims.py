@@ -252,7 +252,7 @@ def test_dispute_after_window_or_after_final_denial_is_refused(
 def test_only_the_policys_insurer_adjudicates_and_settles(
     claims, registry, setup, patient, hospital, insurer, governor, stranger, chain
 ):
-    from carechain.chain import INSURER_ROLE
+    from carechain.model import INSURER_ROLE
 
     registry.grantRole(INSURER_ROLE, stranger, sender=governor)
     claim_id, _ = submit(claims, setup, patient, hospital, chain, 1_000 * USD)

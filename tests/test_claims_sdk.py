@@ -34,7 +34,7 @@ def test_claim_lifecycle(hospital_client, patient_client, insurer_client, covere
 
     insurer_client.approve(claim_id, 1_100 * USD)
     before = contracts.claims.balance_of(hospital_client.address)
-    insurer_client.settle(progress=False)
+    insurer_client.settle()
     paid = contracts.claims.balance_of(hospital_client.address) - before
     assert paid == 900 * USD  # 1,100 - 100 deductible, less 10% co-pay
     [mine] = patient_client.claims()

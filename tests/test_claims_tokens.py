@@ -3,7 +3,7 @@ returns nothing from transfer works."""
 
 import ape
 
-from carechain.chain import ARBITRATOR_ROLE, INSURER_ROLE
+from carechain.model import ARBITRATOR_ROLE, INSURER_ROLE
 from tests.conftest import random_id
 
 USD = 10**6

@@ -20,7 +20,7 @@ def test_stdout_carries_only_the_result(
     tmp_path, hospital_client, patient_client, contracts, kubo, chain
 ):
     resource = chart(31, "MRN-31")[0]
-    [ref] = hospital_client.anchor_records([(patient_client.address, resource)], progress=False)
+    [ref] = hospital_client.anchor_records([(patient_client.address, resource)])
     contracts.deployment.save(tmp_path / "deployments")
     save_key_pair(patient_client.key_pair, tmp_path / "patient.key")
     assert patient_client.address == str(chain.provider.account_manager.test_accounts[3])

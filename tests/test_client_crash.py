@@ -41,11 +41,11 @@ def test_idempotent_anchoring_sends_nothing_the_second_time(
     hospital_client, patient_client, contracts, chain
 ):
     items = [(patient_client.address, r) for r in with_ids(chart(11, "MRN-11"), "sdk")]
-    first = hospital_client.anchor_records(items, progress=False, idempotent=True)
+    first = hospital_client.anchor_records(items, idempotent=True)
     assert not any(ref.existing for ref in first)
     sent = nonce(chain, hospital_client.address)
 
-    again = hospital_client.anchor_records(items, progress=False, idempotent=True)
+    again = hospital_client.anchor_records(items, idempotent=True)
     assert nonce(chain, hospital_client.address) == sent  # no transaction
     assert all(ref.existing for ref in again)
     for a, b in zip(first, again, strict=True):
@@ -67,7 +67,7 @@ def test_existence_is_asked_in_batches_with_the_same_answers(
     from carechain import chain as chain_module
 
     items = [(patient_client.address, r) for r in chart(13, "MRN-13")[:3]]
-    anchored = [ref.record_id for ref in hospital_client.anchor_records(items, progress=False)]
+    anchored = [ref.record_id for ref in hospital_client.anchor_records(items)]
     ids = [anchored[0], os.urandom(32), anchored[1], os.urandom(32), anchored[2]]
     one_by_one = [contracts.registry.exists(i) for i in ids]
     assert one_by_one == [True, False, True, False, True]

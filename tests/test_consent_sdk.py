@@ -27,7 +27,7 @@ def until(chain, seconds=MONTH):
 def chart_refs(hospital_client, patient_client):
     """The patient's chart: Patient, Encounter, Condition and three Observations."""
     return hospital_client.anchor_records(
-        [(patient_client.address, r) for r in chart(31, "MRN-31")], progress=False
+        [(patient_client.address, r) for r in chart(31, "MRN-31")]
     )
 
 

@@ -15,7 +15,7 @@ from carechain import (
     Patient,
     RecordNotFoundError,
 )
-from carechain.chain import PendingAnchor
+from carechain.model import PendingAnchor
 from carechain.records import fetch_and_open
 from carechain.samples import chart
 from carechain.unixfs import cid_from_digest
@@ -141,7 +141,7 @@ def test_a_failing_batch_keeps_the_batches_before_it_and_unpins_the_rest(
     monkeypatch.setattr("carechain.hospital.new_record_id", lambda: next(fresh))
     items = [(patient_client.address, r) for r in chart(25, "MRN-25")]  # 6 records
     with pytest.raises(ChainError, match="RecordExists") as failure:
-        hospital_client.anchor_records(items, batch_size=2, progress=False)
+        hospital_client.anchor_records(items, batch_size=2)
     kept = failure.value.anchored
     assert [ref.record_id for ref in kept] == [bytes([i]) * 32 for i in range(1, 5)]
     assert len({ref.transaction for ref in kept}) == 2
@@ -171,11 +171,28 @@ def test_anchored_content_missing_from_ipfs_is_reported(contracts, hospital, pat
 def test_batches_report_gas_per_record(hospital_client, patient_client):
     """A batch of 100 records anchors in one transaction per batch, cheaper per record."""
     items = [(patient_client.address, r) for seed in range(17) for r in chart(seed, "MRN-B")]
-    refs = hospital_client.anchor_records(items[:100], batch_size=100, progress=False)
+    refs = hospital_client.anchor_records(items[:100], batch_size=100)
     assert len(refs) == 100
     assert len({ref.transaction for ref in refs}) == 1
     single = hospital_client.anchor_record(patient_client.address, items[0][1])
     assert refs[0].gas_used < single.gas_used
+
+
+def test_the_sdk_reports_progress_through_its_callback_and_prints_nothing(
+    hospital_client, patient_client, capfd
+):
+    """A library does not print: bulk anchoring calls ``progress(done, total)`` per batch
+    and writes nothing to stdout or stderr."""
+    items = [(patient_client.address, r) for seed in range(3) for r in chart(seed, "MRN-P")]
+    calls: list[tuple[int, int]] = []
+    capfd.readouterr()
+    hospital_client.anchor_records(items, batch_size=4, progress=lambda d, t: calls.append((d, t)))
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    total = len(items)
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len([d for d, _ in calls if d > 0]) == -(-total // 4)  # one report per batch
 
 
 def test_stale_deployment_is_a_clear_error(contracts):

@@ -54,7 +54,7 @@ def test_kubo_killed_mid_upload_anchors_nothing_and_a_retry_anchors_once(
 
         def upload() -> None:
             try:
-                client.anchor_records(items, batch_size=100, progress=False)
+                client.anchor_records(items, batch_size=100)
             except BaseException as exc:
                 failure.append(exc)
 
@@ -73,7 +73,7 @@ def test_kubo_killed_mid_upload_anchors_nothing_and_a_retry_anchors_once(
         node.stop()
         node.start()
         retry = Hospital(hospital, contracts, node.client, client.key_pair)
-        refs = retry.anchor_records(items, batch_size=100, progress=False)
+        refs = retry.anchor_records(items, batch_size=100)
         anchored = contracts.registry.records_of(patient_client.address)
         assert len(refs) == len(anchored) == 40  # exactly once
         patient_here = Party(
@@ -90,9 +90,7 @@ def test_a_record_on_the_hospitals_node_is_read_through_the_insurers_node(
 ):
     """Two private nodes, connected by hand on loopback: content added on one is fetched
     by the other over bitswap and verified against the chain before decrypting."""
-    [ref] = hospital_client.anchor_records(
-        [(patient_client.address, chart(5, "MRN-5")[1])], progress=False
-    )
+    [ref] = hospital_client.anchor_records([(patient_client.address, chart(5, "MRN-5")[1])])
     with KuboNode(tmp_path / "insurer-kubo") as other:
         reader = Party(doctor, contracts, other.client, KeyPair.generate())
         reader.publish_key()

@@ -34,7 +34,6 @@ from carechain import (
     Scope,
     deploy,
 )
-from carechain.chain import PendingAnchor
 from carechain.cli import ADDRESS
 from carechain.crypto import decrypt_record
 from carechain.errors import CarechainError
@@ -42,6 +41,7 @@ from carechain.fhir import parse_resource
 from carechain.fhir_claims import build_claim
 from carechain.ipfs import IPFSClient
 from carechain.keystore import load_key_pair
+from carechain.model import PendingAnchor
 from carechain.samples import chart
 from carechain.trace import GS1Code, SupplyChainParty, parse_gs1
 from carechain.unixfs import cid_from_digest
@@ -102,11 +102,11 @@ def world(accounts, governor, hospital, patient, doctor, insurer, stranger, ipfs
     i = Insurer(insurer, contracts, ipfs, KeyPair.generate())
     for party in (h, p, d, i):
         party.publish_key()
-    refs = h.anchor_records([(p.address, r) for r in chart(9, "MRN-9")], progress=False)
+    refs = h.anchor_records([(p.address, r) for r in chart(9, "MRN-9")])
     now = chain.blocks.head.timestamp
     p.grant_access(i.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY)
     p.grant_access(h.address, Scope.all(), Purpose.TREATMENT, now + 365 * DAY, share_keys=False)
-    [retracted] = h.anchor_records([(p.address, chart(10, "MRN-10")[1])], progress=False)
+    [retracted] = h.anchor_records([(p.address, chart(10, "MRN-10")[1])])
     h.retract_record(retracted.record_id)
     contracts.claims.token.mint(insurer, 10**12, sender=governor)
     i.fund_escrow(10_000 * USD)
@@ -193,7 +193,7 @@ def context_of(w: World, n: int = 3):
 
 def bad_fhir(resource):
     def run(w: World):
-        w.hospital.anchor_records([(w.patient.address, resource)], progress=False)
+        w.hospital.anchor_records([(w.patient.address, resource)])
 
     return run
 
@@ -478,9 +478,7 @@ CASES = [
     ),
     (
         "anchor-for-keyless-patient",
-        lambda w: w.hospital.anchor_records(
-            [("0x" + "34" * 20, chart(1, "MRN-1")[1])], progress=False
-        ),
+        lambda w: w.hospital.anchor_records([("0x" + "34" * 20, chart(1, "MRN-1")[1])]),
         KeyNotFoundError,
         "has not published",
     ),
@@ -633,7 +631,7 @@ CASES = [
         "stranger-anchors",
         lambda w: Hospital(
             w.stranger, w.contracts, w.patient.ipfs, KeyPair.generate()
-        ).anchor_records([(w.patient.address, chart(2, "MRN-2")[1])], progress=False),
+        ).anchor_records([(w.patient.address, chart(2, "MRN-2")[1])]),
         CarechainError,
         "provider",
     ),

@@ -88,9 +88,7 @@ def test_no_plaintext_health_data_leaves_the_patients_devices(
     records[0]["name"][0]["family"] = canary  # the Patient's name
     records[2]["note"] = [{"text": f"patient said {canary} twice"}]  # a Condition's note
     now = chain.blocks.head.timestamp
-    refs = hospital_client.anchor_records(
-        [(patient_client.address, r) for r in records], progress=False
-    )
+    refs = hospital_client.anchor_records([(patient_client.address, r) for r in records])
     # Consent that shares the keys of existing records (a key object on IPFS), a read, and
     # its receipt anchored.
     patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, now + 86400)

@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from carechain.chain import AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
+from carechain.model import AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
 
 
 @pytest.mark.parametrize("role", [PROVIDER_ROLE, INSURER_ROLE, AUDITOR_ROLE])

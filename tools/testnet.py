@@ -158,7 +158,7 @@ def _seed(url: str) -> None:
         for party in (h, p, d, i):
             party.publish_key()
         print("seeding records, a consent, a read and a claim...")
-        refs = h.anchor_records([(patient.address, r) for r in chart(7, "MRN-7")], progress=False)
+        refs = h.anchor_records([(patient.address, r) for r in chart(7, "MRN-7")])
         now = chain.blocks.head.timestamp
         grant_id, _ = p.grant_access(
             doctor.address, Scope.all(), Purpose.TREATMENT, now + 86400 * 365
@@ -187,7 +187,7 @@ def _seed(url: str) -> None:
             evidence,
         )
         i.approve(claim_id, 250 * USD)
-        i.settle(progress=False)
+        i.settle()
 
         seed = {
             "chain_id": CHAIN_ID,

@@ -2,25 +2,23 @@
 
 The public SDK: the role clients (:class:`Hospital`, :class:`Patient`), the contracts
 wrapper (:class:`Contracts`), the IPFS client and managed node, key pairs, and errors.
+
+The data types, errors, keys and FHIR helpers load with the package; what talks to the
+chain or to IPFS (the contracts wrapper, the role clients, the IPFS client and node) loads
+on first use, so that ``import carechain`` and ``carechain --help`` do not pay for Ape.
 """
 
-from .chain import (
-    ClaimStatus,
-    ClaimView,
-    Contracts,
-    Deployment,
-    Purpose,
-    Scope,
-    SignedConsent,
-    SignedRevocation,
-    deploy,
-)
-from .consent import AccessReceipt, ConsentRequiredError, TrailEntry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .crypto import KemSuite, KeyPair
 from .errors import (
     CarechainError,
     ChainError,
     ConfigurationError,
+    ConsentRequiredError,
     ContentNotFoundError,
     DecryptionError,
     IntegrityError,
@@ -32,12 +30,51 @@ from .errors import (
     RecordNotFoundError,
 )
 from .fhir import Category
-from .hospital import Hospital
-from .insurer import Insurer
-from .ipfs import IPFSClient
-from .kubo import KuboNode
-from .patient import Patient
-from .records import DecryptedRecord, Party, RecordRef
+from .model import (
+    ClaimStatus,
+    ClaimView,
+    Deployment,
+    Purpose,
+    Scope,
+    SignedConsent,
+    SignedRevocation,
+)
+
+if TYPE_CHECKING:
+    from .chain import Contracts, deploy
+    from .consent import AccessReceipt, TrailEntry
+    from .hospital import Hospital
+    from .insurer import Insurer
+    from .ipfs import IPFSClient
+    from .kubo import KuboNode
+    from .patient import Patient
+    from .records import DecryptedRecord, Party, RecordRef
+
+#: Names loaded on first use, and the module that defines each.
+_ON_FIRST_USE = {
+    "Contracts": "chain",
+    "deploy": "chain",
+    "AccessReceipt": "consent",
+    "TrailEntry": "consent",
+    "Hospital": "hospital",
+    "Insurer": "insurer",
+    "IPFSClient": "ipfs",
+    "KuboNode": "kubo",
+    "Patient": "patient",
+    "DecryptedRecord": "records",
+    "Party": "records",
+    "RecordRef": "records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'carechain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AccessReceipt",

@@ -164,6 +164,21 @@ def _connected(function: Any) -> Any:
 
 
 @contextmanager
+def _progress_bar(description: str) -> Iterator[Any]:
+    """A progress callback for the SDK, drawn as a bar on stderr (gone when done)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
 def _ipfs() -> Iterator[Any]:
     from .ipfs import IPFSClient
     from .kubo import KuboNode
@@ -194,8 +209,9 @@ def admin_admit(account: Any, role: str, address: str) -> None:
 def main_whoami(account: Any) -> None:
     """Your account's address, the roles it holds, whether it published an encryption key,
     and its settlement-token balance."""
-    from .chain import ROLES, Contracts
+    from .chain import Contracts
     from .errors import KeyNotFoundError
+    from .model import ROLES
 
     contracts = Contracts.load()
     registry = contracts.registry
@@ -244,9 +260,11 @@ def records_anchor(
     from .hospital import Hospital
 
     resources = [json.loads(path.read_bytes()) for path in files]
-    with _ipfs() as ipfs:
+    with _ipfs() as ipfs, _progress_bar("anchoring records") as progress:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
-        refs = hospital.anchor_records([(patient, r) for r in resources], idempotent=idempotent)
+        refs = hospital.anchor_records(
+            [(patient, r) for r in resources], idempotent=idempotent, progress=progress
+        )
     for path, ref in zip(files, refs, strict=True):
         done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
         click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
@@ -273,7 +291,8 @@ def records_read(
 
     The record's patient and author read directly; anyone else needs the patient's consent
     for --purpose, and their read is logged as a signed, anchored access receipt."""
-    from .chain import Contracts, Purpose
+    from .chain import Contracts
+    from .model import Purpose
     from .records import Party
 
     with _ipfs() as ipfs:
@@ -353,8 +372,8 @@ def _hex32(value: str) -> bytes:
 
 
 def _scope(text: str) -> Any:
-    from .chain import Scope
     from .fhir import Category
+    from .model import Scope
 
     kind, _, value = text.partition(":")
     if kind == "all" and not value:
@@ -377,7 +396,8 @@ def consent_grant(
     Data keys of the records already in scope are wrapped to GRANTEE's published key and
     published on IPFS; --deny instead refuses that scope inside a wider grant."""
 
-    from .chain import Contracts, Purpose
+    from .chain import Contracts
+    from .model import Purpose
     from .patient import Patient
 
     until = _now() + int(days * 86400)
@@ -447,7 +467,8 @@ def consent_sign(
 ) -> None:
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
 
-    from .chain import SIGNATURE_TTL, Contracts, Purpose
+    from .chain import Contracts
+    from .model import SIGNATURE_TTL, Purpose
     from .patient import Patient
 
     now = _now()
@@ -465,7 +486,8 @@ def consent_sign(
 
 def consent_relay(account: Any, payload: Path) -> None:
     """Submit a patient's signed consent from PAYLOAD (anyone may; you pay the gas)."""
-    from .chain import Contracts, SignedConsent
+    from .chain import Contracts
+    from .model import SignedConsent
 
     grant_id = Contracts.load().consent.relay(account, SignedConsent.from_json(payload.read_text()))
     click.echo(f"relayed consent 0x{grant_id.hex()}")
@@ -575,8 +597,9 @@ def claims_policy(
 ) -> None:
     """Issue a policy to PATIENT (as an insurer); prints its id."""
 
-    from .chain import Contracts, PolicyTerms
+    from .chain import Contracts
     from .fhir import Category
+    from .model import PolicyTerms
 
     claims = Contracts.load().claims
     try:
@@ -661,7 +684,8 @@ def claims_list(account: Any, status: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .chain import ClaimStatus, Contracts
+    from .chain import Contracts
+    from .model import ClaimStatus
 
     claims = Contracts.load().claims
     me = account.address
@@ -742,7 +766,8 @@ def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> 
 
     claims = Contracts.load().claims
     ids = [_hex32(c) for c in claim_ids] or None
-    receipts, count, paid = claims.settle_all(account, ids, batch_size)
+    with _progress_bar("settling claims") as progress:
+        receipts, count, paid = claims.settle_all(account, ids, batch_size, progress)
     if not receipts:
         click.echo("nothing to settle")
         return

@@ -23,17 +23,7 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message
 from eth_utils import keccak
 
-from .chain import (
-    AnchoredBatch,
-    ConsentRecord,
-    Contracts,
-    Purpose,
-    RecordHead,
-    Scope,
-    ScopeKind,
-    sign_typed,
-    typed_data,
-)
+from .chain import Contracts, sign_typed, typed_data
 from .crypto import (
     KemSuite,
     KeyPair,
@@ -51,14 +41,9 @@ from .errors import (
     IPFSError,
     IPFSUnavailableError,
     KeyNotFoundError,
-    NotAuthorizedError,
 )
 from .ipfs import IPFSClient
-
-
-class ConsentRequiredError(NotAuthorizedError):
-    """The chain says this reader may not read this record for this purpose now."""
-
+from .model import AnchoredBatch, ConsentRecord, Purpose, RecordHead, Scope, ScopeKind
 
 # --------------------------------------------------------------------------- who may read
 
@@ -519,7 +504,6 @@ def audit_trail(
 
 __all__ = [
     "AccessReceipt",
-    "ConsentRequiredError",
     "ReceiptBook",
     "Scope",
     "ScopeKind",

@@ -49,3 +49,7 @@ class ChainError(CarechainError):
 
 class NotAuthorizedError(ChainError, PermissionError):
     """The sender lacks the role or ownership the action needs."""
+
+
+class ConsentRequiredError(NotAuthorizedError):
+    """The chain says this reader may not read this record for this purpose now."""

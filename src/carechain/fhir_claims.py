@@ -11,9 +11,9 @@ import hmac
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .chain import ClaimStatus, ClaimView
 from .fhir import parse_resource
 from .fhir_consent import ADDRESS_SYSTEM, RECORD_SYSTEM
+from .model import ClaimStatus, ClaimView
 
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 _DECIMALS = 10**6

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .chain import ConsentRecord, Purpose, Scope, ScopeKind
 from .errors import InvalidRecordError
 from .fhir import Category, parse_resource
+from .model import ConsentRecord, Purpose, Scope, ScopeKind
 
 ADDRESS_SYSTEM = "urn:ietf:rfc:3986:ethereum-address"
 RECORD_SYSTEM = "urn:carechain:record-id"

@@ -10,9 +10,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any
 
-from rich.progress import Progress
-
-from .chain import ClaimStatus, Purpose, new_record_id
 from .consent import permitted_readers
 from .crypto import RecordContext, encrypt_record
 from .errors import (
@@ -32,6 +29,7 @@ from .fhir_claims import (
     claim_service_date,
     codes_hash,
 )
+from .model import ClaimStatus, ProgressCallback, Purpose, new_record_id
 from .records import Party, RecordRef, SealJob, seal_and_store, seal_and_store_many
 from .unixfs import cid_from_digest
 
@@ -82,17 +80,18 @@ class Hospital(Party):
         self, patient: str, resource: dict[str, Any], category: Category | None = None
     ) -> RecordRef:
         """Encrypt one FHIR record for ``patient``, store it on IPFS, anchor it on-chain."""
-        return self.anchor_records([(patient, resource)], category=category, progress=False)[0]
+        return self.anchor_records([(patient, resource)], category=category)[0]
 
     def anchor_records(
         self,
         items: Sequence[tuple[str, dict[str, Any]]],
         batch_size: int = 100,
         category: Category | None = None,
-        progress: bool = True,
+        progress: ProgressCallback | None = None,
         idempotent: bool = False,
     ) -> list[RecordRef]:
-        """Anchor many records, ``batch_size`` per transaction, with a progress bar.
+        """Anchor many records, ``batch_size`` per transaction; ``progress(done, total)``
+        is called as batches are anchored.
 
         Everything is checked first (FHIR validity, the sender's role, every patient's
         key), so bad input fails before anything is stored. Records are encrypted and added
@@ -157,15 +156,21 @@ class Hospital(Party):
                 refs.append(ref)
             for content in added:
                 stored_unanchored.remove(content)
-            bar.advance(task, len(chunk))
+            report(len(chunk))
+
+        done = 0
+
+        def report(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done, len(items))
 
         with (
-            Progress(disable=not progress, transient=True) as bar,
             ThreadPoolExecutor(max_workers=IPFS_PIPELINE) as pool,
             ThreadPoolExecutor(max_workers=1) as sender,
         ):
-            task = bar.add_task("anchoring records", total=len(items))
-            bar.advance(task, len(items) - len(todo))
+            report(len(items) - len(todo))
             try:
                 for chunk in batches:
                     futures = [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chain import ClaimStatus, ClaimView, PolicyTerms, Purpose
 from .crypto import RecordContext, decrypt_record
 from .fhir import Category, parse_resource
 from .fhir_claims import claim_response
+from .model import ClaimStatus, ClaimView, PolicyTerms, ProgressCallback, Purpose
 from .records import DecryptedRecord, Party
 
 
@@ -77,9 +77,13 @@ class Insurer(Party):
         return self.contracts.claims.deny(self.account, claim_id, reason)
 
     def settle(
-        self, claim_ids: list[bytes] | None = None, batch_size: int = 50, progress: bool = True
+        self,
+        claim_ids: list[bytes] | None = None,
+        batch_size: int = 50,
+        progress: ProgressCallback | None = None,
     ) -> list[Any]:
-        """Pay approved claims (all of them by default) in batches; returns the receipts."""
+        """Pay approved claims (all of them by default) in batches; returns the receipts.
+        ``progress(done, total)`` is called after each batch."""
         receipts, _, _ = self.contracts.claims.settle_all(
             self.account, claim_ids, batch_size, progress
         )

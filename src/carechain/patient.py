@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chain import (
+from .consent import TrailEntry, audit_trail, build_key_object
+from .errors import CarechainError
+from .model import (
     ClaimView,
     ConsentRecord,
     Purpose,
@@ -15,8 +17,6 @@ from .chain import (
     SignedConsent,
     SignedRevocation,
 )
-from .consent import TrailEntry, audit_trail, build_key_object
-from .errors import CarechainError
 from .records import Party
 
 

@@ -42,11 +42,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .chain import ClaimStatus, ClaimView, _view
+from .chain import _view
 from .errors import CarechainError, ConfigurationError, IPFSUnavailableError
 from .fhir import Category
 from .fhir_claims import claim_codes
 from .insurer import Insurer
+from .model import ClaimStatus, ClaimView
 
 log = logging.getLogger("carechain.worker")
 

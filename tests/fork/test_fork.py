@@ -89,9 +89,7 @@ def test_new_flows_on_the_fork(chain, accounts, contracts, kubo, governor):
     for party in (hospital, patient, doctor, insurer):
         party.publish_key()
 
-    refs = hospital.anchor_records(
-        [(patient.address, r) for r in chart(99, "MRN-99")], progress=False
-    )
+    refs = hospital.anchor_records([(patient.address, r) for r in chart(99, "MRN-99")])
     assert patient.read_record(refs[0].record_id).resource["resourceType"] == "Patient"
     now = chain.blocks.head.timestamp
     patient.grant_access(doctor.address, Scope.all(), Purpose.TREATMENT, now + YEAR)
@@ -119,7 +117,7 @@ def test_new_flows_on_the_fork(chain, accounts, contracts, kubo, governor):
     )
     insurer.approve(claim_id, 300 * USD)
     before = contracts.claims.balance_of(hospital.address)
-    insurer.settle(progress=False)
+    insurer.settle()
     assert contracts.claims.balance_of(hospital.address) - before == 300 * USD
     assert contracts.claims.claim(claim_id).status is ClaimStatus.PAID
 
