@@ -1,6 +1,7 @@
 """Shared fixtures: named accounts, freshly deployed contracts, a real Kubo node."""
 
 import secrets
+import time
 
 import pytest
 
@@ -24,6 +25,27 @@ from carechain.samples import chart
 def random_id() -> bytes:
     """A fresh 32-byte id, as the SDK makes them."""
     return secrets.token_bytes(32)
+
+
+def follow_the_wall_clock(chain) -> None:
+    """anvil rewinds its clock when Ape's isolation reverts a snapshot (the next block carries
+    the snapshot's time however long the test ran), so over a session the chain falls minutes
+    behind the wall clock, and just after midnight UTC a service date of today is "in the
+    future" on-chain. Put the next block back on the wall clock."""
+    now = int(time.time())
+    if now > int(chain.blocks.head.timestamp) + 1:
+        chain.provider.make_request("evm_setNextBlockTimestamp", [now])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_on_the_wall_clock(chain):
+    """Before a module's shared fixtures are built."""
+    follow_the_wall_clock(chain)
+
+
+@pytest.fixture(autouse=True)
+def _test_on_the_wall_clock(chain):
+    follow_the_wall_clock(chain)
 
 
 @pytest.fixture(scope="session")
