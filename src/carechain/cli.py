@@ -21,6 +21,7 @@ from .crypto import KemSuite, KeyPair
 from .errors import CarechainError
 from .fhir import category_for, describe, parse_resource
 from .keystore import load_key_pair, save_key_pair
+from .model import ROLES, SIGNATURE_TTL, ClaimStatus, PolicyTerms, Purpose, Scope, SignedConsent
 from .unixfs import compute_cid
 
 _SUITES = {"x25519": KemSuite.X25519, "hybrid": KemSuite.MLKEM768_X25519}
@@ -211,7 +212,6 @@ def main_whoami(account: Any) -> None:
     and its settlement-token balance."""
     from .chain import Contracts
     from .errors import KeyNotFoundError
-    from .model import ROLES
 
     contracts = Contracts.load()
     registry = contracts.registry
@@ -292,7 +292,6 @@ def records_read(
     The record's patient and author read directly; anyone else needs the patient's consent
     for --purpose, and their read is logged as a signed, anchored access receipt."""
     from .chain import Contracts
-    from .model import Purpose
     from .records import Party
 
     with _ipfs() as ipfs:
@@ -373,7 +372,6 @@ def _hex32(value: str) -> bytes:
 
 def _scope(text: str) -> Any:
     from .fhir import Category
-    from .model import Scope
 
     kind, _, value = text.partition(":")
     if kind == "all" and not value:
@@ -397,7 +395,6 @@ def consent_grant(
     published on IPFS; --deny instead refuses that scope inside a wider grant."""
 
     from .chain import Contracts
-    from .model import Purpose
     from .patient import Patient
 
     until = _now() + int(days * 86400)
@@ -468,7 +465,6 @@ def consent_sign(
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
 
     from .chain import Contracts
-    from .model import SIGNATURE_TTL, Purpose
     from .patient import Patient
 
     now = _now()
@@ -487,7 +483,6 @@ def consent_sign(
 def consent_relay(account: Any, payload: Path) -> None:
     """Submit a patient's signed consent from PAYLOAD (anyone may; you pay the gas)."""
     from .chain import Contracts
-    from .model import SignedConsent
 
     grant_id = Contracts.load().consent.relay(account, SignedConsent.from_json(payload.read_text()))
     click.echo(f"relayed consent 0x{grant_id.hex()}")
@@ -599,7 +594,6 @@ def claims_policy(
 
     from .chain import Contracts
     from .fhir import Category
-    from .model import PolicyTerms
 
     claims = Contracts.load().claims
     try:
@@ -685,7 +679,6 @@ def claims_list(account: Any, status: str | None) -> None:
     from rich.table import Table
 
     from .chain import Contracts
-    from .model import ClaimStatus
 
     claims = Contracts.load().claims
     me = account.address
@@ -1204,7 +1197,7 @@ def _register_connected_commands() -> None:
     records.add_command(
         _connected(click.option("--patient", default=None, type=ADDRESS)(records_list))
     )
-    purposes = click.Choice(["treatment", "payment", "research", "emergency"])
+    purposes = click.Choice([p.name.lower() for p in Purpose])
     purpose_option = click.option(
         "--purpose", type=purposes, default="treatment", show_default=True
     )
@@ -1345,7 +1338,7 @@ def _register_connected_commands() -> None:
     for option in reversed(draft_options):
         command = option(command)
     claims.add_command(_connected(command))
-    statuses = click.Choice(["submitted", "approved", "denied", "disputed", "paid"])
+    statuses = click.Choice([s.name.lower() for s in ClaimStatus if s is not ClaimStatus.NONE])
     claims.add_command(_connected(click.option("--status", type=statuses)(claims_list)))
     claims.add_command(_connected(claim_arg(claims_show)))
     claims.add_command(_connected(claim_arg(key_option(claims_evidence))))
