@@ -2,7 +2,6 @@
 to ..." lines included) and progress go to stderr, so ``carechain records read ... >
 record.json`` writes a file that is the record."""
 
-import json
 import os
 import subprocess
 import sys
@@ -10,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from carechain.fhir import loads, parse_resource
 from carechain.keystore import save_key_pair
-from carechain.samples import chart
+from tests.test_fhir import EXACT_OBSERVATION
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_stdout_carries_only_the_result(
     tmp_path, hospital_client, patient_client, contracts, kubo, chain
 ):
-    resource = chart(31, "MRN-31")[0]
+    resource = parse_resource(EXACT_OBSERVATION)  # 0.40, 12500.00, 0.001530 as written
     [ref] = hospital_client.anchor_records([(patient_client.address, resource)])
     contracts.deployment.save(tmp_path / "deployments")
     save_key_pair(patient_client.key_pair, tmp_path / "patient.key")
@@ -48,7 +48,9 @@ def test_stdout_carries_only_the_result(
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == resource  # the whole of stdout is the record
+    assert loads(run.stdout) == resource  # the whole of stdout is the record
+    for written in ('"value": 0.40', '"value": 12500.00', '"value": 0.001530'):
+        assert written in run.stdout  # decimals come out as the hospital wrote them
 
 
 def test_ape_log_lines_go_to_stderr(capsys):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from carechain import Hospital, InvalidRecordError, KeyPair
+from carechain.fhir import dumps as fhir_dumps
 from carechain.keystore import save_key_pair
 from carechain.samples import chart
 
@@ -159,7 +160,7 @@ def test_killed_between_send_and_receipt_a_rerun_does_not_duplicate(
     files = []
     for resource in with_ids(chart(21, "MRN-21"), "cli"):
         path = tmp_path / f"{resource['id']}.json"
-        path.write_text(json.dumps(resource))
+        path.write_text(fhir_dumps(resource))
         files.append(str(path))
     assert hospital_client.address == str(chain.provider.account_manager.test_accounts[1])
     command = [

@@ -1,11 +1,12 @@
 """FHIR: valid R4 records pass, invalid ones are refused with the validator's reason."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
 from carechain import InvalidRecordError
-from carechain.fhir import Category, canonical_bytes, category_for, parse_resource
+from carechain.fhir import Category, canonical_bytes, category_for, dumps, parse_resource
 from carechain.samples import chart
 
 
@@ -51,12 +52,36 @@ def test_invalid_records_are_refused_with_reason(record, reason):
         parse_resource(record)
 
 
-def test_reading_without_normalizing_returns_the_canonical_form_unchanged():
-    """Readers skip re-normalising decrypted plaintext: for what canonical_bytes produced,
-    the result is the same as the normal form, and invalid FHIR is still refused."""
-    for resource in chart(3, "MRN-3"):
-        plaintext = canonical_bytes(resource)
-        assert parse_resource(plaintext, normalize=False) == parse_resource(plaintext)
+#: A lab result and a claim as a hospital writes them: trailing zeros are significant.
+EXACT_OBSERVATION = """{"resourceType": "Observation", "id": "k1", "status": "final",
+ "code": {"text": "Potassium"}, "effectiveDateTime": "2026-11-20T10:00:00+00:00",
+ "valueQuantity": {"value": 0.40, "unit": "mmol/L"},
+ "referenceRange": [{"low": {"value": 0.001530}, "high": {"value": 12500.00}}]}"""
+
+
+def test_decimals_and_dates_are_stored_exactly_as_written():
+    """What is encrypted keeps 0.40, 12500.00 and 0.001530 digit for digit, and the date as
+    written (the validator's normal form would have made them 0.4, 12500.0, 0.00153 and Z)."""
+    plaintext = canonical_bytes(parse_resource(EXACT_OBSERVATION)).decode()
+    for written in ('"value":0.40', '"value":12500.00', '"value":0.001530', "+00:00"):
+        assert written in plaintext
+    again = parse_resource(plaintext.encode())
+    assert str(again["valueQuantity"]["value"]) == "0.40"
+    assert canonical_bytes(again).decode() == plaintext
+
+
+def test_dumps_writes_decimals_exactly_and_refuses_what_json_cannot_carry():
+    data = {"b": [Decimal("0.40"), Decimal("1E+3"), 2, "é"], "a": {}}
+    assert dumps(data, sort_keys=True) == '{"a":{},"b":[0.40,1E+3,2,"é"]}'
+    assert json.loads(dumps(data, indent=2)) == json.loads(dumps(data))
+    assert dumps(data, indent=2).startswith('{\n  "b": [\n    0.40,')
+    with pytest.raises(ValueError):
+        dumps({"x": Decimal("NaN")})
+    with pytest.raises(InvalidRecordError, match="not JSON"):
+        parse_resource(b'{"resourceType": "Observation", "value": NaN}')
+
+
+def test_invalid_plaintext_is_refused_on_reading():
     broken = json.dumps({"resourceType": "Observation", "status": "not-a-status"})
     with pytest.raises(InvalidRecordError):
-        parse_resource(broken, normalize=False)
+        parse_resource(broken)

@@ -7,6 +7,7 @@ import json
 import secrets
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 import click
 import httpx
@@ -787,6 +788,14 @@ CASES = [
         ),
         InvalidRecordError,
         "different days",
+    ),
+    (  # the token has 6 decimals: a total it cannot pay exactly is refused, not rounded
+        "claim-total-too-precise",
+        lambda w: _submit_edited(
+            w, lambda c: c.update(total={"value": Decimal("200.0000001"), "currency": "USD"})
+        ),
+        InvalidRecordError,
+        "more than 6 decimal places",
     ),
     (
         "claim-outside-its-billable-period",

@@ -20,6 +20,8 @@ import click
 from .crypto import KemSuite, KeyPair
 from .errors import CarechainError
 from .fhir import category_for, describe, parse_resource
+from .fhir import dumps as fhir_dumps
+from .fhir import loads as fhir_loads
 from .keystore import load_key_pair, save_key_pair
 from .model import ROLES, SIGNATURE_TTL, ClaimStatus, PolicyTerms, Purpose, Scope, SignedConsent
 from .unixfs import compute_cid
@@ -259,7 +261,7 @@ def records_anchor(
     from .chain import Contracts
     from .hospital import Hospital
 
-    resources = [json.loads(path.read_bytes()) for path in files]
+    resources = [fhir_loads(path.read_bytes()) for path in files]
     with _ipfs() as ipfs, _progress_bar("anchoring records") as progress:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
         refs = hospital.anchor_records(
@@ -299,7 +301,7 @@ def records_read(
         opened = reader.read_record(_hex32(record_id), version, Purpose[purpose.upper()])
         if reader.receipts.pending:
             reader.receipts.flush()
-    click.echo(json.dumps(opened.resource, indent=2))
+    click.echo(fhir_dumps(opened.resource, indent=2))
 
 
 class _Address(click.ParamType):
@@ -634,7 +636,7 @@ def claims_submit(
         claim_id, receipt = hospital.submit_claim(
             policy,
             insurer,
-            json.loads(file.read_text()),
+            fhir_loads(file.read_bytes()),
             [_hex32(r) for r in record],
             service_date.date() if service_date else None,
         )
@@ -670,7 +672,7 @@ def claims_draft(
     resource = build_claim(
         patient, account.address, insurer, policy, day, codes, [_hex32(r) for r in record]
     )
-    click.echo(json.dumps(resource, indent=2))
+    click.echo(fhir_dumps(resource, indent=2))
 
 
 def claims_list(account: Any, status: str | None) -> None:
@@ -710,7 +712,7 @@ def claims_show(account: Any, claim_id: str) -> None:
     claims = Contracts.load().claims
     view = claims.claim(_hex32(claim_id))
     insurer, patient = claims.parties_of_policy(view.policy_id)
-    click.echo(json.dumps(claim_response(view, patient, insurer), indent=2))
+    click.echo(fhir_dumps(claim_response(view, patient, insurer), indent=2))
 
 
 def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
@@ -729,7 +731,7 @@ def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
         }
         if insurer.receipts.pending:
             insurer.receipts.flush()
-    click.echo(json.dumps(bundle, indent=2))
+    click.echo(fhir_dumps(bundle, indent=2))
 
 
 def claims_approve(account: Any, claim_id: str, amount: str) -> None:

@@ -9,14 +9,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .errors import InvalidRecordError
 from .fhir import parse_resource
 from .fhir_consent import ADDRESS_SYSTEM, RECORD_SYSTEM
-from .model import ClaimStatus, ClaimView
+from .model import TOKEN_DECIMALS, ClaimStatus, ClaimView
 
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
-_DECIMALS = 10**6
+_CENT = Decimal("0.01")
+
+
+def money(units: int) -> Decimal:
+    """Token units (6 decimals) as a FHIR Money value: exact, at least two decimals
+    (300000000 -> 300.00, 1234567 -> 1.234567), never through a float."""
+    value = Decimal(units).scaleb(-TOKEN_DECIMALS)
+    cents = value.quantize(_CENT)
+    return cents if cents == value else value.normalize()
 
 
 def _ref(address: str) -> dict[str, Any]:
@@ -91,18 +101,30 @@ def build_claim(
                     "coding": [{"system": CPT_SYSTEM, "code": code, "display": display}]
                 },
                 "servicedDate": service_date.isoformat(),
-                "net": {"value": amount / _DECIMALS, "currency": "USD"},
+                "net": {"value": money(amount), "currency": "USD"},
             }
             for i, (code, display, amount) in enumerate(codes)
         ],
-        "total": {"value": total / _DECIMALS, "currency": "USD"},
+        "total": {"value": money(total), "currency": "USD"},
     }
     return parse_resource(resource)
 
 
 def claim_amount(claim: dict[str, Any]) -> int:
-    """The claim's total in token units (6 decimals)."""
-    return round(float(claim["total"]["value"]) * _DECIMALS)
+    """The claim's total in token units (6 decimals), computed exactly; a total with more
+    decimal places than the token has is refused rather than rounded."""
+    raw = claim["total"]["value"]
+    try:
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw))
+        units = value.scaleb(TOKEN_DECIMALS)
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidRecordError(f"the Claim's total {raw!r} is not a number") from exc
+    if not units.is_finite() or units != units.to_integral_value():
+        raise InvalidRecordError(
+            f"the Claim's total {raw} has more than {TOKEN_DECIMALS} decimal places; "
+            "the settlement token cannot pay it exactly"
+        )
+    return int(units)
 
 
 def claim_codes(claim: dict[str, Any]) -> list[str]:
@@ -147,7 +169,7 @@ def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any
                         }
                     ]
                 },
-                "amount": {"value": view.approved / _DECIMALS, "currency": "USD"},
+                "amount": {"value": money(view.approved), "currency": "USD"},
             },
             {
                 "category": {
@@ -158,7 +180,7 @@ def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any
                         }
                     ]
                 },
-                "amount": {"value": view.patient_share / _DECIMALS, "currency": "USD"},
+                "amount": {"value": money(view.patient_share), "currency": "USD"},
             },
         ]
     if view.status is ClaimStatus.PAID:
@@ -171,7 +193,7 @@ def claim_response(view: ClaimView, patient: str, insurer: str) -> dict[str, Any
                     }
                 ]
             },
-            "amount": {"value": view.approved / _DECIMALS, "currency": "USD"},
+            "amount": {"value": money(view.approved), "currency": "USD"},
         }
     return parse_resource(resource)
 

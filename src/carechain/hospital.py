@@ -343,6 +343,7 @@ class Hospital(Party):
         if resource["resourceType"] != "Claim":
             raise InvalidRecordError(f"expected a FHIR Claim, got {resource['resourceType']}")
         patient = claim_patient(resource)
+        amount = claim_amount(resource)  # exact, or refused before anything is sent
         service_date = claim_service_date(resource, service_date)
         codes = codes_hash(self._secret(b"codes"), claim_codes(resource))
         day = service_date.toordinal() - date(1970, 1, 1).toordinal()
@@ -362,7 +363,7 @@ class Hospital(Party):
             (self.key_pair.suite, self.key_pair.public_key),
         ]
         added = self.ipfs.add(encrypt_record(canonical_bytes(resource), context, readers))
-        request = (policy_id, patient, claim_amount(resource), day, codes, record_ids, added.digest)
+        request = (policy_id, patient, amount, day, codes, record_ids, added.digest)
         try:
             return claims.submit(self.account, request)
         except CarechainError:

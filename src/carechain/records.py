@@ -115,9 +115,7 @@ def fetch_and_open(
     envelope = ipfs.cat(anchored.cid_digest)
     context = contracts.record_context(head.patient, record_id, anchored.version)
     plaintext = decrypt_record(envelope, key_pair, context)
-    return DecryptedRecord(
-        head=head, version=anchored, resource=parse_resource(plaintext, normalize=False)
-    )
+    return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
 
 
 class Party:
@@ -170,6 +168,4 @@ class Party:
         context = self.contracts.record_context(head.patient, record_id, anchored.version)
         plaintext = open_envelope(envelope, data_key, context)
         self.receipts.record(head.patient, record_id, anchored.version, purpose)
-        return DecryptedRecord(
-            head=head, version=anchored, resource=parse_resource(plaintext, normalize=False)
-        )
+        return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))

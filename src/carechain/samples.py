@@ -6,6 +6,7 @@ Every name, date and identifier here is invented; no real person is described.
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 _GIVEN = ["Ada", "Bruno", "Chiara", "Dmitri", "Esi", "Farid", "Grete", "Hiro", "Ines", "Jonas"]
@@ -63,7 +64,7 @@ def observation(rng: random.Random, patient_ref: str, day: str) -> dict[str, Any
         "subject": {"reference": patient_ref},
         "effectiveDateTime": f"{day}T{rng.randint(7, 19):02d}:{rng.randint(0, 59):02d}:00Z",
         "valueQuantity": {
-            "value": round(rng.uniform(low, high), 1),
+            "value": Decimal(f"{rng.uniform(low, high):.1f}"),  # FHIR decimals: exact
             "unit": unit,
             "system": "http://unitsofmeasure.org",
             "code": unit,
