@@ -2,11 +2,19 @@
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from carechain import InvalidRecordError
-from carechain.fhir import Category, canonical_bytes, category_for, dumps, parse_resource
+from carechain.fhir import (
+    CATEGORY_BY_TYPE,
+    Category,
+    canonical_bytes,
+    category_for,
+    dumps,
+    parse_resource,
+)
 from carechain.samples import chart
 
 
@@ -25,6 +33,39 @@ def test_canonical_bytes_are_stable():
     record = chart(3, "MRN-3")[2]
     reordered = dict(reversed(list(record.items())))
     assert canonical_bytes(record) == canonical_bytes(reordered)
+
+
+@pytest.mark.parametrize(
+    "resource_type,category",
+    [
+        ("MedicationRequest", Category.MEDICATION),
+        ("MedicationAdministration", Category.MEDICATION),
+        ("Immunization", Category.IMMUNIZATION),
+        ("AllergyIntolerance", Category.ALLERGY),
+        ("Procedure", Category.PROCEDURE),
+        ("DiagnosticReport", Category.LAB_REPORT),
+        ("ImagingStudy", Category.IMAGING),
+        ("DocumentReference", Category.DOCUMENT),
+        ("CarePlan", Category.CARE_PLAN),
+        ("Device", Category.DEVICE),
+        ("FamilyMemberHistory", Category.FAMILY_HISTORY),
+        ("ExplanationOfBenefit", Category.BILLING),
+        ("Basic", Category.OTHER),
+    ],
+)
+def test_clinical_resource_types_land_in_the_categories_patients_choose(resource_type, category):
+    """Consent by category tells a prescription from a vaccination from a lab report."""
+    assert category_for({"resourceType": resource_type}) is category
+
+
+def test_the_category_table_in_readme_is_the_code():
+    """README's table lists exactly the mapping the code uses."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("<!-- categories -->")[1]
+    for resource_type, category in CATEGORY_BY_TYPE.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| {category.name} "))
+        assert f"`{resource_type}`" in row, (resource_type, category)
+    assert sum(table.count(f"`{t}`") for t in CATEGORY_BY_TYPE) == len(CATEGORY_BY_TYPE)
 
 
 def test_bundle_takes_first_entry_category():

@@ -25,37 +25,70 @@ from .errors import InvalidRecordError
 
 
 class Category(enum.IntEnum):
-    """Record categories, stored on-chain as one byte; consent scopes refer to them."""
+    """Record categories, stored on-chain as one byte; consent scopes refer to them. Values
+    are never renumbered (anchored records keep the category they were anchored with); new
+    ones are added at the end."""
 
     OTHER = 0
     DEMOGRAPHICS = 1
-    OBSERVATION = 2
-    CONDITION = 3
-    ENCOUNTER = 4
+    OBSERVATION = 2  # observations: vital signs, measurements, lab values
+    CONDITION = 3  # problems and diagnoses
+    ENCOUNTER = 4  # visits and stays
     MEDICATION = 5
     PROCEDURE = 6
     IMAGING = 7
     ALLERGY = 8
     IMMUNIZATION = 9
-    MENTAL_HEALTH = 10
+    MENTAL_HEALTH = 10  # chosen by the author (anchor with category=...), not by type
     DOCUMENT = 11
     BILLING = 12
+    LAB_REPORT = 13  # diagnostic reports and specimens
+    CARE_PLAN = 14  # plans, goals, care teams, orders
+    DEVICE = 15  # devices used by or implanted in the patient
+    FAMILY_HISTORY = 16
 
 
-_CATEGORY_BY_TYPE = {
+#: The category each FHIR resource type is anchored under (README: "Record categories").
+#: A type not listed is OTHER; an author can always choose the category explicitly.
+CATEGORY_BY_TYPE: dict[str, Category] = {
     "Patient": Category.DEMOGRAPHICS,
+    "RelatedPerson": Category.DEMOGRAPHICS,
     "Observation": Category.OBSERVATION,
     "Condition": Category.CONDITION,
+    "ClinicalImpression": Category.CONDITION,
     "Encounter": Category.ENCOUNTER,
+    "EpisodeOfCare": Category.ENCOUNTER,
+    "Appointment": Category.ENCOUNTER,
+    "Medication": Category.MEDICATION,
     "MedicationRequest": Category.MEDICATION,
     "MedicationStatement": Category.MEDICATION,
+    "MedicationAdministration": Category.MEDICATION,
+    "MedicationDispense": Category.MEDICATION,
     "Procedure": Category.PROCEDURE,
     "ImagingStudy": Category.IMAGING,
-    "DiagnosticReport": Category.OBSERVATION,
+    "Media": Category.IMAGING,
     "AllergyIntolerance": Category.ALLERGY,
     "Immunization": Category.IMMUNIZATION,
+    "ImmunizationRecommendation": Category.IMMUNIZATION,
+    "ImmunizationEvaluation": Category.IMMUNIZATION,
     "DocumentReference": Category.DOCUMENT,
+    "Composition": Category.DOCUMENT,
     "Claim": Category.BILLING,
+    "ClaimResponse": Category.BILLING,
+    "Coverage": Category.BILLING,
+    "ExplanationOfBenefit": Category.BILLING,
+    "Invoice": Category.BILLING,
+    "DiagnosticReport": Category.LAB_REPORT,
+    "Specimen": Category.LAB_REPORT,
+    "CarePlan": Category.CARE_PLAN,
+    "Goal": Category.CARE_PLAN,
+    "CareTeam": Category.CARE_PLAN,
+    "ServiceRequest": Category.CARE_PLAN,
+    "NutritionOrder": Category.CARE_PLAN,
+    "Device": Category.DEVICE,
+    "DeviceRequest": Category.DEVICE,
+    "DeviceUseStatement": Category.DEVICE,
+    "FamilyMemberHistory": Category.FAMILY_HISTORY,
 }
 
 
@@ -247,7 +280,7 @@ def category_for(resource: dict[str, Any]) -> Category:
         if entries and isinstance(entries[0].get("resource"), dict):
             return category_for(entries[0]["resource"])
         return Category.OTHER
-    return _CATEGORY_BY_TYPE.get(resource_type, Category.OTHER)
+    return CATEGORY_BY_TYPE.get(resource_type, Category.OTHER)
 
 
 def describe(resource: dict[str, Any]) -> str:
