@@ -97,6 +97,13 @@ def test_derived_ids_are_keyed_and_need_a_fhir_id(
     no_id = chart(13, "MRN-13")[3]
     with pytest.raises(InvalidRecordError, match="needs a FHIR id"):
         hospital_client.anchor_records([(patient_client.address, no_id)], idempotent=True)
+    # In a batch, one resource without an id refuses them all, named, and nothing is stored.
+    before = len(contracts.registry.records_of(patient_client.address))
+    batch = [(patient_client.address, r) for r in with_ids(chart(14, "MRN-14")[:3], "b")]
+    batch.insert(1, (patient_client.address, no_id))
+    with pytest.raises(InvalidRecordError, match=r"item 1 \(Observation\) has none"):
+        hospital_client.anchor_records(batch, idempotent=True)
+    assert len(contracts.registry.records_of(patient_client.address)) == before
     twice = [(patient_client.address, resource), (patient_client.address, dict(resource))]
     with pytest.raises(InvalidRecordError, match=r"Observation/obs-1 .* items 0 and 1"):
         hospital_client.anchor_records(twice, idempotent=True)

@@ -262,6 +262,13 @@ def records_anchor(
     from .hospital import Hospital
 
     resources = [fhir_loads(path.read_bytes()) for path in files]
+    if idempotent:  # all or nothing, named before any work is done
+        missing = [str(f) for f, r in zip(files, resources, strict=True) if not _has_id(r)]
+        if missing:
+            raise CarechainError(
+                f"{', '.join(missing)}: no FHIR id, so nothing was anchored; give each "
+                "resource an id (re-running then anchors nothing twice), or pass --new-ids"
+            )
     with _ipfs() as ipfs, _progress_bar("anchoring records") as progress:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
         refs = hospital.anchor_records(
@@ -270,6 +277,10 @@ def records_anchor(
     for path, ref in zip(files, refs, strict=True):
         done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
         click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
+
+
+def _has_id(resource: Any) -> bool:
+    return isinstance(resource, dict) and isinstance(resource.get("id"), str) and resource["id"]
 
 
 def records_list(account: Any, patient: str | None) -> None:

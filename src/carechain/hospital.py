@@ -234,6 +234,18 @@ class Hospital(Party):
         return hmac.new(self._secret(b"record-ids"), message, hashlib.sha256).digest()
 
     def _derived_ids(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bytes]:
+        """Every record's derived id; all or nothing: one resource without an id refuses
+        the whole batch, naming it, before anything is stored."""
+        missing = [i for i, (_, r) in enumerate(items) if not isinstance(r.get("id"), str)]
+        if missing:
+            named = ", ".join(
+                f"item {i} ({items[i][1].get('resourceType', 'resource')})" for i in missing[:5]
+            )
+            raise InvalidRecordError(
+                f"idempotent anchoring needs a FHIR id on every resource; {named} "
+                f"{'has' if len(missing) == 1 else 'have'} none, so nothing was anchored "
+                "(give each an id, or anchor with new ids)"
+            )
         ids = [self.record_id_for(patient, resource) for patient, resource in items]
         seen: dict[bytes, int] = {}
         for index, record_id in enumerate(ids):
