@@ -99,3 +99,25 @@ def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, ku
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "UnknownConsent" in lines[0], run.stderr
+
+
+def test_an_interrupted_bulk_anchor_says_what_it_completed(capsys):
+    """Files anchored before a failure or Ctrl-C are listed on stdout (they are on-chain);
+    the count and what to do next go to stderr."""
+    from types import SimpleNamespace
+
+    from carechain.cli import _report_partial
+
+    def ref(n: int) -> SimpleNamespace:
+        record_id = bytes([n]) * 32
+        return SimpleNamespace(
+            record_id=record_id, record_id_hex="0x" + record_id.hex(), version=1,
+            cid=f"bafy{n}", existing=False, gas_used=26_000,
+        )  # fmt: skip
+
+    files = tuple(Path(f"r{n}.json") for n in range(4))
+    ids = [bytes([n]) * 32 for n in range(4)]
+    _report_partial(files, ids, [ref(0), ref(2)], idempotent=True)
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()] == ["r0.json", "r2.json"]
+    assert "2 of 4 files were anchored" in err and "run the same command again" in err

@@ -271,12 +271,40 @@ def records_anchor(
             )
     with _ipfs() as ipfs, _progress_bar("anchoring records") as progress:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
-        refs = hospital.anchor_records(
-            [(patient, r) for r in resources], idempotent=idempotent, progress=progress
-        )
+        try:
+            refs = hospital.anchor_records(
+                [(patient, r) for r in resources], idempotent=idempotent, progress=progress
+            )
+        except (CarechainError, KeyboardInterrupt) as exc:
+            if idempotent:
+                ids = [hospital.record_id_for(patient, r) for r in resources]
+            else:  # random ids are anchored in input order
+                ids = [ref.record_id for ref in getattr(exc, "anchored", [])]
+            _report_partial(files, ids, getattr(exc, "anchored", []), idempotent)
+            raise
     for path, ref in zip(files, refs, strict=True):
-        done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
-        click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
+        _echo_anchored(path, ref)
+
+
+def _echo_anchored(path: Path, ref: Any) -> None:
+    done = "already anchored" if ref.existing else f"{ref.gas_used:,} gas"
+    click.echo(f"{path}: record {ref.record_id_hex} v{ref.version} {ref.cid} ({done})")
+
+
+def _report_partial(
+    files: tuple[Path, ...], ids: list[bytes], anchored: list[Any], idempotent: bool
+) -> None:
+    """What an interrupted or failed bulk anchor completed: those records on stdout (they
+    are anchored), a count and what to do on stderr."""
+    refs = {ref.record_id: ref for ref in anchored}
+    done = [(path, refs[i]) for path, i in zip(files, ids, strict=False) if i in refs]
+    for path, ref in done:
+        _echo_anchored(path, ref)
+    if idempotent:
+        again = "run the same command again: what is anchored is skipped"
+    else:
+        again = "anchor only the files not listed (a re-run with --new-ids would duplicate)"
+    click.echo(f"stopped: {len(done)} of {len(files)} files were anchored; {again}", err=True)
 
 
 def _has_id(resource: Any) -> bool:

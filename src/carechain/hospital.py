@@ -210,7 +210,7 @@ class Hospital(Party):
                     in_flight = (chunk, pending, added, sender.submit(send, self.account, anchor))
                 if in_flight is not None:
                     settle(in_flight)
-            except CarechainError as exc:
+            except (CarechainError, KeyboardInterrupt) as exc:  # Ctrl-C: the same clean-up
                 if in_flight is not None and in_flight[3].exception() is None:
                     settle(in_flight)  # it landed: its records are anchored, keep them
                 self._unpin(content.digest for content in stored_unanchored)
