@@ -11,6 +11,7 @@ import pytest
 
 from carechain import ChainError, ClaimStatus, ConsentRequiredError
 from carechain.cli import main
+from carechain.fhir import dumps as fhir_dumps
 from carechain.fhir_claims import build_claim
 from carechain.keystore import save_key_pair
 from tests.conftest import USD, claim_for
@@ -34,7 +35,7 @@ def _claim_file(tmp_path, hospital_client, patient_client, insurer_client, polic
         [("99214", "Office visit", 1_100 * USD)],
         [refs[1].record_id],
     )
-    path.write_text(json.dumps(resource))
+    path.write_text(fhir_dumps(resource))
     return path
 
 
