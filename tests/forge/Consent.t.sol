@@ -2,27 +2,13 @@
 pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {Base} from "./Base.sol";
+import {ConsentFixture} from "./ConsentFixture.sol";
 import {ConsentManager} from "../../contracts/ConsentManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
 import {PROVIDER_ROLE, AUDITOR_ROLE, ZeroAddress} from "../../contracts/Common.sol";
 
-contract ConsentTest is Base {
-    bytes32 constant R1 = keccak256("record-1");
-    IConsentManager.ScopeKind constant RECORD = IConsentManager.ScopeKind.Record;
-    IConsentManager.ScopeKind constant CATEGORY = IConsentManager.ScopeKind.Category;
-    IConsentManager.ScopeKind constant ALL = IConsentManager.ScopeKind.All;
-    IConsentManager.Purpose constant TREATMENT = IConsentManager.Purpose.Treatment;
-    IConsentManager.Purpose constant EMERGENCY = IConsentManager.Purpose.Emergency;
-    address doctor = address(0xD0C);
-    address guardian = address(0x6A);
-
-    function setUp() public override {
-        super.setUp();
-        _anchor(R1, 4);
-    }
-
+contract ConsentTest is ConsentFixture {
     function test_constructor_refuses_a_zero_registry() public {
         vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "registry"));
         new ConsentManager(IRecordRegistry(address(0)));
@@ -167,36 +153,6 @@ contract ConsentTest is Base {
 
     // ------------------------------------------------------------ signatures
 
-    function _signGrant(IConsentManager.GrantRequest memory r, uint256 nonce, uint256 deadline)
-        internal
-        view
-        returns (bytes memory)
-    {
-        bytes32 structHash = keccak256(
-            abi.encode(
-                consent.GRANT_TYPEHASH(),
-                patient,
-                r.grantee,
-                r.kind,
-                r.value,
-                r.purpose,
-                r.start,
-                r.end,
-                r.deny,
-                r.keysDigest,
-                nonce,
-                deadline
-            )
-        );
-        return _sign(structHash);
-    }
-
-    function _sign(bytes32 structHash) internal view returns (bytes memory) {
-        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", consent.domainSeparator(), structHash));
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PATIENT_KEY, digest);
-        return abi.encodePacked(r, s, v);
-    }
-
     function test_grant_and_revoke_by_signature_once_each() public {
         IConsentManager.GrantRequest memory r = _request(doctor, ALL, bytes32(0), TREATMENT);
         uint256 deadline = block.timestamp + 1 hours;
@@ -209,7 +165,7 @@ contract ConsentTest is Base {
         vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
         consent.grantBySig(patient, r, deadline, sig); // replay: the consent's nonce moved on
 
-        bytes memory revokeSig = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 1, deadline)));
+        bytes memory revokeSig = _signRevoke(id, 1, deadline);
         vm.prank(stranger);
         consent.revokeBySig(id, deadline, revokeSig);
         vm.assertFalse(consent.canAccess(doctor, R1, TREATMENT));
@@ -332,14 +288,14 @@ contract ConsentTest is Base {
         vm.prank(patient);
         bytes32 id = consent.grant(doctor, ALL, bytes32(0), TREATMENT, uint40(block.timestamp + 30 days), "");
         uint256 deadline = block.timestamp + 1 hours;
-        bytes memory early = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 0, deadline)));
+        bytes memory early = _signRevoke(id, 0, deadline);
         vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
         consent.revokeBySig(id, deadline, early); // signed before the direct grant
         // A signed denial relayed after: at one nonce a revocation does not undo a denial.
         IConsentManager.GrantRequest memory no = _request(doctor, ALL, bytes32(0), TREATMENT);
         no.deny = true;
         bytes memory denySig = _signGrant(no, 1, deadline);
-        bytes memory revokeSig = _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), id, 1, deadline)));
+        bytes memory revokeSig = _signRevoke(id, 1, deadline);
         consent.grantBySig(patient, no, deadline, denySig);
         vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, patient));
         consent.revokeBySig(id, deadline, revokeSig);

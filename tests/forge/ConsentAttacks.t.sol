@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {Base} from "./Base.sol";
+import {ConsentFixture} from "./ConsentFixture.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {PROVIDER_ROLE} from "../../contracts/Common.sol";
 
@@ -9,19 +9,8 @@ import {PROVIDER_ROLE} from "../../contracts/Common.sol";
 /// attacker would run it. Calls that are refused now are made low-level and their revert
 /// data compared with the named error, so the file also compiled (and failed) on the code
 /// the review attacked.
-contract ConsentAttacksTest is Base {
-    bytes32 constant R1 = keccak256("record-1");
-    IConsentManager.ScopeKind constant ALL = IConsentManager.ScopeKind.All;
-    IConsentManager.Purpose constant TREATMENT = IConsentManager.Purpose.Treatment;
-    IConsentManager.Purpose constant EMERGENCY = IConsentManager.Purpose.Emergency;
-    address doctor = address(0xD0C);
-    address guardian = address(0x6A);
+contract ConsentAttacksTest is ConsentFixture {
     address sockPuppet = address(0x6B);
-
-    function setUp() public override {
-        super.setUp();
-        _anchor(R1, 4);
-    }
 
     // ------------------------------------------------------------ helpers
 
@@ -36,41 +25,6 @@ contract ConsentAttacksTest is Base {
             address(consent).staticcall(abi.encodeWithSignature("signatureNonce(address,bytes32)", patient, grantId));
         if (ok) return abi.decode(ret, (uint256));
         return consent.nonces(patient);
-    }
-
-    function _signGrant(IConsentManager.GrantRequest memory r, uint256 nonce, uint256 deadline)
-        internal
-        view
-        returns (bytes memory)
-    {
-        return _sign(
-            keccak256(
-                abi.encode(
-                    consent.GRANT_TYPEHASH(),
-                    patient,
-                    r.grantee,
-                    r.kind,
-                    r.value,
-                    r.purpose,
-                    r.start,
-                    r.end,
-                    r.deny,
-                    r.keysDigest,
-                    nonce,
-                    deadline
-                )
-            )
-        );
-    }
-
-    function _signRevoke(bytes32 grantId, uint256 nonce, uint256 deadline) internal view returns (bytes memory) {
-        return _sign(keccak256(abi.encode(consent.REVOKE_TYPEHASH(), grantId, nonce, deadline)));
-    }
-
-    function _sign(bytes32 structHash) internal view returns (bytes memory) {
-        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", consent.domainSeparator(), structHash));
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PATIENT_KEY, digest);
-        return abi.encodePacked(r, s, v);
     }
 
     /// Call the ConsentManager as `who` and require the revert to be exactly `expected`.
