@@ -821,9 +821,16 @@ class ConsentManager:
         )
 
 
+def next_block_time() -> int:
+    """The time the next block will carry, at the earliest: the later of the wall clock and
+    the last block's time (an idle anvil's last block can be minutes old, so a period
+    counted from it could end before the transaction that starts it is mined)."""
+    return max(int(time.time()), int(chain.blocks.head.timestamp))
+
+
 def _signature_deadline() -> int:
-    """SIGNATURE_TTL from the later of the wall clock and the chain's last block."""
-    return max(int(time.time()), int(chain.blocks.head.timestamp)) + SIGNATURE_TTL
+    """SIGNATURE_TTL from the time the next block will carry."""
+    return next_block_time() + SIGNATURE_TTL
 
 
 def _log_order(log: Any) -> tuple[int, int]:

@@ -391,14 +391,10 @@ DAYS = _Days()
 
 
 def _now() -> int:
-    """The time the next block will carry, at the earliest: the later of the wall clock and
-    the last block's time (an idle anvil's last block can be minutes old, so a period
-    counted from it could end before the transaction that starts it is mined)."""
-    import time
+    """The time the next block will carry, at the earliest (see ``next_block_time``)."""
+    from .chain import next_block_time
 
-    from ape import chain
-
-    return max(int(time.time()), int(chain.blocks.head.timestamp))
+    return next_block_time()
 
 
 def _hex32(value: str) -> bytes:
