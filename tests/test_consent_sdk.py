@@ -200,7 +200,7 @@ def test_strangers_cannot_open_the_trail(
     doctor_client.read_record(chart_refs[0].record_id)
     doctor_client.receipts.flush()
     impostor = Patient(stranger, contracts, ipfs, KeyPair.generate())
-    from carechain.consent import audit_trail
+    from carechain.receipts import audit_trail
 
     [entry] = audit_trail(contracts, ipfs, patient_client.address, impostor.key_pair)
     assert entry.receipt is None and not entry.verified
@@ -210,8 +210,8 @@ def test_strangers_cannot_open_the_trail(
 def _anchor_sealed(contracts, account, patient, root, body, readers, ipfs):
     """Anchor, as ``account``, a receipt batch with content ``body`` sealed as the SDK seals
     one (to ``readers``, bound to ``patient`` and ``root``)."""
-    from carechain.consent import _batch_context
     from carechain.crypto import encrypt_record
+    from carechain.receipts import _batch_context
 
     added = ipfs.add(encrypt_record(body, _batch_context(contracts, patient, root), readers))
     contracts.access_log.anchor(account, patient, root, added.digest, 1)
@@ -239,8 +239,8 @@ def test_attack7_junk_and_copied_batches_are_flagged_and_hide_no_read(
     import json
     import secrets
 
-    from carechain.consent import AccessReceipt, audit_trail, merkle_root, sign_receipt
     from carechain.ipfs import IPFSClient
+    from carechain.receipts import AccessReceipt, audit_trail, merkle_root, sign_receipt
 
     patient = patient_client.address
     patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
@@ -308,7 +308,7 @@ def test_attack14d_an_internal_node_is_not_a_receipt(
     """A 64-byte internal node of an anchored tree, presented as a receipt with the rest of
     its path as the proof, fails on-chain and locally: the leaf is built from the receipt's
     digest (hashed twice), never taken as given."""
-    from carechain.consent import _pair, merkle_proof, receipt_leaf, verify_receipt_proof
+    from carechain.receipts import _pair, merkle_proof, receipt_leaf, verify_receipt_proof
 
     patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, until(chain))
     for ref in chart_refs[:4]:

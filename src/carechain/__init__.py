@@ -42,20 +42,20 @@ from .model import (
 
 if TYPE_CHECKING:
     from .chain import Contracts, deploy
-    from .consent import AccessReceipt, TrailEntry
     from .hospital import Hospital
     from .insurer import Insurer
     from .ipfs import IPFSClient
     from .kubo import KuboNode
     from .patient import Patient
+    from .receipts import AccessReceipt, TrailEntry
     from .records import DecryptedRecord, Party, RecordRef
 
 #: Names loaded on first use, and the module that defines each.
 _ON_FIRST_USE = {
     "Contracts": "chain",
     "deploy": "chain",
-    "AccessReceipt": "consent",
-    "TrailEntry": "consent",
+    "AccessReceipt": "receipts",
+    "TrailEntry": "receipts",
     "Hospital": "hospital",
     "Insurer": "insurer",
     "IPFSClient": "ipfs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .consent import TrailEntry, audit_trail, build_key_object
+from .consent import build_key_object
 from .errors import CarechainError
 from .model import (
     ClaimView,
@@ -17,6 +17,7 @@ from .model import (
     SignedConsent,
     SignedRevocation,
 )
+from .receipts import TrailEntry, audit_trail
 from .records import Party
 
 

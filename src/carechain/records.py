@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chain import Contracts
-from .consent import ReceiptBook, shared_data_key
+from .consent import shared_data_key
 from .crypto import KemSuite, KeyPair, decrypt_record, encrypt_record, open_envelope
 from .errors import ConsentRequiredError
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
 from .model import PendingAnchor, Purpose, RecordHead, RecordVersion
+from .receipts import ReceiptBook
 
 
 @dataclass(frozen=True)
