@@ -77,10 +77,10 @@ def test_existence_is_asked_in_batches_with_the_same_answers(
         raise AssertionError("asked one record at a time")
 
     monkeypatch.setattr(chain_module, "_view", no_single_calls)
-    assert contracts.registry.exist(ids) == one_by_one
+    assert contracts.registry.exists_each(ids) == one_by_one
     method = contracts.registry.contract.recordExists
     assert chain_module._views(method, [(i,) for i in ids], chunk=2) == one_by_one
-    assert contracts.registry.exist([]) == []
+    assert contracts.registry.exists_each([]) == []
 
 
 def test_derived_ids_are_keyed_and_need_a_fhir_id(

@@ -434,7 +434,7 @@ class Registry:
         """Whether the record is anchored."""
         return bool(_view(self.contract.recordExists, record_id))
 
-    def exist(self, record_ids: Sequence[bytes]) -> list[bool]:
+    def exists_each(self, record_ids: Sequence[bytes]) -> list[bool]:
         """Whether each record is anchored, asked in batched calls (for many records)."""
         return [bool(x) for x in _views(self.contract.recordExists, [(r,) for r in record_ids])]
 

@@ -118,7 +118,7 @@ class Hospital(Party):
         record_ids = self._derived_ids(items) if idempotent else [new_record_id() for _ in items]
         results: list[RecordRef | None] = [None] * len(items)
         if idempotent:
-            for index, anchored in enumerate(registry.exist(record_ids)):
+            for index, anchored in enumerate(registry.exists_each(record_ids)):
                 if anchored:
                     results[index] = self._existing_ref(record_ids[index])
         todo = [i for i, ref in enumerate(results) if ref is None]
