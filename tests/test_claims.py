@@ -284,7 +284,7 @@ def test_gas_targets(claims, stablecoin, setup, patient, hospital, other_hospita
     stays ≤ 120,000, within 1.25x of its floor of ~96,000: two fresh slots (the claim and
     the record's binding to it), ten cold reads the rules require (the provider, the policy,
     the record, three scope lookups each for the insurer's payment and the provider's
-    treatment consent) and the event (see the README's gas table)."""
+    treatment consent) and the event (see bench/README.md's gas table)."""
     _, tx = submit(claims, setup, patient, hospital, chain, 1_000 * USD)
     assert tx.gas_used <= 120_000
     stablecoin.mint(hospital, 1, sender=insurer)

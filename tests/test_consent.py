@@ -180,7 +180,7 @@ def test_bad_grants_are_refused(
 
 def test_grant_and_revoke_gas(consent, patient, doctor, chain):
     """grant about 50,000 gas, even with a key object's digest (its floor is 50,127 since it
-    reads the consent's slot for the signature nonce: README, Gas); revoke ≤ 30,000."""
+    reads the consent's slot for the signature nonce: bench/README.md); revoke ≤ 30,000."""
     keys = random_id()
     tx = grant(consent, patient, request(doctor, keys=keys, now=now(chain)))
     assert tx.gas_used <= 50_300

@@ -1,6 +1,7 @@
-"""README's "The command line" block, run as written, so the two cannot drift.
+"""README's "The command line" block, and the traceability walk-through that goes on from
+it (docs/traceability.md), run as written, so the docs and the code cannot drift.
 
-The block is taken from README.md and run line by line by bash (``set -euo pipefail``:
+The blocks are taken from the Markdown and run line by line by bash (``set -euo pipefail``:
 any failing command fails the test) as a newcomer would, from a folder holding the
 project (its Ape config, contracts, scripts and examples linked in, so the key files and
 JSON the block writes land there), with two substitutions, both about where the chain is:
@@ -26,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LINKED = ("ape-config.yaml", "contracts", "scripts", "examples", ".build", "node_modules")
 
 
-def readme_block(heading: str) -> str:
-    """The first shell block under ``heading`` in README.md."""
-    text = (ROOT / "README.md").read_text()
+def readme_block(heading: str, document: str = "README.md") -> str:
+    """The first shell block under ``heading`` in ``document`` (README.md by default)."""
+    text = (ROOT / document).read_text()
     section = text[text.index(heading) :]
     return section[section.index("```sh\n") + 6 : section.index("\n```", section.index("```sh"))]
 
@@ -53,7 +54,7 @@ def free_port() -> int:
 def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     block = readme_block("## The command line")
     assert block.startswith("make chain &")
-    trace = readme_block("## Traceability")  # it goes on from the block above
+    trace = readme_block("# Traceability", "docs/traceability.md")  # goes on from the block
     script = block.replace("make chain &", ":", 1) + "\n" + trace
     script = script.replace(
         'N="--network ethereum:local:node"', 'N="--network ethereum:local:foundry"'

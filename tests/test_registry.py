@@ -181,7 +181,7 @@ def test_batch_by_non_provider_is_refused(registry, stranger, patient):
 
 def test_gas_targets(registry, hospital, patient):
     """One record anchors within 50,000 gas (the foundation issue's target); a batch of
-    100 costs at most 26,800 per record (see the README's gas table for the floor)."""
+    100 costs at most 26,800 per record (see bench/README.md's gas table for the floor)."""
     _, tx = anchor(registry, hospital, patient)
     assert tx.gas_used <= 50_000
     rows = [(random_id(), patient.address, 2, random_id()) for _ in range(100)]
