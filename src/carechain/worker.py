@@ -225,6 +225,14 @@ CREATE INDEX IF NOT EXISTS txs_state ON txs (state);
 #: (the chain refused the call before anything was signed or sent: no nonce, no bytes;
 #: ``error`` says why) and ``retried`` (a failed or refused anchor sent again as a newer row).
 LIVE_TX_STATES = ("signed", "sent", "mined")
+#: Live and not yet in a block: their nonces are taken.
+UNMINED_TX_STATES = ("signed", "sent")
+
+
+def _in(states: tuple[str, ...]) -> str:
+    """``(?, ?, ...)`` for ``state IN`` with the states passed as parameters."""
+    return "(" + ", ".join("?" * len(states)) + ")"
+
 
 #: How often a receipts anchor that reverted or was refused is tried in all; after that it
 #: stays in ``insurer status`` (the batch is on IPFS, everything needed to anchor it is in
@@ -293,9 +301,8 @@ class Journal:
 
     def has_tx(self, kind: str, args: list[Any], states: tuple[str, ...]) -> bool:
         """Whether a transaction of ``kind`` with exactly ``args`` is in one of ``states``."""
-        marks = ",".join("?" * len(states))
         row = self.db.execute(
-            f"SELECT 1 FROM txs WHERE kind = ? AND args = ? AND state IN ({marks}) LIMIT 1",
+            f"SELECT 1 FROM txs WHERE kind = ? AND args = ? AND state IN {_in(states)} LIMIT 1",
             (kind, json.dumps(args), *states),
         ).fetchone()
         return row is not None
@@ -303,7 +310,8 @@ class Journal:
     def live_txs(self) -> list[sqlite3.Row]:
         """Transactions not yet final, by nonce then age."""
         return self.db.execute(
-            "SELECT * FROM txs WHERE state IN ('signed', 'sent', 'mined') ORDER BY nonce, id"
+            f"SELECT * FROM txs WHERE state IN {_in(LIVE_TX_STATES)} ORDER BY nonce, id",
+            LIVE_TX_STATES,
         ).fetchall()
 
     def receipt_attempts(self, args: str) -> int:
@@ -875,7 +883,7 @@ class Worker:
             if time.time() - row["updated"] < window and now - row["updated"] < window:
                 continue  # cannot have closed yet (the journal's time is when it was denied)
             args = [row["claim_id"]]
-            if self.journal.has_tx("finalize", args, ("signed", "sent", "mined", "done")):
+            if self.journal.has_tx("finalize", args, (*LIVE_TX_STATES, "done")):
                 continue
             reserved, until = _view(self.contract.denialOf, _bytes(row["claim_id"]))
             if int(reserved) and now >= int(until):
@@ -965,7 +973,8 @@ class Worker:
     def _next_nonce(self) -> int:
         pending = self.web3.eth.get_transaction_count(self.insurer.address, "pending")
         row = self.journal.db.execute(
-            "SELECT MAX(nonce) FROM txs WHERE state IN ('signed', 'sent')"
+            f"SELECT MAX(nonce) FROM txs WHERE state IN {_in(UNMINED_TX_STATES)}",
+            UNMINED_TX_STATES,
         ).fetchone()
         return max(pending, (row[0] + 1) if row[0] is not None else 0)
 
@@ -1007,8 +1016,8 @@ class Worker:
         with self.journal.transaction() as db:
             db.execute(
                 "UPDATE txs SET state='sent', sent_at=?, block=NULL, block_hash=NULL, updated=? "
-                "WHERE id=? AND state IN ('signed', 'sent', 'mined')",
-                (time.time(), time.time(), row_id),
+                f"WHERE id=? AND state IN {_in(LIVE_TX_STATES)}",
+                (time.time(), time.time(), row_id, *LIVE_TX_STATES),
             )
 
     # -------------------------------------------------------------- reconciling
@@ -1192,7 +1201,8 @@ class Worker:
         of an older version) are re-read from the chain."""
         rows = self.journal.db.execute(
             "SELECT c.claim_id FROM claims c JOIN txs t ON c.tx_id = t.id "
-            "WHERE t.state NOT IN ('signed', 'sent', 'mined')"
+            f"WHERE t.state NOT IN {_in(LIVE_TX_STATES)}",
+            LIVE_TX_STATES,
         ).fetchall()
         if rows:
             with self.journal.transaction() as db:
