@@ -16,27 +16,11 @@ from tests.test_fhir import EXACT_OBSERVATION
 pytestmark = pytest.mark.integration
 
 
-def test_stdout_carries_only_the_result(
-    tmp_path, hospital_client, patient_client, contracts, kubo, chain
-):
-    resource = parse_resource(EXACT_OBSERVATION)  # 0.40, 12500.00, 0.001530 as written
-    [ref] = hospital_client.anchor_records([(patient_client.address, resource)])
-    contracts.deployment.save(tmp_path / "deployments")
-    save_key_pair(patient_client.key_pair, tmp_path / "patient.key")
-    assert patient_client.address == str(chain.provider.account_manager.test_accounts[3])
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "carechain"),
-            "records",
-            "read",
-            "0x" + ref.record_id.hex(),
-            "--key",
-            str(tmp_path / "patient.key"),
-            "--network",
-            "ethereum:local:foundry",
-            "--account",
-            "TEST::3",  # the patient fixture
-        ],
+def _carechain(tmp_path: Path, kubo, chain, *args: str) -> subprocess.CompletedProcess:
+    """The installed ``carechain`` command, attached to this session's anvil and Kubo, with
+    the deployment saved under ``tmp_path``."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "carechain"), *args],
         env={
             **os.environ,
             "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
@@ -46,6 +30,30 @@ def test_stdout_carries_only_the_result(
         capture_output=True,
         text=True,
         timeout=300,
+    )
+
+
+def test_stdout_carries_only_the_result(
+    tmp_path, hospital_client, patient_client, contracts, kubo, chain
+):
+    resource = parse_resource(EXACT_OBSERVATION)  # 0.40, 12500.00, 0.001530 as written
+    [ref] = hospital_client.anchor_records([(patient_client.address, resource)])
+    contracts.deployment.save(tmp_path / "deployments")
+    save_key_pair(patient_client.key_pair, tmp_path / "patient.key")
+    assert patient_client.address == str(chain.provider.account_manager.test_accounts[3])
+    run = _carechain(
+        tmp_path,
+        kubo,
+        chain,
+        "records",
+        "read",
+        "0x" + ref.record_id.hex(),
+        "--key",
+        str(tmp_path / "patient.key"),
+        "--network",
+        "ethereum:local:foundry",
+        "--account",
+        "TEST::3",  # the patient fixture
     )
     assert run.returncode == 0, run.stderr
     assert loads(run.stdout) == resource  # the whole of stdout is the record
@@ -74,26 +82,17 @@ def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, ku
     tree) to stdout for every revert; the error carechain raises already names the refusal,
     and a library must not print."""
     contracts.deployment.save(tmp_path / "deployments")
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "carechain"),
-            "consent",
-            "revoke",
-            "0x" + "11" * 32,
-            "--network",
-            "ethereum:local:foundry",
-            "--account",
-            "TEST::3",
-        ],
-        env={
-            **os.environ,
-            "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-            "CARECHAIN_IPFS_API": kubo.api_url,
-            "APE_FOUNDRY_HOST": chain.provider.uri,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = _carechain(
+        tmp_path,
+        kubo,
+        chain,
+        "consent",
+        "revoke",
+        "0x" + "11" * 32,
+        "--network",
+        "ethereum:local:foundry",
+        "--account",
+        "TEST::3",
     )
     assert run.returncode == 1
     assert run.stdout == ""
