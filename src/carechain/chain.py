@@ -801,11 +801,9 @@ class ConsentManager:
     ) -> bytes:
         """An admitted provider opens time-boxed emergency access; returns its id. The
         justification is a reason code (``unconscious-in-ED``), never free text."""
-        reason_code(justification)  # refuse free text before anything is sent
+        code = reason_code(justification)  # free text is refused before anything is sent
         receipt = _transact(
-            lambda: self.contract.openBreakGlass(
-                patient, reason_code(justification), duration, sender=provider
-            )
+            lambda: self.contract.openBreakGlass(patient, code, duration, sender=provider)
         )
         return bytes(receipt.decode_logs(self.contract.BreakGlassOpened)[0].accessId)
 

@@ -19,7 +19,7 @@ import click
 
 from .crypto import KemSuite, KeyPair
 from .errors import CarechainError
-from .fhir import category_for, describe, parse_resource
+from .fhir import category_for, describe, logical_id, parse_resource
 from .fhir import dumps as fhir_dumps
 from .fhir import loads as fhir_loads
 from .keystore import load_key_pair, save_key_pair
@@ -263,7 +263,7 @@ def records_anchor(
 
     resources = [fhir_loads(path.read_bytes()) for path in files]
     if idempotent:  # all or nothing, named before any work is done
-        missing = [str(f) for f, r in zip(files, resources, strict=True) if not _has_id(r)]
+        missing = [str(f) for f, r in zip(files, resources, strict=True) if not logical_id(r)]
         if missing:
             raise CarechainError(
                 f"{', '.join(missing)}: no FHIR id, so nothing was anchored; give each "
@@ -305,10 +305,6 @@ def _report_partial(
     else:
         again = "anchor only the files not listed (a re-run with --new-ids would duplicate)"
     click.echo(f"stopped: {len(done)} of {len(files)} files were anchored; {again}", err=True)
-
-
-def _has_id(resource: Any) -> bool:
-    return isinstance(resource, dict) and isinstance(resource.get("id"), str) and resource["id"]
 
 
 def records_list(account: Any, patient: str | None) -> None:

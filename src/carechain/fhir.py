@@ -272,6 +272,12 @@ def canonical_bytes(resource: dict[str, Any]) -> bytes:
         raise InvalidRecordError(f"record holds a number JSON cannot carry: {exc}") from exc
 
 
+def logical_id(resource: Any) -> str | None:
+    """A resource's FHIR logical id (``id``), or None when it has none (or it is empty)."""
+    value = resource.get("id") if isinstance(resource, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def category_for(resource: dict[str, Any]) -> Category:
     """The category of a resource (a Bundle takes the category of its first entry)."""
     resource_type = resource.get("resourceType", "")

@@ -20,7 +20,7 @@ from .errors import (
     KeyNotFoundError,
     NotAuthorizedError,
 )
-from .fhir import Category, canonical_bytes, category_for, parse_resource
+from .fhir import Category, canonical_bytes, category_for, logical_id, parse_resource
 from .fhir_claims import (
     build_claim,
     claim_amount,
@@ -223,8 +223,8 @@ class Hospital(Party):
         derived from this hospital's private key, of the patient's address and the
         resource's ``Type/id``. The same resource gets the same id every time, but nobody
         without the key can tell which patient or resource an id stands for."""
-        logical = resource.get("id")
-        if not isinstance(logical, str) or not logical:
+        logical = logical_id(resource)
+        if logical is None:
             raise InvalidRecordError(
                 f"idempotent anchoring needs a FHIR id on every resource; this "
                 f"{resource.get('resourceType', 'resource')} has none (give it one, or anchor "
@@ -236,7 +236,7 @@ class Hospital(Party):
     def _derived_ids(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bytes]:
         """Every record's derived id; all or nothing: one resource without an id refuses
         the whole batch, naming it, before anything is stored."""
-        missing = [i for i, (_, r) in enumerate(items) if not isinstance(r.get("id"), str)]
+        missing = [i for i, (_, r) in enumerate(items) if logical_id(r) is None]
         if missing:
             named = ", ".join(
                 f"item {i} ({items[i][1].get('resourceType', 'resource')})" for i in missing[:5]
