@@ -43,6 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 .build/.compiled: $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml .tools/.linked $(VENV)/.installed
 	$(APE) compile --force
+	$(PY) tools/export_abis.py
 	touch $@
 
 compile: .build/.compiled
@@ -97,7 +98,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix src scripts tests bench tools
 
 ## chain: a long-lived local anvil for the CLI (state kept in .carechain/); then
-##        carechain ... --network ethereum:local:node --account TEST::0
+##        carechain ... --account TEST::0 (talks to http://127.0.0.1:8545 unless --rpc says otherwise)
 chain: setup
 	mkdir -p .carechain
 	@echo "anvil on http://127.0.0.1:8545 (chain id 1337), 20 funded TEST accounts; its log: .carechain/anvil.log"
@@ -109,6 +110,7 @@ bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/paths.py
 	$(PY) bench/claims.py
+	$(PY) bench/cli.py
 	$(PY) bench/summary.py
 
 clean:

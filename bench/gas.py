@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from eas import compare  # noqa: E402  (bench/eas.py)
 
 from carechain import KemSuite, KeyPair, deploy  # noqa: E402
-from carechain.chain import Contracts  # noqa: E402
 from carechain.model import (  # noqa: E402
     DISTRIBUTOR_ROLE,
     INSURER_ROLE,
     MANUFACTURER_ROLE,
     PROVIDER_ROLE,
 )
+from carechain.onchain import Contracts  # noqa: E402
 
 
 def calldata_gas(data: bytes) -> int:

@@ -31,9 +31,9 @@ from carechain import (
     Purpose,
     Scope,
 )
-from carechain.chain import deploy
 from carechain.fhir import describe
 from carechain.fhir_claims import build_claim
+from carechain.onchain.deploy import deploy
 from carechain.samples import chart
 from carechain.settings import get_settings
 from carechain.trace import GS, GS1Code, SupplyChainParty, parse_gs1

@@ -10,7 +10,7 @@ test stablecoin is deployed, which is only right for local and test chains.
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from carechain.chain import deploy
+from carechain.onchain.deploy import deploy
 
 
 @click.command(cls=ConnectedProviderCommand)

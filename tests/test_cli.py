@@ -115,11 +115,19 @@ def test_periods_are_checked():
             DAYS.convert(bad, None, None)
 
 
-def test_a_chain_that_is_not_running_gets_one_line_saying_what_to_do():
-    """Ape's own words end in "Install node software (geth)", which is not the problem."""
-    from ape_node.provider import NodeSoftwareNotInstalledError
+def test_a_chain_that_is_not_running_gets_one_line_saying_what_to_do(tmp_path):
+    """Nothing listens at the --rpc URL: one line naming the URL and what to do, exit 1."""
+    import socket
 
-    from carechain.cli import _one_line
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing answers there
+    url = f"http://127.0.0.1:{port}"
+    result = CliRunner().invoke(main, ["whoami", "--rpc", url, "--account", "TEST::1"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert f"no Ethereum node answers at {url}" in line and "make chain" in line
+    # the command's --rpc held for the command only: this process talks to its own node again
+    from carechain.onchain.rpc import current_url
 
-    line = _one_line(NodeSoftwareNotInstalledError())
-    assert "make chain" in line and "geth" not in line and "\n" not in line
+    assert current_url() != url

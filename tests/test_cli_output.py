@@ -1,5 +1,5 @@
-"""What a command prints to stdout is its result and nothing else: logs (Ape's "Connecting
-to ..." lines included) and progress go to stderr, so ``carechain records read ... >
+"""What a command prints to stdout is its result and nothing else: logs and progress go to
+stderr, so ``carechain records read ... >
 record.json`` writes a file that is the record."""
 
 import os
@@ -25,7 +25,7 @@ def _carechain(tmp_path: Path, kubo, chain, *args: str) -> subprocess.CompletedP
             **os.environ,
             "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
             "CARECHAIN_IPFS_API": kubo.api_url,
-            "APE_FOUNDRY_HOST": chain.provider.uri,
+            "CARECHAIN_RPC_URL": chain.provider.uri,
         },
         capture_output=True,
         text=True,
@@ -50,8 +50,6 @@ def test_stdout_carries_only_the_result(
         "0x" + ref.record_id.hex(),
         "--key",
         str(tmp_path / "patient.key"),
-        "--network",
-        "ethereum:local:foundry",
         "--account",
         "TEST::3",  # the patient fixture
     )
@@ -61,26 +59,9 @@ def test_stdout_carries_only_the_result(
         assert written in run.stdout  # decimals come out as the hospital wrote them
 
 
-def test_ape_log_lines_go_to_stderr(capsys):
-    """Ape prints "INFO: Connecting to existing 'anvil' ..." when a command attaches to a
-    running node (``make chain``); on stdout it would corrupt ``... > record.json``."""
-    from ape.logging import LogLevel, logger
-
-    from carechain.cli import _ape_logs_to_stderr
-
-    _ape_logs_to_stderr()
-    with logger.at_level(LogLevel.INFO):
-        logger.info("Connecting to existing 'anvil' at host 'http://127.0.0.1:8545'.")
-        logger.warning("a warning")
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert "Connecting to existing" in err and "a warning" in err
-
-
 def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, kubo, chain):
-    """Ape's foundry provider prints a call trace ("reverted without message", the call
-    tree) to stdout for every revert; the error carechain raises already names the refusal,
-    and a library must not print."""
+    """A refusal is one line naming the contract's custom error: no call trace, no
+    traceback, nothing on stdout."""
     contracts.deployment.save(tmp_path / "deployments")
     run = _carechain(
         tmp_path,
@@ -89,8 +70,6 @@ def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, ku
         "consent",
         "revoke",
         "0x" + "11" * 32,
-        "--network",
-        "ethereum:local:foundry",
         "--account",
         "TEST::3",
     )

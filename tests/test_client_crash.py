@@ -65,8 +65,6 @@ def test_existence_is_asked_in_batches_with_the_same_answers(
 ):
     """The idempotent check asks the node about many records in JSON-RPC batches (one HTTP
     request per 500), answering exactly as one call per record would."""
-    from carechain import chain as chain_module
-
     items = [(patient_client.address, r) for r in chart(13, "MRN-13")[:3]]
     anchored = [ref.record_id for ref in hospital_client.anchor_records(items)]
     ids = [anchored[0], os.urandom(32), anchored[1], os.urandom(32), anchored[2]]
@@ -76,10 +74,12 @@ def test_existence_is_asked_in_batches_with_the_same_answers(
     def no_single_calls(*args):
         raise AssertionError("asked one record at a time")
 
-    monkeypatch.setattr(chain_module, "_view", no_single_calls)
+    node = contracts.registry.contract.node
+    monkeypatch.setattr(node, "call", no_single_calls)
     assert contracts.registry.exists_each(ids) == one_by_one
     method = contracts.registry.contract.recordExists
-    assert chain_module._views(method, [(i,) for i in ids], chunk=2) == one_by_one
+    raws = node.calls(method.contract.address, [method.encode(i) for i in ids], chunk=2)
+    assert [method.function.decode(raw) for raw in raws] == one_by_one
     assert contracts.registry.exists_each([]) == []
 
 
@@ -175,7 +175,6 @@ def test_killed_between_send_and_receipt_a_rerun_does_not_duplicate(
         "records", "anchor", *files,
         "--patient", patient_client.address,
         "--key", str(tmp_path / "hospital.key"),
-        "--network", "ethereum:local:foundry",
         "--account", "TEST::1",  # the hospital fixture
     ]  # fmt: skip
     env = {
@@ -188,7 +187,7 @@ def test_killed_between_send_and_receipt_a_rerun_does_not_duplicate(
     try:
         child = subprocess.Popen(
             command,
-            env={**env, "APE_FOUNDRY_HOST": proxy.url},
+            env={**env, "CARECHAIN_RPC_URL": proxy.url},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -210,7 +209,7 @@ def test_killed_between_send_and_receipt_a_rerun_does_not_duplicate(
 
     rerun = subprocess.run(
         command,
-        env={**env, "APE_FOUNDRY_HOST": chain.provider.uri},
+        env={**env, "CARECHAIN_RPC_URL": chain.provider.uri},
         capture_output=True,
         text=True,
         timeout=300,

@@ -196,7 +196,7 @@ def test_signatures_with_leading_zero_bytes_keep_their_length(accounts):
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    from carechain.chain import sign_typed
+    from carechain.onchain.signer import sign_typed
 
     signer = accounts[3]
     for i in range(3000):

@@ -205,5 +205,5 @@ def test_stale_deployment_is_a_clear_error(contracts):
     with pytest.raises(ConfigurationError, match="redeploy"):
         Contracts(stale)
     wrong_chain = dataclasses.replace(contracts.deployment, chain_id=11155111)
-    with pytest.raises(ConfigurationError, match="connected chain is"):
+    with pytest.raises(ConfigurationError, match="is for chain 11155111, but the node at"):
         Contracts(wrong_chain)

@@ -4,9 +4,10 @@ it (docs/traceability.md), run as written, so the docs and the code cannot drift
 The blocks are taken from the Markdown and run line by line by bash (``set -euo pipefail``:
 any failing command fails the test) as a newcomer would, from a folder holding the
 project (its Ape config, contracts, scripts and examples linked in, so the key files and
-JSON the block writes land there), with two substitutions, both about where the chain is:
-``make chain &`` becomes the same anvil command from the Makefile on a free port, and the
-network ``ethereum:local:node`` (fixed at port 8545 in ape-config.yaml) becomes
+JSON the block writes land there), with substitutions that are all about where the chain
+is: ``make chain &`` becomes the same anvil command from the Makefile on a free port, the
+``--rpc`` URL (port 8545) names that port, and ``ape run deploy``'s network
+``ethereum:local:node`` (fixed at port 8545 in ape-config.yaml) becomes
 ``ethereum:local:foundry`` attached to that anvil. IPFS is this session's Kubo node."""
 
 import json
@@ -56,20 +57,20 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     assert block.startswith("make chain &")
     trace = readme_block("# Traceability", "docs/traceability.md")  # goes on from the block
     script = block.replace("make chain &", ":", 1) + "\n" + trace
-    script = script.replace(
-        'N="--network ethereum:local:node"', 'N="--network ethereum:local:foundry"'
-    )
-    assert script.count("ethereum:local:foundry") == 1
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    script = script.replace('N="--rpc http://127.0.0.1:8545"', f'N="--rpc {url}"')
+    assert script.count(url) == 1
+    script = script.replace("--network ethereum:local:node", "--network ethereum:local:foundry")
+    assert script.count("ethereum:local:foundry") == 1  # ape run deploy, attached to it
 
     work = tmp_path / "newcomer"
     work.mkdir()
     for name in LINKED:
         (work / name).symlink_to(ROOT / name)
-    port = free_port()
     log = (tmp_path / "anvil.log").open("w")
     anvil = subprocess.Popen(makefile_anvil(port), stdout=log, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -368,18 +368,18 @@ def test_a_receipts_anchor_that_reverts_is_journaled_logged_and_retried(
     same batch again; the patient's trail then shows the reads."""
     claim = submit(clients, covered, 300 * USD, "99213")
     worker = Worker(insurer_client, rules(), journal)
-    eth = worker.web3.eth
-    real_estimate = eth.estimate_gas
+    real_prepare = worker.node.prepare
     log_address = contracts.access_log.address.lower()
     starved = []
 
-    def estimate(tx, *args, **kwargs):
-        if str(tx["to"]).lower() == log_address and not starved:
-            starved.append(tx)
-            return 30_000  # x1.25: enough to be mined, not to anchor
-        return real_estimate(tx, *args, **kwargs)
+    def prepare(signer, to, data, gas=None):
+        txn = real_prepare(signer, to, data, gas)
+        if str(to).lower() == log_address and not starved:
+            starved.append(txn)
+            txn["gas"] = 37_500  # enough to be mined, not to anchor
+        return txn
 
-    monkeypatch.setattr(eth, "estimate_gas", estimate)
+    monkeypatch.setattr(worker.node, "prepare", prepare)
     with caplog.at_level("INFO", logger="carechain.worker"):
         worker.run(until_idle=True, max_steps=50)
 

@@ -2,7 +2,7 @@
 token balances that every approved claim was paid exactly once.
 
 The worker runs as the real CLI (`carechain insurer worker`) in a child process attached to
-this session's anvil (APE_FOUNDRY_HOST) and Kubo (CARECHAIN_IPFS_API). Deterministic kill
+this session's anvil (CARECHAIN_RPC_URL) and Kubo (CARECHAIN_IPFS_API). Deterministic kill
 points come from CARECHAIN_WORKER_KILL_AT: the process SIGKILLs itself right after writing a
 signed transaction (before sending it), right after sending (before noting it), or right
 after finalizing one."""
@@ -49,8 +49,6 @@ def worker_cli(tmp_path, contracts, insurer_client, kubo, chain):
         str(executable),
         "insurer",
         "worker",
-        "--network",
-        "ethereum:local:foundry",
         "--account",
         "TEST::9",  # the insurer fixture
         "--key",
@@ -63,7 +61,7 @@ def worker_cli(tmp_path, contracts, insurer_client, kubo, chain):
     ]
     env = {
         **os.environ,
-        "APE_FOUNDRY_HOST": chain.provider.uri,
+        "CARECHAIN_RPC_URL": chain.provider.uri,
         "CARECHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
         "CARECHAIN_IPFS_API": kubo.api_url,
     }

@@ -5,7 +5,7 @@ wrapper (:class:`Contracts`), the IPFS client and managed node, key pairs, and e
 
 The data types, errors, keys and FHIR helpers load with the package; what talks to the
 chain or to IPFS (the contracts wrapper, the role clients, the IPFS client and node) loads
-on first use, so that ``import carechain`` and ``carechain --help`` do not pay for Ape.
+on first use, so that ``import carechain`` and ``carechain --help`` do not pay for the chain layer.
 """
 
 from __future__ import annotations
@@ -41,19 +41,20 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from .chain import Contracts, deploy
     from .hospital import Hospital
     from .insurer import Insurer
     from .ipfs import IPFSClient
     from .kubo import KuboNode
+    from .onchain.contracts import Contracts
+    from .onchain.deploy import deploy
     from .patient import Patient
     from .receipts import AccessReceipt, TrailEntry
     from .records import DecryptedRecord, Party, RecordRef
 
 #: Names loaded on first use, and the module that defines each.
 _ON_FIRST_USE = {
-    "Contracts": "chain",
-    "deploy": "chain",
+    "Contracts": "onchain.contracts",
+    "deploy": "onchain.deploy",
     "AccessReceipt": "receipts",
     "TrailEntry": "receipts",
     "Hospital": "hospital",

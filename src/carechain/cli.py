@@ -1,7 +1,8 @@
 """The ``carechain`` command line.
 
 Offline commands (keys, FHIR validation, CIDs) work anywhere. Commands that touch the chain
-take Ape's ``--network`` and ``--account`` options and read ``deployments/<network>.json``;
+take ``--rpc`` (the node's URL) and ``--account`` (who signs, locally) and read the
+deployment file recorded for the node's chain (``deployments/*.json``);
 commands that touch IPFS use ``CARECHAIN_IPFS_API`` if set, else start the project's
 managed Kubo node for the duration of the command.
 """
@@ -23,7 +24,16 @@ from .fhir import category_for, describe, logical_id, parse_resource
 from .fhir import dumps as fhir_dumps
 from .fhir import loads as fhir_loads
 from .keystore import load_key_pair, save_key_pair
-from .model import ROLES, SIGNATURE_TTL, ClaimStatus, PolicyTerms, Purpose, Scope, SignedConsent
+from .model import (
+    DEFAULT_RPC_URL,
+    ROLES,
+    SIGNATURE_TTL,
+    ClaimStatus,
+    PolicyTerms,
+    Purpose,
+    Scope,
+    SignedConsent,
+)
 from .unixfs import compute_cid
 
 _SUITES = {"x25519": KemSuite.X25519, "hybrid": KemSuite.MLKEM768_X25519}
@@ -46,16 +56,6 @@ def _one_line(exc: BaseException) -> str:
         return f"permission denied: {exc.filename}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     kind = type(exc).__name__
-    if kind in ("NodeSoftwareNotInstalledError", "ProviderNotConnectedError") or (
-        "No node found" in text
-    ):  # nothing answers at the network's URL (Ape then suggests installing geth)
-        return (
-            "no chain node answers for the --network given (ethereum:local:node is "
-            "http://127.0.0.1:8545): start one with `make chain` in another terminal, or "
-            "choose another --network"
-        )
-    if kind == "ConversionError":  # Ape could not read an address or amount
-        return f"{text} (an address is 0x followed by 40 hex digits)"
     if isinstance(exc, ValueError | OSError):
         return text
     return f"{kind}: {text} (run with --debug for the traceback)"
@@ -143,27 +143,44 @@ def cid(file: Path) -> None:
 # ------------------------------------------------------------------------------ chain
 
 
-def _ape_logs_to_stderr() -> None:
-    """Ape writes its log lines ("INFO: Connecting to ...", even errors) to stdout, which
-    would corrupt a command's result (``consent export > consent.json``): send them to
-    stderr, where logs and progress belong."""
-    from ape.logging import ClickHandler, logger
+def _passphrase(prompt: str) -> str:
+    """A keystore's passphrase: CARECHAIN_PASSPHRASE if set (scripts), else asked for."""
+    import os
 
-    levels = ("error", "warning", "success", "info", "debug")
-    for handler in logger._logger.handlers:
-        if isinstance(handler, ClickHandler):
-            handler.echo_kwargs = {level: {"err": True} for level in levels}
+    return os.environ.get("CARECHAIN_PASSPHRASE") or click.prompt(prompt, hide_input=True)
+
+
+class _ConnectedCommand(click.Command):
+    """A command that runs against a node (``--rpc``) as an account (``--account``): its
+    function gets the account, which signs locally, as ``account``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .onchain.rpc import using
+        from .onchain.signer import load_account
+
+        with using(ctx.params.pop("rpc")):
+            ctx.params["account"] = load_account(ctx.params.pop("account_name"), _passphrase)
+            return super().invoke(ctx)
 
 
 def _connected(function: Any) -> Any:
-    """Wrap a command so it runs connected to an Ape network with an Ape account."""
-    from ape.cli import ConnectedProviderCommand, account_option
-
-    _ape_logs_to_stderr()
-
-    return click.command(cls=ConnectedProviderCommand, name=function.__name__.split("_", 1)[1])(
-        account_option()(function)
+    """``function`` as a command connected to a node, signing as an account."""
+    rpc = click.option(
+        "--rpc",
+        envvar="CARECHAIN_RPC_URL",
+        default=DEFAULT_RPC_URL,
+        show_default=True,
+        help="the Ethereum node's JSON-RPC URL (or CARECHAIN_RPC_URL)",
     )
+    account = click.option(
+        "--account",
+        "account_name",
+        required=True,
+        help="TEST::n (a local test chain's n-th funded account), a keystore file, or an "
+        "account alias (its passphrase from CARECHAIN_PASSPHRASE, else asked for)",
+    )
+    name = function.__name__.split("_", 1)[1]
+    return click.command(cls=_ConnectedCommand, name=name)(rpc(account(function)))
 
 
 @contextmanager
@@ -203,7 +220,7 @@ def admin() -> None:
 
 def admin_admit(account: Any, role: str, address: str) -> None:
     """Admit ADDRESS to ROLE (hospitals are providers)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     Contracts.load().registry.admit(account, role, address)
     click.echo(f"admitted {address} as {role}")
@@ -212,8 +229,8 @@ def admin_admit(account: Any, role: str, address: str) -> None:
 def main_whoami(account: Any) -> None:
     """Your account's address, the roles it holds, whether it published an encryption key,
     and its settlement-token balance."""
-    from .chain import Contracts
     from .errors import KeyNotFoundError
+    from .onchain import Contracts
 
     contracts = Contracts.load()
     registry = contracts.registry
@@ -234,7 +251,7 @@ def main_whoami(account: Any) -> None:
 
 def admin_remove(account: Any, role: str, address: str) -> None:
     """Remove ADDRESS from ROLE."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     Contracts.load().registry.remove(account, role, address)
     click.echo(f"removed {address} from {role}")
@@ -242,7 +259,7 @@ def admin_remove(account: Any, role: str, address: str) -> None:
 
 def keys_publish(account: Any, key: Path) -> None:
     """Publish the public half of the key pair in KEY to the KeyDirectory."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     pair = load_key_pair(key)
     Contracts.load().keys.publish(account, pair.suite, pair.public_key)
@@ -258,8 +275,8 @@ def records_anchor(
     hospital holds, so running the same command again (say, after it was interrupted)
     anchors nothing twice: what is already on-chain is reported as "already anchored".
     --new-ids anchors every file as a new record under a random id."""
-    from .chain import Contracts
     from .hospital import Hospital
+    from .onchain import Contracts
 
     resources = [fhir_loads(path.read_bytes()) for path in files]
     if idempotent:  # all or nothing, named before any work is done
@@ -309,7 +326,7 @@ def _report_partial(
 
 def records_list(account: Any, patient: str | None) -> None:
     """List the records about PATIENT (default: the account)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     registry = Contracts.load().registry
     for version in registry.records_of(patient or account.address):
@@ -328,7 +345,7 @@ def records_read(
 
     The record's patient and author read directly; anyone else needs the patient's consent
     for --purpose, and their read is logged as a signed, anchored access receipt."""
-    from .chain import Contracts
+    from .onchain import Contracts
     from .records import Party
 
     with _ipfs() as ipfs:
@@ -387,10 +404,10 @@ DAYS = _Days()
 
 
 def _now() -> int:
-    """The time the next block will carry, at the earliest (see ``next_block_time``)."""
-    from .chain import next_block_time
+    """The time the next block will carry, at the earliest (see ``Node.next_block_time``)."""
+    from .onchain import current
 
-    return next_block_time()
+    return current().next_block_time()
 
 
 def _hex32(value: str) -> bytes:
@@ -427,7 +444,7 @@ def consent_grant(
     Data keys of the records already in scope are wrapped to GRANTEE's published key and
     published on IPFS; --deny instead refuses that scope inside a wider grant."""
 
-    from .chain import Contracts
+    from .onchain import Contracts
     from .patient import Patient
 
     until = _now() + int(days * 86400)
@@ -444,7 +461,7 @@ def consent_grant(
 
 def consent_revoke(account: Any, grant_id: str) -> None:
     """Withdraw consent GRANT_ID (as the patient or a guardian)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     Contracts.load().consent.revoke(account, _hex32(grant_id))
     click.echo(f"revoked 0x{_hex32(grant_id).hex()}")
@@ -452,7 +469,7 @@ def consent_revoke(account: Any, grant_id: str) -> None:
 
 def consent_list(account: Any, patient: str | None) -> None:
     """List the consents of PATIENT (default: the account)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     for c in Contracts.load().consent.consents(patient=patient or account.address):
         state = "revoked" if c.revoked else ("active" if c.active else "inactive")
@@ -465,8 +482,8 @@ def consent_list(account: Any, patient: str | None) -> None:
 
 def consent_export(account: Any, grant_id: str) -> None:
     """Print consent GRANT_ID as a FHIR R4 Consent resource."""
-    from .chain import Contracts
     from .fhir_consent import to_fhir_consent
+    from .onchain import Contracts
 
     wanted = _hex32(grant_id)
     for c in Contracts.load().consent.consents(patient=account.address):
@@ -478,8 +495,8 @@ def consent_export(account: Any, grant_id: str) -> None:
 
 def consent_import(account: Any, file: Path, key: Path) -> None:
     """Grant (or deny) what the FHIR Consent in FILE says (as the patient)."""
-    from .chain import Contracts
     from .fhir_consent import from_fhir_consent
+    from .onchain import Contracts
     from .patient import Patient
 
     grantee, scope, purpose, end, deny = from_fhir_consent(json.loads(file.read_text()))
@@ -497,7 +514,7 @@ def consent_sign(
 ) -> None:
     """Sign a consent for a relayer (you need no ETH); writes the payload to --out."""
 
-    from .chain import Contracts
+    from .onchain import Contracts
     from .patient import Patient
 
     now = _now()
@@ -515,7 +532,7 @@ def consent_sign(
 
 def consent_relay(account: Any, payload: Path) -> None:
     """Submit a patient's signed consent from PAYLOAD (anyone may; you pay the gas)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     grant_id = Contracts.load().consent.relay(account, SignedConsent.from_json(payload.read_text()))
     click.echo(f"relayed consent 0x{grant_id.hex()}")
@@ -528,7 +545,7 @@ def audit_trail(account: Any, key: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .chain import Contracts
+    from .onchain import Contracts
     from .patient import Patient
 
     with _ipfs() as ipfs:
@@ -583,7 +600,7 @@ def _echo_escrow(claims: Any, insurer: str) -> None:
 
 def claims_fund(account: Any, amount: str) -> None:
     """Deposit AMOUNT tokens into your escrow (as an insurer); AMOUNT like 1000.00."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     claims.deposit(account, _units(claims, amount))
@@ -593,7 +610,7 @@ def claims_fund(account: Any, amount: str) -> None:
 def claims_faucet(account: Any, amount: str, to: str | None) -> None:
     """Mint AMOUNT test tokens to --to (default: you), on a local development chain only:
     the stablecoin `ape run deploy` deploys there has an open mint."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     receiver = to or account.address
@@ -606,7 +623,7 @@ def claims_faucet(account: Any, amount: str, to: str | None) -> None:
 
 def claims_withdraw(account: Any, amount: str) -> None:
     """Withdraw AMOUNT of escrow not reserved for approved claims (as an insurer)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     claims.withdraw(account, _units(claims, amount))
@@ -625,8 +642,8 @@ def claims_policy(
 ) -> None:
     """Issue a policy to PATIENT (as an insurer); prints its id."""
 
-    from .chain import Contracts
     from .fhir import Category
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     try:
@@ -659,8 +676,8 @@ def claims_submit(
     key: Path,
 ) -> None:
     """Submit the FHIR Claim in FILE citing --record ids as evidence (as a provider)."""
-    from .chain import Contracts
     from .hospital import Hospital
+    from .onchain import Contracts
 
     with _ipfs() as ipfs:
         hospital = Hospital(account, Contracts.load(), ipfs, load_key_pair(key))
@@ -688,8 +705,8 @@ def claims_draft(
     each --item is CODE:DISPLAY:AMOUNT (a CPT code, its text, tokens like 120.00)."""
     from datetime import date
 
-    from .chain import Contracts
     from .fhir_claims import build_claim
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     codes = []
@@ -711,7 +728,7 @@ def claims_list(account: Any, status: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     me = account.address
@@ -737,8 +754,8 @@ def claims_list(account: Any, status: str | None) -> None:
 
 def claims_show(account: Any, claim_id: str) -> None:
     """Print CLAIM_ID's outcome as a FHIR ClaimResponse."""
-    from .chain import Contracts
     from .fhir_claims import claim_response
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     view = claims.claim(_hex32(claim_id))
@@ -749,8 +766,8 @@ def claims_show(account: Any, claim_id: str) -> None:
 def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
     """Decrypt CLAIM_ID's FHIR Claim and every record it cites (as the insurer); the record
     reads are consented for payment and logged in the patient's audit trail."""
-    from .chain import Contracts
     from .insurer import Insurer
+    from .onchain import Contracts
 
     with _ipfs() as ipfs:
         insurer = Insurer(account, Contracts.load(), ipfs, load_key_pair(key))
@@ -767,7 +784,7 @@ def claims_evidence(account: Any, claim_id: str, key: Path) -> None:
 
 def claims_approve(account: Any, claim_id: str, amount: str) -> None:
     """Approve AMOUNT of CLAIM_ID (as its insurer); the chain computes the shares."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     claims.approve(account, _hex32(claim_id), _units(claims, amount))
@@ -780,7 +797,7 @@ def claims_approve(account: Any, claim_id: str, amount: str) -> None:
 
 def claims_deny(account: Any, claim_id: str, reason: str) -> None:
     """Deny CLAIM_ID with a --reason code (as its insurer)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     Contracts.load().claims.deny(account, _hex32(claim_id), reason)
     click.echo(f"denied 0x{_hex32(claim_id).hex()} ({reason})")
@@ -788,7 +805,7 @@ def claims_deny(account: Any, claim_id: str, reason: str) -> None:
 
 def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> None:
     """Pay CLAIM_IDS (default: every approved claim of yours) from escrow (as the insurer)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     ids = [_hex32(c) for c in claim_ids] or None
@@ -802,7 +819,7 @@ def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> 
 
 def claims_dispute(account: Any, claim_id: str) -> None:
     """Dispute the denial of CLAIM_ID (as its provider or patient, within 14 days)."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     Contracts.load().claims.dispute(account, _hex32(claim_id))
     click.echo(f"disputed 0x{_hex32(claim_id).hex()}; an arbitrator will resolve it")
@@ -811,7 +828,7 @@ def claims_dispute(account: Any, claim_id: str) -> None:
 def claims_collect(account: Any, to: str) -> None:
     """Collect, to address TO, the claim payments the token refused to send you (a provider
     on a token's blacklist, say): settlement deferred them, nothing was lost."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     owed = claims.owed_to(account.address)
@@ -823,7 +840,7 @@ def claims_collect(account: Any, to: str) -> None:
 
 def claims_owed(account: Any) -> None:
     """What you owe providers (deductible and co-pay) on approved and paid claims."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     claims = Contracts.load().claims
     click.echo(f"you owe {_money(claims, claims.amount_owed(account.address))}")
@@ -864,8 +881,8 @@ def insurer_worker(
     finishes the current step and stops. Restart it any time: it resumes from its journal."""
     import logging
 
-    from .chain import Contracts
     from .insurer import Insurer
+    from .onchain import Contracts
     from .worker import Journal, JsonFormatter, Rules, Worker
 
     handler = logging.StreamHandler()
@@ -1033,7 +1050,7 @@ def insurer_decide(claim_id: str, db: Path | None, amount: str | None, reason: s
 
 @contextmanager
 def _supply_chain(account: Any) -> Iterator[Any]:
-    from .chain import Contracts
+    from .onchain import Contracts
     from .trace import SupplyChainParty
 
     with _ipfs() as ipfs:
@@ -1064,7 +1081,7 @@ def trace_prefix(account: Any, prefix: str, to: str | None, revoke: bool) -> Non
     """(Governor) Assign the GS1 company PREFIX (6 to 12 digits, leading zeros included) to
     the manufacturer TO, who alone may then register GTINs and device UDIs under it; or
     --revoke it. Without either, show who owns it."""
-    from .chain import Contracts
+    from .onchain import Contracts
 
     if not (prefix.isascii() and prefix.isdigit() and 6 <= len(prefix) <= 12):
         raise click.BadParameter(f"a GS1 company prefix is 6 to 12 digits, got {prefix!r}")

@@ -15,7 +15,6 @@ The read audit trail (access receipts, their Merkle batches, ``audit_trail``) is
 
 from __future__ import annotations
 
-from .chain import Contracts
 from .crypto import (
     KemSuite,
     KeyPair,
@@ -30,6 +29,7 @@ from .errors import (
 )
 from .ipfs import IPFSClient
 from .model import ConsentRecord, Purpose, RecordHead, Scope
+from .onchain import Contracts
 
 # --------------------------------------------------------------------------- who may read
 

@@ -47,6 +47,10 @@ class ChainError(CarechainError):
     """A transaction reverted or the chain refused a request."""
 
 
+class ChainUnavailableError(ChainError, ConnectionError):
+    """No Ethereum node answers at the configured URL."""
+
+
 class NotAuthorizedError(ChainError, PermissionError):
     """The sender lacks the role or ownership the action needs."""
 

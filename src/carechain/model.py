@@ -118,6 +118,35 @@ class Deployment:
             )
         return cls(**json.loads(path.read_text()))
 
+    @classmethod
+    def for_chain(cls, chain_id: int, directory: Path | None = None) -> Deployment:
+        """The deployment file recorded for chain ``chain_id`` (a fork of Sepolia runs
+        Sepolia's chain id, so it finds Sepolia's deployment)."""
+        directory = directory or get_settings().deployments_dir
+        found = []
+        for path in sorted(directory.glob("*.json")):
+            try:
+                payload = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(payload, dict) and payload.get("chain_id") == chain_id:
+                found.append(cls(**payload))
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ConfigurationError(
+                f"no carechain deployment for chain {chain_id} in {directory}; deploy first "
+                "(ape run deploy --network ...), or point CARECHAIN_DEPLOYMENTS_DIR at the "
+                "folder holding its file"
+            )
+        names = ", ".join(d.network for d in found)
+        raise ConfigurationError(
+            f"several deployments ({names}) are for chain {chain_id}; name one (--deployment)"
+        )
+
+
+#: The node a client talks to when none is named: ``make chain``'s anvil.
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
 #: Chain ids of local development chains (anvil's default, and `make chain`'s).
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})

@@ -15,7 +15,6 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message
 from eth_utils import keccak
 
-from .chain import Contracts, sign_typed, typed_data
 from .crypto import (
     KeyPair,
     RecordContext,
@@ -30,6 +29,9 @@ from .errors import (
 )
 from .ipfs import IPFSClient
 from .model import AnchoredBatch, Purpose
+from .onchain import Contracts
+from .onchain.consent import typed_data
+from .onchain.signer import sign_typed
 
 # --------------------------------------------------------------------------- receipts
 
@@ -110,6 +112,7 @@ def _receipt_message(receipt: AccessReceipt, contracts: Contracts) -> Any:
         "AccessReceipt",
         _RECEIPT_FIELDS,
         message,
+        contracts.chain_id,
     )
 
 

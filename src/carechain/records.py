@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .chain import Contracts
 from .consent import shared_data_key
 from .crypto import KemSuite, KeyPair, decrypt_record, encrypt_record, open_envelope
 from .errors import ConsentRequiredError
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
 from .model import PendingAnchor, Purpose, RecordHead, RecordVersion
+from .onchain import Contracts
 from .receipts import ReceiptBook
 
 

@@ -27,9 +27,10 @@ from typing import Any
 
 from eth_utils import keccak
 
-from .chain import Contracts, Traceability
 from .errors import CarechainError, ChainError, InvalidRecordError
 from .ipfs import IPFSClient
+from .onchain import Contracts
+from .onchain.traceability import Traceability
 from .unixfs import dag_digest
 
 GS = "\x1d"

@@ -42,12 +42,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .chain import _view
 from .errors import CarechainError, ConfigurationError, IPFSUnavailableError
 from .fhir import Category
 from .fhir_claims import claim_codes
 from .insurer import Insurer
 from .model import ClaimStatus, ClaimView
+from .onchain.contract import describe
+from .onchain.rpc import Reverted
+from .onchain.signer import as_signer
 
 log = logging.getLogger("carechain.worker")
 
@@ -435,10 +437,7 @@ class Worker:
         self.journal = journal
         self.claims = insurer.contracts.claims
         self.contract = self.claims.contract
-        from ape import chain
-
-        self.chain = chain
-        self.web3 = chain.provider.web3
+        self.node = insurer.contracts.node
         self.decimals = self.claims.decimals
         # Receipts are anchored by the worker, through its journal, once per round; never
         # from inside a read (that would send a transaction the journal does not know).
@@ -524,7 +523,7 @@ class Worker:
         """One round: reorg check, scan to the safe head, reconcile transactions, decide new
         claims, send decided actions, settle approved claims."""
         result = StepResult()
-        head = self.chain.blocks.height
+        head = self.node.block_number()
         result.reorg = self._check_reorg()
         safe = head - self.rules.confirmations + 1
         result.scanned = self._scan(safe)
@@ -568,7 +567,7 @@ class Worker:
     # -------------------------------------------------------------- reorgs
 
     def _block_hash(self, number: int) -> str:
-        return "0x" + bytes(self.web3.eth.get_block(number)["hash"]).hex()
+        return str(self.node.block(number)["hash"])
 
     def _check_reorg(self) -> bool:
         """If the chain no longer holds the block at the cursor, rewind to the last common
@@ -637,10 +636,10 @@ class Worker:
         # knows the policies issued before it.
         first = self.journal.get("policies_from") is None
         policy_start = min(start, self.insurer.contracts.deployment.block) if first else start
-        policies = self.contract.PolicyIssued.range(
-            policy_start, stop, search_topics={"insurer": insurer}
+        policies = self.contract.logs(
+            self.contract.PolicyIssued, {"insurer": insurer}, policy_start, safe
         )
-        submitted = list(self.contract.ClaimSubmitted.range(start, stop))
+        submitted = self.contract.logs(self.contract.ClaimSubmitted, {}, start, safe)
         hashes = [(n, self._block_hash(n)) for n in range(max(start, stop - REORG_WINDOW), stop)]
         new = 0
         with self.journal.transaction() as db:
@@ -661,7 +660,7 @@ class Worker:
                     (
                         _hex(c.claimId),
                         int(c.policyId),
-                        str(c.event_arguments["provider"]),  # not Ape's .provider
+                        str(c.provider),
                         int(c.amount),
                         int(c.serviceDate),
                         json.dumps([_hex(r) for r in c.recordIds]),
@@ -694,7 +693,7 @@ class Worker:
         )
 
     def _onchain(self, claim_id: str) -> tuple[ClaimStatus, int]:
-        stored = _view(self.contract.getClaim, _bytes(claim_id))
+        stored = self.contract.getClaim(_bytes(claim_id))
         return ClaimStatus(int(stored.status)), int(stored.approved)
 
     def _decide(self) -> int:
@@ -877,7 +876,7 @@ class Worker:
         """A denial reserves, for its 14-day dispute window, what an arbitrator could award;
         once the window closed undisputed, release that reserve back to the escrow."""
         window = int(self.contract.DISPUTE_WINDOW())
-        now = self.chain.blocks.head.timestamp
+        now = self.node.head_timestamp()
         sent = 0
         for row in self.journal.claims("denied"):
             if time.time() - row["updated"] < window and now - row["updated"] < window:
@@ -885,7 +884,7 @@ class Worker:
             args = [row["claim_id"]]
             if self.journal.has_tx("finalize", args, (*LIVE_TX_STATES, "done")):
                 continue
-            reserved, until = _view(self.contract.denialOf, _bytes(row["claim_id"]))
+            reserved, until = self.contract.denialOf(_bytes(row["claim_id"]))
             if int(reserved) and now >= int(until):
                 sent += self._submit("finalize", args, [])
         return sent
@@ -909,19 +908,13 @@ class Worker:
         """Sign, write, then send one transaction. A call the chain would refuse is not sent:
         its claims are re-read from the chain instead."""
         method, params = self._call_of(kind, args)
-        account = self.insurer.account
+        signer = as_signer(self.insurer.account)
         try:
-            estimate = self.web3.eth.estimate_gas(
-                {
-                    "from": account.address,
-                    "to": method.contract.address,
-                    "data": method.encode_input(*params),
-                }
-            )
+            txn = self.node.prepare(signer, method.contract.address, method.encode(*params))
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
-            error = self._revert_reason(method, exc)
+            error = describe(exc) if isinstance(exc, Reverted) else _short(exc)
             log.warning(
                 "refused",
                 extra={"fields": {"kind": kind, "claims": claim_ids, "error": error}},
@@ -933,33 +926,11 @@ class Worker:
             if kind == "receipts":
                 self._receipts_failed(args, error)
             return 0
-        nonce = self._next_nonce()
-        txn = method.as_transaction(
-            *params, sender=account, nonce=nonce, gas_limit=math.ceil(estimate * 1.25)
-        )
-        signed = account.sign_transaction(txn)
-        row_id = self._record(kind, args, signed, claim_ids)
-        self._broadcast(row_id, signed.serialize_transaction())
+        txn["nonce"] = self._next_nonce()
+        signed = signer.sign_transaction(txn)
+        row_id = self._record(kind, args, txn, signed, claim_ids)
+        self._broadcast(row_id, bytes(signed.raw_transaction))
         return 1
-
-    @staticmethod
-    def _revert_reason(method: Any, exc: BaseException) -> str:
-        """The contract's custom error, by name and values, if ``exc`` carries one."""
-        from ape import networks
-
-        from .chain import _show
-
-        data = getattr(exc, "data", None)
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            raw = bytes.fromhex(data[2:])
-            try:
-                abi = method.contract.contract_type.errors[raw[:4]]
-                inputs = networks.ecosystem.decode_calldata(abi, raw[4:])
-                detail = ", ".join(f"{k}={_show(v)}" for k, v in inputs.items())
-                return f"{abi.name}({detail})"
-            except Exception:  # not one of this contract's errors: show it as it came
-                pass
-        return _short(exc)
 
     def _record_refused(self, db: sqlite3.Connection, args: list[Any], error: str) -> None:
         """Journal a receipts anchor the chain refused before it was sent: no transaction
@@ -971,15 +942,19 @@ class Worker:
         )
 
     def _next_nonce(self) -> int:
-        pending = self.web3.eth.get_transaction_count(self.insurer.address, "pending")
+        pending = self.node.nonce(self.insurer.address, "pending")
         row = self.journal.db.execute(
             f"SELECT MAX(nonce) FROM txs WHERE state IN {_in(UNMINED_TX_STATES)}",
             UNMINED_TX_STATES,
         ).fetchone()
         return max(pending, (row[0] + 1) if row[0] is not None else 0)
 
-    def _record(self, kind: str, args: list[Any], signed: Any, claim_ids: list[str]) -> int:
-        """Write a signed transaction and tie its claims to it, atomically, before sending."""
+    def _record(
+        self, kind: str, args: list[Any], txn: dict[str, Any], signed: Any, claim_ids: list[str]
+    ) -> int:
+        """Write a signed transaction (``txn`` as signed) and tie its claims to it,
+        atomically, before sending."""
+        max_fee = txn.get("maxFeePerGas", txn.get("gasPrice", 0))
         with self.journal.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO txs (kind, args, nonce, hash, raw, gas, max_fee, priority_fee, "
@@ -987,12 +962,12 @@ class Worker:
                 (
                     kind,
                     json.dumps(args),
-                    signed.nonce,
-                    _hex(signed.txn_hash),
-                    signed.serialize_transaction(),
-                    signed.gas_limit,
-                    signed.max_fee,
-                    signed.max_priority_fee,
+                    txn["nonce"],
+                    _hex(signed.hash),
+                    bytes(signed.raw_transaction),
+                    txn["gas"],
+                    max_fee,
+                    txn.get("maxPriorityFeePerGas", max_fee),
                     time.time(),
                 ),
             )
@@ -1005,7 +980,7 @@ class Worker:
 
     def _broadcast(self, row_id: int, raw: bytes) -> None:
         try:
-            self.web3.eth.send_raw_transaction(raw)
+            self.node.send_raw(raw)
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
@@ -1030,7 +1005,7 @@ class Worker:
             by_nonce.setdefault(tx["nonce"], []).append(tx)
         if not by_nonce:
             return 0, 0
-        latest = self.web3.eth.get_transaction_count(self.insurer.address, "latest")
+        latest = self.node.nonce(self.insurer.address, "latest")
         finalized = replaced = 0
         for nonce, group in sorted(by_nonce.items()):
             mined = None
@@ -1072,51 +1047,47 @@ class Worker:
                 replaced += self._replace(newest)
         return finalized, replaced
 
-    def _receipt(self, tx_hash: str) -> Any:
-        from web3.exceptions import TransactionNotFound
-
-        try:
-            return self.web3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
+    def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """The mined transaction's block number, block hash and status, or None."""
+        raw = self.node.receipt(tx_hash)
+        if raw is None or not raw.get("blockNumber"):
             return None
+        return {
+            "blockNumber": int(raw["blockNumber"], 16),
+            "blockHash": str(raw["blockHash"]),
+            "status": int(raw.get("status", "0x1"), 16),
+        }
 
     def _in_pool(self, tx_hash: str) -> bool:
-        from web3.exceptions import TransactionNotFound
-
-        try:
-            return self.web3.eth.get_transaction(tx_hash) is not None
-        except TransactionNotFound:
-            return False
+        return self.node.transaction(tx_hash) is not None
 
     def _replace(self, tx: sqlite3.Row) -> bool:
         """Re-sign the same call with the same nonce at ≥ ``fee_bump`` times the fees.
         Returns False, sending nothing, when the nonce was used meanwhile (a transaction
         re-broadcast after a reorg was just mined, say): the next pass finds its receipt."""
-        from ape.exceptions import AccountsError
-
         bump = self.rules.fee_bump
         priority = math.ceil(tx["priority_fee"] * bump) + 1
-        base = int(self.chain.blocks.head.base_fee or 0)
+        base = int(self.node.block().get("baseFeePerGas") or "0x0", 16)
         max_fee = max(math.ceil(tx["max_fee"] * bump) + 1, priority + 2 * base)
         args = json.loads(tx["args"])
         method, params = self._call_of(tx["kind"], args)
-        try:
-            txn = method.as_transaction(
-                *params,
-                sender=self.insurer.account,
-                nonce=tx["nonce"],
-                gas_limit=tx["gas"],
-                max_fee=max_fee,
-                max_priority_fee=priority,
-            )
-        except AccountsError as exc:
-            if "nonce" not in str(exc).lower():
-                raise
+        if tx["nonce"] < self.node.nonce(self.insurer.address, "latest"):
             log.info("not-replaced", extra={"fields": {"hash": tx["hash"], "nonce": tx["nonce"]}})
             return False
-        signed = self.insurer.account.sign_transaction(txn)
+        txn = {
+            "type": 2,
+            "chainId": self.node.chain_id,
+            "nonce": tx["nonce"],
+            "to": method.contract.address,
+            "data": "0x" + method.encode(*params).hex(),
+            "value": 0,
+            "gas": tx["gas"],
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+        signed = as_signer(self.insurer.account).sign_transaction(txn)
         claim_ids = self._claims_of(tx)
-        row_id = self._record(tx["kind"], args, signed, claim_ids)
+        row_id = self._record(tx["kind"], args, txn, signed, claim_ids)
         with self.journal.transaction() as db:
             self.journal.put("replacements", int(self.journal.get("replacements") or 0) + 1, db)
         log.warning(
@@ -1124,14 +1095,14 @@ class Worker:
             extra={
                 "fields": {
                     "old": tx["hash"],
-                    "new": _hex(signed.txn_hash),
+                    "new": _hex(signed.hash),
                     "nonce": tx["nonce"],
                     "max_fee": max_fee,
                     "priority_fee": priority,
                 }
             },
         )
-        self._broadcast(row_id, signed.serialize_transaction())
+        self._broadcast(row_id, bytes(signed.raw_transaction))
         return True
 
     @staticmethod
@@ -1288,20 +1259,9 @@ def _short(exc: BaseException) -> str:
 
 def _is_connection_error(exc: BaseException) -> bool:
     """Whether an exception means the node is unreachable (retry) rather than a bug."""
-    from ape.exceptions import ProviderNotConnectedError
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import Timeout
-
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(
-            seen,
-            ConnectionError
-            | IPFSUnavailableError
-            | ProviderNotConnectedError
-            | RequestsConnectionError
-            | Timeout,
-        ):
+        if isinstance(seen, ConnectionError | IPFSUnavailableError | TimeoutError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

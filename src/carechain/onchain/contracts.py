@@ -1,0 +1,79 @@
+"""Every carechain contract of one deployment, on one node."""
+
+from __future__ import annotations
+
+from ..crypto import KemSuite, RecordContext
+from ..errors import ConfigurationError, KeyNotFoundError
+from ..model import Deployment
+from .access_log import AccessLog
+from .claims import ClaimsManager
+from .consent import ConsentManager
+from .keys import KeyDirectory
+from .registry import Registry
+from .rpc import Node, current
+from .traceability import Traceability
+
+
+class Contracts:
+    """Every carechain contract of one deployment."""
+
+    def __init__(self, deployment: Deployment, node: Node | None = None) -> None:
+        node = node or current()
+        if deployment.chain_id != node.chain_id:
+            raise ConfigurationError(
+                f"deployment '{deployment.network}' is for chain {deployment.chain_id}, but the "
+                f"node at {node.url} runs chain {node.chain_id}; connect to the right node or "
+                "redeploy"
+            )
+        for name, address in (
+            ("registry", deployment.registry),
+            ("keys", deployment.key_directory),
+        ):
+            if not node.code(address):
+                raise ConfigurationError(
+                    f"no contract at the {name} address {address} on chain {node.chain_id}: "
+                    "the chain was restarted or the deployment file is stale; redeploy "
+                    "(ape run deploy --network ...)"
+                )
+        self.node = node
+        self.deployment = deployment
+        self.registry = Registry(node, deployment.registry)
+        self.keys = KeyDirectory(node, deployment.key_directory)
+        self.consent = ConsentManager(node, deployment.consent)
+        self.access_log = AccessLog(node, deployment.access_log)
+        self.claims = ClaimsManager(node, deployment.claims, deployment.token)
+        self.trace = Traceability(node, deployment.trace) if deployment.trace else None
+
+    @property
+    def chain_id(self) -> int:
+        """The chain these contracts live on."""
+        return self.deployment.chain_id
+
+    def record_context(self, patient: str, record_id: bytes, version: int) -> RecordContext:
+        """The context a record version's ciphertext is bound to."""
+        return RecordContext(self.chain_id, self.registry.address, patient, record_id, version)
+
+    def reader_key(self, party: str) -> tuple[KemSuite, bytes]:
+        """The key to wrap data keys to for ``party``: the post-quantum hybrid if published."""
+        for suite in (KemSuite.MLKEM768_X25519, KemSuite.X25519):
+            try:
+                return suite, self.keys.public_key(party, suite)
+            except KeyNotFoundError:
+                continue
+        raise KeyNotFoundError(
+            f"{party} has not published an encryption key, so nothing can be encrypted to "
+            "them; they must publish one first (Party.publish_key / carechain keys publish)"
+        )
+
+    @classmethod
+    def load(cls, network: str | None = None, node: Node | None = None) -> Contracts:
+        """The deployment recorded for ``network`` (``deployments/<network>.json``); by
+        default the one recorded for the chain ``node`` (the current node) runs."""
+        node = node or current()
+        if network is None:
+            return cls(Deployment.for_chain(node.chain_id), node)
+        return cls(Deployment.load(network), node)
+
+    def next_block_time(self) -> int:
+        """The time the next block will carry, at the earliest (see Node.next_block_time)."""
+        return self.node.next_block_time()

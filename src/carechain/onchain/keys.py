@@ -1,0 +1,46 @@
+"""The KeyDirectory: published HPKE public keys, each checked against its commitment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+
+from ..crypto import KemSuite
+from ..errors import KeyNotFoundError
+from .contract import Contract
+from .rpc import Node
+
+
+class KeyDirectory:
+    """The KeyDirectory contract: published HPKE public keys."""
+
+    def __init__(self, node: Node, address: str) -> None:
+        self.contract = Contract(node, "KeyDirectory", address)
+        self.address = str(self.contract.address)
+
+    def publish(self, sender: Any, suite: KemSuite, public_key: bytes) -> Any:
+        """Publish (or rotate to) ``public_key`` for ``suite``."""
+        if len(public_key) != suite.public_key_size:
+            raise ValueError(f"a {suite.name} public key is {suite.public_key_size} bytes")
+        return self.contract.publishKey(int(suite), public_key, sender=sender)
+
+    def public_key(self, party: str, suite: KemSuite) -> bytes:
+        """The party's current key for ``suite``, checked against its on-chain commitment."""
+        commitment, version = self.contract.keyCommitment.call(party, int(suite))
+        if bytes(commitment) == bytes(32):
+            raise KeyNotFoundError(
+                f"{party} has no published {suite.name} key; they must publish one first "
+                "(carechain keys publish)"
+            )
+        topics = {"party": to_checksum_address(party), "kemId": int(suite)}
+        logs = self.contract.logs(self.contract.KeyPublished, topics)
+        for log in logs:
+            if int(log.keyVersion) != int(version):
+                continue
+            key = bytes(log.publicKey)
+            expected = keccak(abi_encode(["uint16", "uint32", "bytes"], [int(suite), version, key]))
+            if expected == bytes(commitment):
+                return key
+        raise KeyNotFoundError(f"no event matches {party}'s committed {suite.name} key")
