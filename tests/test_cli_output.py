@@ -84,7 +84,7 @@ def test_an_interrupted_bulk_anchor_says_what_it_completed(capsys):
     the count and what to do next go to stderr."""
     from types import SimpleNamespace
 
-    from carechain.cli import _report_partial
+    from carechain.cli.records import _report_partial
 
     def ref(n: int) -> SimpleNamespace:
         record_id = bytes([n]) * 32

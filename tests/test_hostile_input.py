@@ -247,7 +247,7 @@ def _mistype(address: str) -> str:
 
 def _units(text: str):
     def run(w: World):
-        from carechain.cli import _units as parse
+        from carechain.cli.common import units as parse
 
         parse(w.contracts.claims, text)
 
@@ -1066,13 +1066,13 @@ CASES = [
     ),
     (
         "cli-hex-id",
-        lambda w: __import__("carechain.cli", fromlist=["_hex32"])._hex32("0x12"),
+        lambda w: __import__("carechain.cli.common", fromlist=["hex32"]).hex32("0x12"),
         click.BadParameter,
         "",
     ),
     (
         "cli-hex-garbage",
-        lambda w: __import__("carechain.cli", fromlist=["_hex32"])._hex32("zz" * 32),
+        lambda w: __import__("carechain.cli.common", fromlist=["hex32"]).hex32("zz" * 32),
         click.BadParameter,
         "",
     ),
