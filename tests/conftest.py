@@ -1,8 +1,5 @@
 """Shared fixtures: named accounts, freshly deployed contracts, a real Kubo node."""
 
-import secrets
-import time
-
 import pytest
 
 from carechain import (
@@ -18,23 +15,15 @@ from carechain import (
     Scope,
     deploy,
 )
-from carechain.model import ARBITRATOR_ROLE, AUDITOR_ROLE, INSURER_ROLE, PROVIDER_ROLE
 from carechain.samples import chart
-
-
-def random_id() -> bytes:
-    """A fresh 32-byte id, as the SDK makes them."""
-    return secrets.token_bytes(32)
-
-
-def follow_the_wall_clock(chain) -> None:
-    """anvil rewinds its clock when Ape's isolation reverts a snapshot (the next block carries
-    the snapshot's time however long the test ran), so over a session the chain falls minutes
-    behind the wall clock, and just after midnight UTC a service date of today is "in the
-    future" on-chain. Put the next block back on the wall clock."""
-    now = int(time.time())
-    if now > int(chain.blocks.head.timestamp) + 1:
-        chain.provider.make_request("evm_setNextBlockTimestamp", [now])
+from tests.helpers import (
+    DAY,
+    USD,
+    deploy_claims,
+    deploy_consent,
+    deploy_registry,
+    follow_the_wall_clock,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,31 +84,6 @@ def doctor(accounts):
 
 
 # ---------------------------------------------------------------- contracts, bare
-
-
-def deploy_registry(project, governor, *providers):
-    """A RecordRegistry with ``providers`` admitted."""
-    contract = project.RecordRegistry.deploy(governor, sender=governor)
-    for provider in providers:
-        contract.grantRole(PROVIDER_ROLE, provider, sender=governor)
-    return contract
-
-
-def deploy_consent(project, registry, governor, auditor):
-    """A ConsentManager reading records and roles from ``registry``; one auditor admitted."""
-    registry.grantRole(AUDITOR_ROLE, auditor, sender=governor)
-    return project.ConsentManager.deploy(registry, sender=governor)
-
-
-def deploy_claims(project, registry, consent, stablecoin, governor, insurer, arbitrator):
-    """A ClaimsManager paying in ``stablecoin``; ``insurer`` (holding 1,000,000 tokens,
-    approved to the manager) and ``arbitrator`` admitted."""
-    registry.grantRole(INSURER_ROLE, insurer, sender=governor)
-    registry.grantRole(ARBITRATOR_ROLE, arbitrator, sender=governor)
-    manager = project.ClaimsManager.deploy(registry, consent, stablecoin, sender=governor)
-    stablecoin.mint(insurer, 1_000_000 * 10**6, sender=governor)
-    stablecoin.approve(manager, 2**256 - 1, sender=insurer)
-    return manager
 
 
 @pytest.fixture
@@ -217,9 +181,6 @@ def cli_env(tmp_path, monkeypatch, contracts, kubo):
 
 # ---------------------------------------------------------------- claims through the SDK
 
-USD = 10**6  # the test stablecoin has 6 decimals
-DAY = 86400
-
 
 @pytest.fixture
 def insurer_client(insurer, governor, contracts, ipfs):
@@ -256,22 +217,3 @@ def covered(hospital_client, patient_client, insurer_client, chain):
         hospital_client.address, Scope.all(), Purpose.TREATMENT, now + 365 * DAY, share_keys=False
     )
     return policy_id, refs
-
-
-def claim_for(
-    hospital_client, patient_client, insurer_client, policy_id, refs, amount, code, evidence=1
-):
-    """Submit a one-item FHIR Claim for ``code`` citing a fresh record of the kind of
-    ``refs[evidence]`` (an Encounter by default: covered by the ``covered`` policy;
-    ``refs[2]`` is a Condition, which is not). Fresh, because a record backs at most one
-    claim: each visit billed has its own record."""
-    [visit] = hospital_client.anchor_records(
-        [(patient_client.address, chart(secrets.randbelow(10**9), "MRN-41")[evidence])],
-    )
-    return hospital_client.bill(
-        policy_id,
-        insurer_client.address,
-        patient_client.address,
-        [(code, "Office visit", amount)],
-        [visit.record_id],
-    )

@@ -1,6 +1,6 @@
 """Copy the ABIs of the contracts the runtime talks to from Ape's build into the package
 (src/carechain/onchain/abi/), so that an installed carechain needs neither Ape nor a compiler.
-`make compile` runs it after `ape compile`; tests/test_layering.py checks the copies match
+`make compile` runs it after `ape compile`; tests/tools/test_layering.py checks the copies match
 the build."""
 
 from __future__ import annotations

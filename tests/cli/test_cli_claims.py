@@ -14,7 +14,7 @@ from carechain.cli import main
 from carechain.fhir import dumps as fhir_dumps
 from carechain.fhir_claims import build_claim
 from carechain.keystore import save_key_pair
-from tests.conftest import USD, claim_for
+from tests.helpers import USD, claim_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """The insurer's settlement worker on anvil and Kubo: rules, the manual queue, confirmations,
-a stuck transaction replaced, a reorg undone, and (tests/test_worker_crash.py) SIGKILL."""
+a stuck transaction replaced, a reorg undone, and (tests/worker/test_worker_crash.py) SIGKILL."""
 
 import json
 import threading
@@ -13,7 +13,7 @@ from carechain.errors import ConfigurationError
 from carechain.fhir import Category
 from carechain.ipfs import IPFSClient
 from carechain.worker import Journal, Rules, Worker
-from tests.conftest import USD, claim_for
+from tests.helpers import USD, claim_for
 
 pytestmark = pytest.mark.integration
 

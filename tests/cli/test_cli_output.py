@@ -11,7 +11,7 @@ import pytest
 
 from carechain.fhir import loads, parse_resource
 from carechain.keystore import save_key_pair
-from tests.test_fhir import EXACT_OBSERVATION
+from tests.helpers import EXACT_OBSERVATION
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import pytest
 from carechain import ClaimStatus
 from carechain.keystore import save_key_pair
 from carechain.worker import Journal
-from tests.conftest import USD, claim_for
+from tests.helpers import USD, claim_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conftest import random_id
+from tests.helpers import random_id
 
 USD = 10**6
 DAY = 86400

@@ -16,6 +16,7 @@ from carechain.fhir import (
     parse_resource,
 )
 from carechain.samples import chart
+from tests.helpers import EXACT_OBSERVATION
 
 
 def test_sample_charts_are_valid_fhir():
@@ -60,7 +61,7 @@ def test_clinical_resource_types_land_in_the_categories_patients_choose(resource
 
 def test_the_category_table_in_readme_is_the_code():
     """README's table lists exactly the mapping the code uses."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     table = readme.split("<!-- categories -->")[1]
     for resource_type, category in CATEGORY_BY_TYPE.items():
         row = next(line for line in table.splitlines() if line.startswith(f"| {category.name} "))
@@ -94,10 +95,6 @@ def test_invalid_records_are_refused_with_reason(record, reason):
 
 
 #: A lab result and a claim as a hospital writes them: trailing zeros are significant.
-EXACT_OBSERVATION = """{"resourceType": "Observation", "id": "k1", "status": "final",
- "code": {"text": "Potassium"}, "effectiveDateTime": "2026-11-20T10:00:00+00:00",
- "valueQuantity": {"value": 0.40, "unit": "mmol/L"},
- "referenceRange": [{"low": {"value": 0.001530}, "high": {"value": 12500.00}}]}"""
 
 
 def test_decimals_and_dates_are_stored_exactly_as_written():

@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from tests.conftest import random_id
+from tests.helpers import random_id
 
 TREATMENT, PAYMENT, RESEARCH, EMERGENCY = range(4)
 RECORD, CATEGORY, ALL = range(3)

@@ -5,7 +5,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from tests.conftest import random_id
+from tests.helpers import random_id
 
 USD = 10**6
 DAY = 86400

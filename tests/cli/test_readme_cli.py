@@ -24,7 +24,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LINKED = ("ape-config.yaml", "contracts", "scripts", "examples", ".build", "node_modules")
 
 

@@ -14,7 +14,7 @@ import pytest
 from carechain import Purpose, Scope
 from carechain.samples import chart
 from carechain.worker import Journal, Rules, Worker
-from tests.conftest import USD
+from tests.helpers import USD
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from carechain import (
     Purpose,
 )
 from carechain.samples import chart
-from tests.conftest import USD, claim_for
+from tests.helpers import USD, claim_for
 
 pytestmark = pytest.mark.integration
 

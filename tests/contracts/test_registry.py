@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from tests.conftest import random_id
+from tests.helpers import random_id
 
 OBSERVATION = 2
 ZERO = b"\x00" * 32

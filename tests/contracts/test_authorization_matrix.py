@@ -5,7 +5,7 @@ import ape
 import pytest
 
 from carechain.model import PROVIDER_ROLE
-from tests.conftest import deploy_claims, deploy_consent, deploy_registry, random_id
+from tests.helpers import deploy_claims, deploy_consent, deploy_registry, random_id
 
 ROLES = [
     "governor",

@@ -4,7 +4,7 @@ returns nothing from transfer works."""
 import ape
 
 from carechain.model import ARBITRATOR_ROLE, INSURER_ROLE
-from tests.conftest import random_id
+from tests.helpers import random_id
 
 USD = 10**6
 DAY = 86400
