@@ -28,7 +28,9 @@ class Patient(Party):
     def list_records(self) -> list[tuple[RecordHead, RecordVersion]]:
         """Every record about this patient, from the chain's events: head and latest version."""
         registry = self.contracts.registry
-        return [(registry.head(v.record_id), v) for v in registry.records_of(self.address)]
+        versions = registry.records_of(self.address)
+        heads = registry.heads([v.record_id for v in versions])
+        return list(zip(heads, versions, strict=True))
 
     def _share_keys(self, grantee: str, scope: Scope) -> bytes:
         """Publish the data keys of my records in ``scope``, wrapped to ``grantee``."""

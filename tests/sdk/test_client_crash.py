@@ -83,6 +83,31 @@ def test_existence_is_asked_in_batches_with_the_same_answers(
     assert contracts.registry.exists_each([]) == []
 
 
+def test_heads_are_asked_in_batches_with_the_same_answers(
+    hospital_client, patient_client, contracts, monkeypatch
+):
+    """A listing asks the node for every record's head and author in a few batched requests,
+    answering as one head() per record would; an unknown record is named."""
+    from carechain.errors import RecordNotFoundError
+
+    items = [(patient_client.address, r) for r in chart(14, "MRN-14")]
+    ids = [ref.record_id for ref in hospital_client.anchor_records(items)]
+    one_by_one = [contracts.registry.head(i) for i in ids]
+    node = contracts.registry.contract.node
+    asked = []
+    real_calls = node.calls
+    monkeypatch.setattr(node, "call", lambda *a: pytest.fail("asked one record at a time"))
+    monkeypatch.setattr(node, "calls", lambda *a, **k: asked.append(a) or real_calls(*a, **k))
+    assert contracts.registry.heads(ids) == one_by_one
+    assert len(asked) == 2  # the heads, then their authors
+    listed = {head.record_id: head for head, _ in patient_client.list_records()}
+    assert [listed[i] for i in ids] == one_by_one
+    monkeypatch.undo()
+    unknown = os.urandom(32)
+    with pytest.raises(RecordNotFoundError, match=unknown.hex()):
+        contracts.registry.heads([ids[0], unknown])
+
+
 def test_derived_ids_are_keyed_and_need_a_fhir_id(
     hospital_client, patient_client, contracts, ipfs, other_hospital
 ):

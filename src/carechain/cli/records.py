@@ -108,8 +108,10 @@ def records_list(account: Any, patient: str | None) -> None:
     from ..onchain import Contracts
 
     registry = Contracts.load().registry
-    for version in registry.records_of(patient or account.address):
-        head = registry.head(version.record_id)
+    versions = registry.records_of(patient or account.address)
+    for version, head in zip(
+        versions, registry.heads([v.record_id for v in versions]), strict=True
+    ):
         flag = " entered-in-error" if head.retracted else ""
         click.echo(
             f"0x{version.record_id.hex()} v{version.version} {head.category.name} "
