@@ -18,9 +18,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from .errors import InvalidRecordError
 
 
@@ -244,6 +241,11 @@ def parse_resource(resource: dict[str, Any] | str | bytes) -> dict[str, Any]:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
         raise InvalidRecordError("a FHIR resource needs a 'resourceType'")
+    # The R4B models take ~0.2 s to import: loaded on the first validation, not with the
+    # package (the command line's --help and offline commands never need them).
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
     try:
         model_class = get_fhir_model_class(resource_type)
     except (KeyError, ValueError) as exc:

@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from .errors import ConfigurationError
 from .fhir import Category
-from .settings import get_settings
 
 #: How the SDK reports progress on long operations: called with (done, total) after each
 #: step. The SDK never draws anything itself; the CLI passes a progress bar.
@@ -100,6 +98,8 @@ class Deployment:
 
     def save(self, directory: Path | None = None) -> Path:
         """Write the deployment file; returns its path."""
+        from .settings import get_settings
+
         directory = directory or get_settings().deployments_dir
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.network}.json"
@@ -109,6 +109,8 @@ class Deployment:
     @classmethod
     def load(cls, network: str, directory: Path | None = None) -> Deployment:
         """Read ``deployments/<network>.json``."""
+        from .settings import get_settings
+
         path = (directory or get_settings().deployments_dir) / f"{network}.json"
         if not path.exists():
             raise ConfigurationError(
@@ -122,6 +124,8 @@ class Deployment:
     def for_chain(cls, chain_id: int, directory: Path | None = None) -> Deployment:
         """The deployment file recorded for chain ``chain_id`` (a fork of Sepolia runs
         Sepolia's chain id, so it finds Sepolia's deployment)."""
+        from .settings import get_settings
+
         directory = directory or get_settings().deployments_dir
         found = []
         for path in sorted(directory.glob("*.json")):
@@ -360,6 +364,8 @@ class StoredBatch:
 def batch_id(reader: str, root: bytes) -> bytes:
     """keccak256(abi.encode(reader, root)), as AccessLog keys a batch: only ``reader`` can
     fill it, so nobody can occupy another reader's root."""
+    from eth_abi import encode as abi_encode
+
     return bytes(keccak(abi_encode(["address", "bytes32"], [to_checksum_address(reader), root])))
 
 
