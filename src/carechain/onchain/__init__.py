@@ -15,7 +15,7 @@ Nothing outside this package imports Ape, web3 or a JSON-RPC client.
 
 from .contracts import Contracts
 from .rpc import Node, Receipt, connect, current
-from .signer import Signer, as_signer, test_account
+from .signer import Signer, as_signer, local_test_account
 
 __all__ = ["Contracts", "Node", "Receipt", "Signer", "as_signer", "connect", "current",
-           "test_account"]  # fmt: skip
+           "local_test_account"]  # fmt: skip

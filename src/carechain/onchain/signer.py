@@ -58,7 +58,7 @@ def as_signer(account: Any) -> Signer:
     )
 
 
-def test_account(index: int) -> LocalAccount:
+def local_test_account(index: int) -> LocalAccount:
     """The ``index``-th funded account of anvil's test mnemonic (``TEST::index``)."""
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
@@ -89,7 +89,7 @@ def load_account(reference: str, passphrase: Callable[[str], str]) -> LocalAccou
         index = reference[6:]
         if not index.isdigit():
             raise ConfigurationError(f"{reference!r}: a test account is TEST::<number>")
-        return test_account(int(index))
+        return local_test_account(int(index))
     path = keystore_path(reference)
     if path is None:
         raise ConfigurationError(
