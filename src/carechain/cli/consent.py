@@ -29,13 +29,25 @@ def consent() -> None:
     """Grant, deny, revoke, sign, relay, list, export and import consent."""
 
 
+def consent_terms(function: Any) -> Any:
+    """GRANTEE and what a consent says (--scope, --purpose, --days), and the patient's --key:
+    the options `consent grant` and `consent sign` share."""
+    for option in reversed(
+        [
+            click.argument("grantee", type=ADDRESS),
+            scope_option,
+            purpose_option,
+            click.option("--days", type=DAYS, default=30, show_default=True),
+            key_option,
+        ]
+    ):
+        function = option(function)
+    return function
+
+
 @consent.command("grant", cls=Connected)
 @chain_options
-@click.argument("grantee", type=ADDRESS)
-@scope_option
-@purpose_option
-@click.option("--days", type=DAYS, default=30, show_default=True)
-@key_option
+@consent_terms
 @click.option("--deny", is_flag=True)
 def consent_grant(
     account: Any, grantee: str, scope: str, purpose: str, days: float, key: Path, deny: bool
@@ -123,11 +135,7 @@ def consent_import(account: Any, file: Path, key: Path) -> None:
 
 @consent.command("sign", cls=Connected)
 @chain_options
-@click.argument("grantee", type=ADDRESS)
-@scope_option
-@purpose_option
-@click.option("--days", type=DAYS, default=30, show_default=True)
-@key_option
+@consent_terms
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def consent_sign(
     account: Any, grantee: str, scope: str, purpose: str, days: float, key: Path, out: Path
