@@ -76,3 +76,81 @@ def claim_for(
         [(code, "Office visit", amount)],
         [visit.record_id],
     )
+
+
+class LimitedRpc:
+    """A loopback JSON-RPC proxy in front of a node that enforces what hosted providers
+    enforce on ``eth_getLogs``: at most ``max_blocks`` blocks per query and ``max_results``
+    logs per answer, refused in their own words. Everything else passes through. ``ranges``
+    records every ``eth_getLogs`` range asked, answered or not."""
+
+    def __init__(self, upstream: str, max_blocks: int = 2_000, max_results: int = 10_000):
+        self.upstream = upstream
+        self.max_blocks = max_blocks
+        self.max_results = max_results
+        self.ranges: list[tuple[int, int]] = []
+        self.refused = 0
+
+    def _call(self, client, request: dict) -> dict:
+        return client.post(self.upstream, json=request).json()
+
+    def _logs(self, client, request: dict) -> dict:
+        query = dict(request["params"][0])
+        for key in ("fromBlock", "toBlock"):
+            if query.get(key, "latest") == "latest":
+                head = self._call(client, {"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber"})
+                query[key] = head["result"]
+        low, high = int(query["fromBlock"], 16), int(query["toBlock"], 16)
+        self.ranges.append((low, high))
+        refusal = None
+        if high - low + 1 > self.max_blocks:
+            refusal = f"query exceeds max block range {self.max_blocks}"
+        else:
+            reply = self._call(client, {**request, "params": [query]})
+            if len(reply.get("result") or []) > self.max_results:
+                refusal = f"query returned more than {self.max_results} results"
+        if refusal:
+            self.refused += 1
+            return {"jsonrpc": "2.0", "id": request.get("id"),
+                    "error": {"code": -32005, "message": refusal}}  # fmt: skip
+        return reply
+
+    def __enter__(self) -> "LimitedRpc":
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import httpx
+
+        proxy = self
+        client = httpx.Client(timeout=60)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                requests = body if isinstance(body, list) else [body]
+                answers = [
+                    proxy._logs(client, r) if r.get("method") == "eth_getLogs"
+                    else proxy._call(client, r)
+                    for r in requests
+                ]  # fmt: skip
+                payload = json.dumps(answers if isinstance(body, list) else answers[0]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._client = client
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._client.close()

@@ -431,3 +431,28 @@ def test_a_refused_receipts_anchor_is_kept_retried_and_surfaced(
     table = CliRunner().invoke(main, ["insurer", "status", "--db", str(tmp_path / "worker.sqlite")])
     assert table.exit_code == 0, table.output
     assert "receipt batches not anchored" in table.output and "gave up" in table.output
+
+
+def test_the_worker_catches_up_behind_an_endpoint_that_caps_ranges_and_results(
+    clients, covered, contracts, insurer_client, journal, chain
+):
+    """A worker whose node is a capped endpoint (400 blocks, 3 results per eth_getLogs)
+    reads its policies and claims across 2,000 empty blocks and pays every claim once."""
+    from carechain.onchain import Contracts, Node
+    from tests.helpers import LimitedRpc
+
+    claims = []
+    for codes in (("99211", "99212"), ("99213", "99214")):  # one claim per code and day
+        claims += [submit(clients, covered, 300 * USD, code) for code in codes]
+        chain.provider.make_request("anvil_mine", [hex(1_000), "0x0"])
+    with LimitedRpc(chain.provider.uri, max_blocks=400, max_results=3) as endpoint:
+        behind = Insurer(
+            insurer_client.account,
+            Contracts(contracts.deployment, node=Node(endpoint.url)),
+            insurer_client.ipfs,
+            insurer_client.key_pair,
+        )
+        Worker(behind, rules(), journal).run(until_idle=True, max_steps=60)
+    assert endpoint.refused > 0
+    assert [onchain(contracts, c)[0] for c in claims] == [ClaimStatus.PAID] * 4
+    assert journal.status()["paid_count"] == 4

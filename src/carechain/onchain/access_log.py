@@ -15,8 +15,8 @@ class AccessLog:
     """The AccessLog contract: Merkle roots of signed access receipts, keyed by (reader,
     root)."""
 
-    def __init__(self, node: Node, address: str) -> None:
-        self.contract = Contract(node, "AccessLog", address)
+    def __init__(self, node: Node, address: str, since: int = 0) -> None:
+        self.contract = Contract(node, "AccessLog", address, since)
         self.address = str(self.contract.address)
 
     def anchor(

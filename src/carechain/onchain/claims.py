@@ -23,8 +23,8 @@ from .rpc import Node
 class ClaimsManager:
     """The ClaimsManager contract and the token it settles in."""
 
-    def __init__(self, node: Node, address: str, token: str) -> None:
-        self.contract = Contract(node, "ClaimsManager", address)
+    def __init__(self, node: Node, address: str, token: str, since: int = 0) -> None:
+        self.contract = Contract(node, "ClaimsManager", address, since)
         self.address = str(self.contract.address)
         # any ERC-20: only the standard part of the test stablecoin's ABI is used
         self.token = Contract(node, "MockStablecoin", token)

@@ -75,8 +75,8 @@ _REVOKE_TYPES = [("grantId", "bytes32"), ("nonce", "uint256"), ("deadline", "uin
 class ConsentManager:
     """The ConsentManager contract: grants, denials, guardians, signatures, break-glass."""
 
-    def __init__(self, node: Node, address: str) -> None:
-        self.contract = Contract(node, "ConsentManager", address)
+    def __init__(self, node: Node, address: str, since: int = 0) -> None:
+        self.contract = Contract(node, "ConsentManager", address, since)
         self.address = str(self.contract.address)
 
     # writes ------------------------------------------------------------------------

@@ -143,10 +143,12 @@ class BoundFunction:
 class Contract:
     """A contract by its ABI name and address, on ``node``."""
 
-    def __init__(self, node: Node, name: str, address: str) -> None:
+    def __init__(self, node: Node, name: str, address: str, since: int = 0) -> None:
         self.node = node
         self.abi = ContractABI(name, address)
         self.address = self.abi.address
+        #: The block it was deployed in: no log of it is older, so queries start there.
+        self.since = since
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -159,12 +161,13 @@ class Contract:
         self,
         event: Event,
         search: dict[str, Any] | None = None,
-        start: int = 0,
+        start: int | None = None,
         stop: int | str = "latest",
     ) -> list[Log]:
-        """The logs of ``event`` from block ``start`` to ``stop`` whose indexed arguments
-        equal ``search``'s values, decoded, oldest first."""
-        raws = self.node.logs(self.address, event.topics(search), start, stop)
+        """The logs of ``event`` from block ``start`` (by default the deployment's) to
+        ``stop`` whose indexed arguments equal ``search``'s values, decoded, oldest first."""
+        first = self.since if start is None else start
+        raws = self.node.logs(self.address, event.topics(search), first, stop)
         return [event.decode(raw) for raw in raws]
 
 

@@ -37,12 +37,15 @@ class Contracts:
                 )
         self.node = node
         self.deployment = deployment
-        self.registry = Registry(node, deployment.registry)
-        self.keys = KeyDirectory(node, deployment.key_directory)
-        self.consent = ConsentManager(node, deployment.consent)
-        self.access_log = AccessLog(node, deployment.access_log)
-        self.claims = ClaimsManager(node, deployment.claims, deployment.token)
-        self.trace = Traceability(node, deployment.trace) if deployment.trace else None
+        # Event queries start at the deployment's block (recorded once every contract was
+        # deployed): nothing the SDK reads from events is older.
+        since = deployment.block
+        self.registry = Registry(node, deployment.registry, since)
+        self.keys = KeyDirectory(node, deployment.key_directory, since)
+        self.consent = ConsentManager(node, deployment.consent, since)
+        self.access_log = AccessLog(node, deployment.access_log, since)
+        self.claims = ClaimsManager(node, deployment.claims, deployment.token, since)
+        self.trace = Traceability(node, deployment.trace, since) if deployment.trace else None
 
     @property
     def chain_id(self) -> int:

@@ -16,8 +16,8 @@ from .rpc import Node
 class KeyDirectory:
     """The KeyDirectory contract: published HPKE public keys."""
 
-    def __init__(self, node: Node, address: str) -> None:
-        self.contract = Contract(node, "KeyDirectory", address)
+    def __init__(self, node: Node, address: str, since: int = 0) -> None:
+        self.contract = Contract(node, "KeyDirectory", address, since)
         self.address = str(self.contract.address)
 
     def publish(self, sender: Any, suite: KemSuite, public_key: bytes) -> Any:

@@ -18,8 +18,8 @@ from .rpc import Node
 class Registry:
     """The RecordRegistry contract: roles and record anchors."""
 
-    def __init__(self, node: Node, address: str) -> None:
-        self.contract = Contract(node, "RecordRegistry", address)
+    def __init__(self, node: Node, address: str, since: int = 0) -> None:
+        self.contract = Contract(node, "RecordRegistry", address, since)
         self.address = str(self.contract.address)
         self.max_batch = int(self.contract.MAX_BATCH())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -31,6 +32,21 @@ RECEIPT_FIRST_POLL = 0.002
 RECEIPT_POLL = 0.1
 #: Headroom on a gas estimate (state can move between the estimate and the block).
 GAS_MARGIN = 1.25
+#: The most blocks one eth_getLogs asks for; a page with fewer logs than LOG_PAGE_QUIET
+#: doubles the next page's span (after an endpoint made it smaller).
+LOG_SPAN_MAX = 1_000_000
+LOG_PAGE_QUIET = 1_000
+LOG_QUIET_PAGES = 4
+#: How endpoints word "this eth_getLogs asks for too much" (hosted providers cap the block
+#: range at a few thousand and the results at about ten thousand).
+_SIZE_REFUSAL = re.compile(
+    r"range|too (many|large|big)|more than|exceed|limit|response size|timeout|timed out",
+    re.IGNORECASE,
+)
+
+
+def _is_size_refusal(error: RpcError) -> bool:
+    return bool(_SIZE_REFUSAL.search(error.rpc_message))
 
 
 class RpcError(ChainError):
@@ -95,6 +111,8 @@ class Node:
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
         self._lock = threading.Lock()
+        #: How many blocks one eth_getLogs asks for (halved when the endpoint refuses).
+        self._log_span = LOG_SPAN_MAX
 
     def __repr__(self) -> str:
         return f"Node({self.url!r})"
@@ -222,14 +240,32 @@ class Node:
         start: int = 0,
         stop: int | str = "latest",
     ) -> list[dict[str, Any]]:
-        """Raw logs of ``address`` matching ``topics`` in blocks ``start`` to ``stop``."""
-        query = {
-            "address": address,
-            "topics": topics,
-            "fromBlock": hex(start),
-            "toBlock": hex(stop) if isinstance(stop, int) else stop,
-        }
-        return list(self.request("eth_getLogs", [query]))
+        """Raw logs of ``address`` matching ``topics`` in blocks ``start`` to ``stop``, read
+        in pages an endpoint accepts: a page refused for its size ("block range too
+        large", "more than 10000 results") is halved, and after LOG_QUIET_PAGES quiet pages
+        in a row the next one is twice as long (up to LOG_SPAN_MAX blocks). The span that
+        worked is remembered for this node."""
+        end = self.block_number() if stop == "latest" else int(stop)
+        out: list[dict[str, Any]] = []
+        low, quiet = start, 0
+        while low <= end:
+            high = min(end, low + self._log_span - 1)
+            query = {"address": address, "topics": topics,
+                     "fromBlock": hex(low), "toBlock": hex(high)}  # fmt: skip
+            try:
+                page = self.request("eth_getLogs", [query])
+            except RpcError as exc:
+                if high == low or not _is_size_refusal(exc):
+                    raise
+                self._log_span = max(1, (high - low + 1) // 2)
+                continue
+            out += page
+            low = high + 1
+            quiet = quiet + 1 if len(page) < LOG_PAGE_QUIET else 0
+            if quiet >= LOG_QUIET_PAGES:  # several quiet pages in a row: try a longer one
+                self._log_span = min(self._log_span * 2, LOG_SPAN_MAX)
+                quiet = 0
+        return out
 
     # ------------------------------------------------------------------ transactions
     def transact(self, sender: Any, to: str, data: bytes, gas: int | None = None) -> Receipt:

@@ -41,8 +41,8 @@ class Traceability:
 
     SERVICE_KINDS = ("maintenance", "calibration", "quality-check")
 
-    def __init__(self, node: Node, address: str) -> None:
-        self.contract = Contract(node, "Traceability", address)
+    def __init__(self, node: Node, address: str, since: int = 0) -> None:
+        self.contract = Contract(node, "Traceability", address, since)
         self.address = str(self.contract.address)
 
     def assign_company_prefix(self, governor: Any, prefix: str, manufacturer: str) -> Any:
