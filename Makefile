@@ -29,9 +29,9 @@ node_modules/.installed: package.json package-lock.json
 
 # anvil, cast and forge are native binaries inside their npm platform packages; link them (and
 # the solcjs launcher under the name py-solc-x looks for) into .tools.
-.tools/.linked: node_modules/.installed tools/solc.cjs
+.tools/.linked: node_modules/.installed tools/solc.cjs tools/anvil.sh
 	mkdir -p .tools/bin .tools/solcx
-	ln -sf ../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil .tools/bin/anvil
+	ln -sf ../../tools/anvil.sh .tools/bin/anvil  # anvil that persists no old states (see it)
 	ln -sf ../../node_modules/@foundry-rs/cast-linux-amd64/bin/cast .tools/bin/cast
 	ln -sf ../../node_modules/@foundry-rs/forge-linux-amd64/bin/forge .tools/bin/forge
 	ln -sf ../../tools/solc.cjs .tools/solcx/solc-v$(SOLC_VERSION)

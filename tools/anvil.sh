@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# anvil from npm, without writing old block states to disk. By default anvil keeps recent
+# states in memory and writes every older one to ~/.foundry/anvil/tmp (megabytes per block,
+# left behind when the process is killed): one test session wrote ~5 GB there, and a few
+# thousand mined blocks filled this machine's disk. Nothing in carechain reads state older
+# than anvil's in-memory window, so none is persisted.
+here="$(cd "$(dirname "$(readlink -f "$0")")" && pwd)"
+exec "$here/../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" --max-persisted-states 0 "$@"
