@@ -149,6 +149,8 @@ class Contract:
         self.address = self.abi.address
         #: The block it was deployed in: no log of it is older, so queries start there.
         self.since = since
+        #: A local index of its events (:class:`LogIndex`), if its deployment keeps one.
+        self.index: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -167,7 +169,8 @@ class Contract:
         """The logs of ``event`` from block ``start`` (by default the deployment's) to
         ``stop`` whose indexed arguments equal ``search``'s values, decoded, oldest first."""
         first = self.since if start is None else start
-        raws = self.node.logs(self.address, event.topics(search), first, stop)
+        source = self.index or self.node
+        raws = source.logs(self.address, event.topics(search), first, stop)
         return [event.decode(raw) for raw in raws]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..crypto import KemSuite, RecordContext
 from ..errors import ConfigurationError, KeyNotFoundError
 from ..model import Deployment
 from .access_log import AccessLog
 from .claims import ClaimsManager
 from .consent import ConsentManager
+from .index import LogIndex
 from .keys import KeyDirectory
 from .registry import Registry
 from .rpc import Node, current
@@ -17,7 +20,12 @@ from .traceability import Traceability
 class Contracts:
     """Every carechain contract of one deployment."""
 
-    def __init__(self, deployment: Deployment, node: Node | None = None) -> None:
+    def __init__(
+        self, deployment: Deployment, node: Node | None = None, index: Path | None = None
+    ) -> None:
+        """The contracts of ``deployment`` on ``node`` (the current node by default). With
+        ``index`` (a file), event listings answer from a local index kept there (see
+        :class:`LogIndex`) instead of reading the chain's logs every time."""
         node = node or current()
         if deployment.chain_id != node.chain_id:
             raise ConfigurationError(
@@ -46,6 +54,13 @@ class Contracts:
         self.access_log = AccessLog(node, deployment.access_log, since)
         self.claims = ClaimsManager(node, deployment.claims, deployment.token, since)
         self.trace = Traceability(node, deployment.trace, since) if deployment.trace else None
+        self.index: LogIndex | None = None
+        if index is not None:
+            wrappers = [self.registry, self.keys, self.consent, self.access_log, self.claims]
+            wrappers += [self.trace] if self.trace else []
+            self.index = LogIndex(index, node, [w.contract.address for w in wrappers], since)
+            for wrapper in wrappers:
+                wrapper.contract.index = self.index
 
     @property
     def chain_id(self) -> int:
@@ -69,13 +84,26 @@ class Contracts:
         )
 
     @classmethod
-    def load(cls, network: str | None = None, node: Node | None = None) -> Contracts:
+    def load(
+        cls, network: str | None = None, node: Node | None = None, index: bool = True
+    ) -> Contracts:
         """The deployment recorded for ``network`` (``deployments/<network>.json``); by
-        default the one recorded for the chain ``node`` (the current node) runs."""
+        default the one recorded for the chain ``node`` (the current node) runs. Listings
+        use a local index of its events (``index=False``: none), one file per chain and
+        deployment under the data folder (``CARECHAIN_STATE_DIR``, ``.carechain`` by
+        default); deleting it costs only a rescan."""
         node = node or current()
         if network is None:
-            return cls(Deployment.for_chain(node.chain_id), node)
-        return cls(Deployment.load(network), node)
+            deployment = Deployment.for_chain(node.chain_id)
+        else:
+            deployment = Deployment.load(network)
+        path = None
+        if index:
+            from ..settings import get_settings
+
+            name = f"{deployment.chain_id}-{deployment.registry.lower()}.sqlite"
+            path = get_settings().state_dir / "index" / name
+        return cls(deployment, node, path)
 
     def next_block_time(self) -> int:
         """The time the next block will carry, at the earliest (see Node.next_block_time)."""

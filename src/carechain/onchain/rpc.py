@@ -235,12 +235,13 @@ class Node:
 
     def logs(
         self,
-        address: str,
+        address: str | list[str],
         topics: list[Any],
         start: int = 0,
         stop: int | str = "latest",
     ) -> list[dict[str, Any]]:
-        """Raw logs of ``address`` matching ``topics`` in blocks ``start`` to ``stop``, read
+        """Raw logs of ``address`` (or of any of several) matching ``topics`` in blocks
+        ``start`` to ``stop``, read
         in pages an endpoint accepts: a page refused for its size ("block range too
         large", "more than 10000 results") is halved, and after LOG_QUIET_PAGES quiet pages
         in a row the next one is twice as long (up to LOG_SPAN_MAX blocks). The span that
