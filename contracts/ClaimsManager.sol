@@ -343,8 +343,10 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
 
     /// @dev Every cited record must be the patient's, not retracted, readable by the insurer
     /// for Payment and by the submitting provider for Treatment (its care relationship: the
-    /// patient's own on-chain word, since any provider may anchor under any address), and
-    /// back no other claim; each is then bound to `claimId`. Returns whether every record's
+    /// patient's own on-chain word, since any provider may anchor under any address), written
+    /// by the submitting provider (a record binds to the claim of the provider that wrote
+    /// it: another provider the patient also consented to cannot bill that visit, nor block
+    /// its author from billing it), and back no other claim; each is then bound to `claimId`. Returns whether every record's
     /// category is covered.
     function _checkEvidence(
         bytes32[] calldata recordIds,
@@ -366,6 +368,8 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
             if (!consent.canAccess(msg.sender, recordId, IConsentManager.Purpose.Treatment)) {
                 revert NoCareRelationship(recordId, msg.sender);
             }
+            address author = registry.providerAddress(head.authorId);
+            if (author != msg.sender) revert NotEvidenceAuthor(recordId, msg.sender, author);
             bytes32 earlier = _evidence[recordId];
             if (earlier != bytes32(0)) revert EvidenceAlreadyClaimed(recordId, earlier);
             _evidence[recordId] = claimId;

@@ -308,6 +308,7 @@ contract ConsentManager is IConsentManager, EIP712 {
         grantId = grantIdOf(patient, grantee, kind, value, purpose);
         Consent storage consent = _consents[grantId];
         _checkGuardianMayChange(grantId, consent, by);
+        if (!deny && _isGuardian(by)) _checkWiderDenials(patient, grantee, kind, value, purpose);
         _store(consent, Packing.consent(patient, uint32(start), uint32(end), deny, by, _next(consent.version)));
         if (deny) {
             emit ConsentDenied(grantId, patient, grantee, kind, value, purpose, start, end);
@@ -334,7 +335,29 @@ contract ConsentManager is IConsentManager, EIP712 {
 
     /// @dev A guardian may not replace or revoke a denial the patient made that still applies.
     function _checkGuardianMayChange(bytes32 grantId, Consent storage consent, uint8 by) private view {
-        if (_isGuardian(by) && consent.deny && consent.end > block.timestamp && !_isGuardian(consent.decidedBy)) {
+        if (_isGuardian(by)) _refuseIfPatientDenied(grantId, consent);
+    }
+
+    /// @dev Nor get around one with a narrower grant (the most specific consent decides, so
+    /// a record grant would beat the patient's denial of its category, and a category grant
+    /// the patient's denial of everything): a guardian's grant is refused while the patient
+    /// denies the same grantee and purpose at a wider scope.
+    function _checkWiderDenials(address patient, address grantee, ScopeKind kind, bytes32 value, Purpose purpose)
+        private
+        view
+    {
+        if (kind == ScopeKind.All) return;
+        if (kind == ScopeKind.Record) {
+            bytes32 category = bytes32(uint256(registry.getRecord(value).category));
+            bytes32 categoryId = grantIdOf(patient, grantee, ScopeKind.Category, category, purpose);
+            _refuseIfPatientDenied(categoryId, _consents[categoryId]);
+        }
+        bytes32 allId = grantIdOf(patient, grantee, ScopeKind.All, bytes32(0), purpose);
+        _refuseIfPatientDenied(allId, _consents[allId]);
+    }
+
+    function _refuseIfPatientDenied(bytes32 grantId, Consent storage consent) private view {
+        if (consent.deny && consent.end > block.timestamp && !_isGuardian(consent.decidedBy)) {
             revert PatientDecided(grantId);
         }
     }

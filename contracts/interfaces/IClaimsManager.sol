@@ -116,6 +116,9 @@ interface IClaimsManager {
     /// @notice The submitting provider holds no active Treatment consent covering the record:
     /// it has no care relationship the patient acknowledged, and could not read it itself.
     error NoCareRelationship(bytes32 recordId, address provider);
+    /// @notice The record was written by another provider: a provider bills only the records
+    /// it anchored (its own visits).
+    error NotEvidenceAuthor(bytes32 recordId, address provider, address author);
     /// @notice The record was retracted as entered-in-error: it is no evidence.
     error RetractedEvidence(bytes32 recordId);
     /// @notice The record already backs `claimId`: a record backs at most one claim.

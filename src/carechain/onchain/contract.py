@@ -26,6 +26,7 @@ _PERMISSION_ERRORS = {
     "NotPartyToClaim",
     "NotPatientOrGuardian",
     "NoCareRelationship",
+    "NotEvidenceAuthor",
     "CompanyPrefixNotYours",
     "GuardianOwnAccess",
     "PatientDecided",
