@@ -66,10 +66,6 @@ class Struct:
         inner = ", ".join(f"{n}={v!r}" for n, v in zip(self._names, self._values, strict=True))
         return f"({inner})"
 
-    def as_dict(self) -> dict[str, Any]:
-        """The members by name."""
-        return dict(zip(self._names, self._values, strict=True))
-
 
 def _shape(param: dict[str, Any], value: Any) -> Any:
     """A decoded value as the SDK reads it: tuples with named members, checksummed
@@ -306,8 +302,3 @@ class ContractABI:
             return self.events[name]
         except KeyError:
             raise AttributeError(f"{self.contract_name} has no event {name}") from None
-
-    def decode_logs(self, raws: Sequence[dict[str, Any]], name: str) -> Iterator[Log]:
-        """The logs among ``raws`` that are this contract's event ``name``, decoded."""
-        event = self.event(name)
-        return (event.decode(raw) for raw in raws if event.matches(raw))

@@ -104,7 +104,3 @@ class Contracts:
             name = f"{deployment.chain_id}-{deployment.registry.lower()}.sqlite"
             path = get_settings().state_dir / "index" / name
         return cls(deployment, node, path)
-
-    def next_block_time(self) -> int:
-        """The time the next block will carry, at the earliest (see Node.next_block_time)."""
-        return self.node.next_block_time()

@@ -110,7 +110,6 @@ class Node:
         self._client = httpx.Client(timeout=timeout)
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
-        self._lock = threading.Lock()
         #: How many blocks one eth_getLogs asks for (halved when the endpoint refuses).
         self._log_span = LOG_SPAN_MAX
 
