@@ -5,7 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
@@ -14,7 +14,7 @@ import {PROVIDER_ROLE, INSURER_ROLE, ARBITRATOR_ROLE, ZeroAddress} from "./Commo
 
 /// @title ClaimsManager
 /// @notice Escrowed insurance claims over carechain records, settled in one ERC-20.
-contract ClaimsManager is IClaimsManager, ReentrancyGuardTransient {
+contract ClaimsManager is IClaimsManager, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice How long after a denial the provider or patient may dispute it.

@@ -3,7 +3,8 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {Packing} from "./Packing.sol";
@@ -404,8 +405,17 @@ contract ConsentManager is IConsentManager, EIP712 {
         }
     }
 
+    /// An account's EIP-712 signature: ECDSA for a key, ERC-1271 for a contract wallet. (Not
+    /// OpenZeppelin's SignatureChecker: it imports Bytes, which needs MCOPY, and these
+    /// contracts are built for the Paris rules a Clique consortium chain runs; see README.)
     function _signedBy(address patient, bytes32 structHash, bytes calldata signature) private view returns (bool) {
-        return SignatureChecker.isValidSignatureNow(patient, _hashTypedDataV4(structHash), signature);
+        bytes32 digest = _hashTypedDataV4(structHash);
+        if (patient.code.length == 0) {
+            (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, signature);
+            return failure == ECDSA.RecoverError.NoError && signer == patient;
+        }
+        (bool ok, bytes memory answer) = patient.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
+        return ok && answer.length >= 32 && abi.decode(answer, (bytes32)) == bytes32(IERC1271.isValidSignature.selector);
     }
 
     function _access(address reader, bytes32 recordId, Purpose purpose)

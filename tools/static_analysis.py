@@ -73,7 +73,7 @@ def write_build_info(sources: dict[str, dict[str, str]], out: Path) -> Path:
         "sources": sources,
         "settings": {
             "remappings": ["@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"],
-            "evmVersion": "prague",
+            "evmVersion": "paris",
             "outputSelection": {"*": {"": ["ast"]}},
         },
     }

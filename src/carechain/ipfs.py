@@ -185,9 +185,13 @@ class IPFSClient:
             )
         return data
 
-    def pin(self, digest: bytes) -> None:
-        """Pin content so the node keeps it."""
-        self._post("pin/add", params={"arg": cid_from_digest(digest)})
+    def pin(self, digest: bytes, timeout: float | None = None) -> None:
+        """Pin content so the node keeps it (fetching it from peers if it has not got it;
+        ``timeout``: give up after so many seconds)."""
+        params = {"arg": cid_from_digest(digest)}
+        if timeout is not None:
+            params["timeout"] = f"{timeout:g}s"
+        self._post("pin/add", params=params)
 
     def unpin(self, digest: bytes) -> None:
         """Unpin content (crypto-shredding destroys the keys; this frees the bytes)."""
@@ -207,6 +211,15 @@ class IPFSClient:
         """Connect to another node by its swarm address (private networks have no routing:
         peers that should exchange content are connected by hand)."""
         self._post("swarm/connect", params={"arg": address})
+
+    def peer_with(self, address: str) -> None:
+        """Keep a connection to another node for good (Kubo's peering: reconnects when
+        the connection drops); ``address`` ends in /p2p/<peer id>."""
+        self._post("swarm/peering/add", params={"arg": address})
+
+    def forget_peer(self, peer_id: str) -> None:
+        """Stop keeping a connection to a node (see :meth:`peer_with`)."""
+        self._post("swarm/peering/rm", params={"arg": peer_id})
 
     def is_pinned(self, digest: bytes) -> bool:
         """Whether the content is pinned (recursively) on the node: one lookup of that CID,

@@ -8,10 +8,12 @@ the SDK, the demo and the test fixtures.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ConfigurationError, IPFSUnavailableError
@@ -71,10 +73,29 @@ class KuboNode:
     The repository survives a stop, so content persists across runs of the demo.
     """
 
-    def __init__(self, repo: Path, binary: Path | None = None, start_timeout: float = 60.0):
+    def __init__(
+        self,
+        repo: Path,
+        binary: Path | None = None,
+        start_timeout: float = 60.0,
+        *,
+        api_port: int = 0,
+        swarm_port: int = 0,
+        peers: Sequence[str] = (),
+        detach: bool = False,
+    ):
+        """A node on ``repo``. By default its API and swarm listen on free loopback ports
+        and it knows no peers. A consortium member's node has fixed ports and keeps
+        connections to the other members' nodes (``peers``: swarm addresses ending in
+        ``/p2p/<peer id>``, Kubo's Peering.Peers); ``detach`` lets the daemon outlive this
+        process (stop it later by its process id)."""
         self.repo = Path(repo)
         self.binary = binary or find_kubo()
         self.start_timeout = start_timeout
+        self.api_port = api_port
+        self.swarm_port = swarm_port
+        self.peers = list(peers)
+        self.detach = detach
         self._process: subprocess.Popen[bytes] | None = None
         self._client: IPFSClient | None = None
 
@@ -116,8 +137,26 @@ class KuboNode:
         if not (self.repo / "config").exists():
             self.repo.mkdir(parents=True, exist_ok=True)
             self._run("init", f"--profile={_PROFILES}", "--empty-repo")
-        for key, value in _PRIVATE_CONFIG:
+        for key, value in self._config():
             self._run("config", "--json", key, value)
+
+    def _config(self) -> list[tuple[str, str]]:
+        config = dict(_PRIVATE_CONFIG)
+        config["Addresses.API"] = f'"/ip4/127.0.0.1/tcp/{self.api_port}"'
+        config["Addresses.Swarm"] = f'["/ip4/127.0.0.1/tcp/{self.swarm_port}"]'
+        peering = []
+        for address in self.peers:
+            where, _, peer_id = address.rpartition("/p2p/")
+            peering.append({"ID": peer_id, "Addrs": [where]})
+        config["Peering.Peers"] = json.dumps(peering)
+        return list(config.items())
+
+    @property
+    def peer_id(self) -> str:
+        """This node's peer id (from its repository; creates the repository if needed)."""
+        self.init()
+        config = json.loads((self.repo / "config").read_text())
+        return str(config["Identity"]["PeerID"])
 
     def start(self) -> KuboNode:
         """Start the daemon and wait until its API answers."""
@@ -131,6 +170,7 @@ class KuboNode:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.detach,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -118,13 +118,13 @@ contract ClaimsTest is ClaimsFixture {
     }
 
     /// The fork suite (tests/fork/conftest.py, POLICY_COUNT_SLOT) reads the policy counter
-    /// from storage slot 7 on the upstream node; a change to ClaimsManager's storage must
+    /// from storage slot 8 on the upstream node; a change to ClaimsManager's storage must
     /// update it there too.
     function test_policy_counter_is_in_the_slot_the_fork_suite_reads() public {
-        vm.assertEq(uint256(vm.load(address(claims), bytes32(uint256(7)))), policyId);
+        vm.assertEq(uint256(vm.load(address(claims), bytes32(uint256(8)))), policyId);
         vm.prank(insurer);
         uint32 next = claims.issuePolicy(_terms());
-        vm.assertEq(uint256(vm.load(address(claims), bytes32(uint256(7)))), next);
+        vm.assertEq(uint256(vm.load(address(claims), bytes32(uint256(8)))), next);
         vm.assertEq(next, policyId + 1);
     }
 

@@ -3,6 +3,8 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ConsentFixture} from "./ConsentFixture.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ConsentManager} from "../../contracts/ConsentManager.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
@@ -194,6 +196,31 @@ contract ConsentTest is ConsentFixture {
         consent.cancelSignatures(5);
     }
 
+    /// A patient whose account is a contract wallet (ERC-1271) signs through it: the wallet's
+    /// answer decides, and a wallet that refuses, answers garbage or reverts gives no consent.
+    function test_a_contract_wallet_patient_signs_through_erc1271() public {
+        Wallet wallet = new Wallet(vm.addr(PATIENT_KEY));
+        IConsentManager.GrantRequest memory r = _request(doctor, ALL, bytes32(0), TREATMENT);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash = keccak256(
+            abi.encode(
+                consent.GRANT_TYPEHASH(), address(wallet), r.grantee, r.kind, r.value, r.purpose, r.start, r.end,
+                r.deny, r.keysDigest, 0, deadline
+            )
+        );
+        bytes memory sig = _sign(structHash);
+        for (uint8 mode = 1; mode <= 3; ++mode) {
+            wallet.setMode(mode); // refuses, answers a short word, reverts
+            vm.expectRevert(abi.encodeWithSelector(IConsentManager.InvalidSignature.selector, address(wallet)));
+            consent.grantBySig(address(wallet), r, deadline, sig);
+        }
+        wallet.setMode(0);
+        vm.prank(stranger);
+        bytes32 id = consent.grantBySig(address(wallet), r, deadline, sig);
+        vm.assertEq(consent.getConsent(id).patient, address(wallet));
+        vm.assertEq(consent.getConsent(id).decidedBy, 255);
+    }
+
     // ------------------------------------------------------------ break-glass
 
     function test_break_glass_opens_emergency_reads_for_its_window_and_is_reviewed_once() public {
@@ -322,5 +349,32 @@ contract ConsentTest is ConsentFixture {
         vm.prank(auditor);
         consent.reviewBreakGlass(accessId, false); // after it ended: the verdict is recorded
         vm.assertEq(uint8(consent.getBreakGlass(accessId).review), uint8(IConsentManager.Review.Unjustified));
+    }
+}
+
+/// A minimal ERC-1271 wallet owned by one key; `mode` makes it refuse (1), answer a short
+/// word (2) or revert (3).
+contract Wallet is IERC1271 {
+    address immutable owner;
+    uint8 public mode;
+
+    constructor(address owner_) {
+        owner = owner_;
+    }
+
+    function setMode(uint8 m) external {
+        mode = m;
+    }
+
+    function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
+        if (mode == 3) revert("wallet offline");
+        if (mode == 2) {
+            assembly {
+                mstore(0, 0x1626ba7e)
+                return(28, 4)
+            }
+        }
+        if (mode == 1 || ECDSA.recover(hash, signature) != owner) return 0xffffffff;
+        return IERC1271.isValidSignature.selector;
     }
 }

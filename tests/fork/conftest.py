@@ -31,7 +31,7 @@ def rpc(method: str, *params: object) -> object:
 
 
 # ClaimsManager._policyCount; tests/forge/Claims.t.sol pins it, so a storage change fails there.
-POLICY_COUNT_SLOT = 7
+POLICY_COUNT_SLOT = 8
 
 
 def upstream_state(seed: dict, contracts: Contracts) -> dict:

@@ -1,0 +1,154 @@
+"""The consortium network on real nodes: three geth Clique sealers and three Kubo nodes on
+loopback, one pair per member institution, each member acting only through its own nodes.
+
+Marked ``network``: `make test` runs them (they need geth, which `make setup` builds).
+"""
+
+import time
+
+import pytest
+
+from carechain import Hospital, KeyPair, Patient, Purpose, Scope
+from carechain.consortium import Network, NetworkSpec, free_base_port
+from carechain.errors import ChainUnavailableError, IPFSUnavailableError
+from carechain.ipfs import IPFSClient
+from carechain.onchain.rpc import Node
+from carechain.onchain.signer import local_test_account
+from carechain.samples import chart
+
+pytestmark = pytest.mark.network
+
+ALICE, BOB = 3, 5  # patients (TEST::n)
+YEAR = 365 * 86400
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    root = tmp_path_factory.mktemp("consortium")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CARECHAIN_DEPLOYMENTS_DIR", str(root / "deployments"))
+    mp.setenv("CARECHAIN_STATE_DIR", str(root / "state"))
+    network = Network.create(NetworkSpec.default(base_port=free_base_port()), root / "network")
+    try:
+        network.up()
+        yield network
+    finally:
+        network.down()
+        mp.undo()
+
+
+def party(net, cls, member, account, key=None):
+    """A party acting only through ``member``'s own chain node and Kubo node."""
+    return cls(
+        local_test_account(account),
+        net.contracts(member),
+        IPFSClient(net.kubo_url(member), timeout=30, fetch_timeout=10),
+        key or KeyPair.generate(),
+    )
+
+
+@pytest.fixture(scope="module")
+def people(net):
+    """Hospital A's and hospital B's institutions, alice (served by B) with her key
+    published and a consent letting B treat her."""
+    a = party(net, Hospital, "hospital-a", net.member("hospital-a").account)
+    b = party(net, Hospital, "hospital-b", net.member("hospital-b").account)
+    alice = party(net, Patient, "hospital-b", ALICE)
+    for who in (a, b, alice):
+        who.publish_key()
+    head = alice.contracts.node.head_timestamp()
+    alice.grant_access(b.address, Scope.all(), Purpose.TREATMENT, head + YEAR)
+    return {"a": a, "b": b, "alice": alice}
+
+
+def wait_until(condition, timeout=60.0, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def replicated(net, member, digest):
+    client = IPFSClient(net.kubo_url(member), timeout=10)
+    return wait_until(lambda: client.is_pinned(digest), what=f"{member} to replicate")
+
+
+def test_each_member_seals_and_sees_the_others(net):
+    rows = net.status()
+    assert [r["member"] for r in rows] == ["hospital-a", "hospital-b", "insurer"]
+    for row in rows:
+        assert row["sealing"] is True and row["peers"] == 2 and row["ipfs"] == "up"
+    signers = net.geth(net.member("insurer")).rpc("clique_getSigners", "latest")
+    assert len(signers) == 3
+    # Blocks come from more than one sealer (proof of authority, not one node).
+    node = Node(net.rpc_url("hospital-b"))
+    head = node.block_number()
+    miners = {
+        net.geth(net.member("hospital-a")).rpc("clique_getSigner", hex(n)) for n in range(head - 5, head + 1)
+    }
+    assert len(miners) >= 2
+
+
+def test_a_record_written_on_a_is_read_and_verified_on_b_through_its_own_nodes(net, people):
+    a, b = people["a"], people["b"]
+    resource = chart(1, "MRN-CONSORTIUM-1")[0]
+    ref = a.anchor_record(people["alice"].address, resource)
+    b_kubo = IPFSClient(net.kubo_url("hospital-b"), timeout=10)
+    # B's chain node has the anchor (mined on A, propagated); B's Kubo fetches the
+    # ciphertext from the other members (bitswap) and B verifies it against its own chain.
+    record = b.read_record(ref.record_id, purpose=Purpose.TREATMENT)
+    assert record.resource == resource
+    assert b.contracts.node.url == net.rpc_url("hospital-b")
+    assert b_kubo.cat(ref.digest) == a.ipfs.cat(ref.digest)
+    # And every replicating member pins it on its own Kubo.
+    for member in ("hospital-b", "insurer"):
+        assert replicated(net, member, ref.digest)
+
+
+def test_a_record_stays_readable_while_its_authors_kubo_is_down(net, people):
+    a, alice = people["a"], people["alice"]
+    ref = a.anchor_record(alice.address, chart(2, "MRN-CONSORTIUM-2")[1])
+    replicated(net, "hospital-b", ref.digest)
+    net.stop_kubo("hospital-a")
+    try:
+        with pytest.raises(IPFSUnavailableError):
+            a.ipfs.version()
+        record = alice.read_record(ref.record_id)  # through hospital B's nodes
+        assert record.resource["resourceType"] == chart(2, "MRN-CONSORTIUM-2")[1]["resourceType"]
+    finally:
+        net.start_kubo(net.member("hospital-a"))
+
+
+def test_a_stopped_sealer_does_not_stop_the_chain_and_catches_up(net):
+    insurer = net.geth(net.member("insurer"))
+    a = Node(net.rpc_url("hospital-a"))
+    insurer.stop()
+    try:
+        with pytest.raises(ChainUnavailableError, match=insurer.url):
+            Node(insurer.url).block_number()
+        stopped_at = a.block_number()
+        wait_until(lambda: a.block_number() >= stopped_at + 3, what="blocks without the insurer")
+    finally:
+        net.start_member("insurer")
+    back = Node(insurer.url)
+    target = a.block_number()
+    wait_until(lambda: back.block_number() >= target, what="the insurer to catch up")
+    assert back.block(target)["hash"] == a.block(target)["hash"]
+
+
+def test_a_deleted_kubo_repository_refills_from_the_others(net, people):
+    a, alice = people["a"], people["alice"]
+    ref = a.anchor_record(alice.address, chart(3, "MRN-CONSORTIUM-3")[2])
+    replicated(net, "insurer", ref.digest)
+    before = net.replication("insurer")["expected"]
+    net.reset_kubo("insurer")  # stopped, repository deleted, started empty
+    client = IPFSClient(net.kubo_url("insurer"), timeout=10)
+    assert ref.cid not in client.pins()
+    wait_until(
+        lambda: net.replication("insurer").get("pinned") == before and client.is_pinned(ref.digest),
+        timeout=90,
+        what="the insurer's Kubo to refill",
+    )
