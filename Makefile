@@ -10,12 +10,13 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test test-fork testnet testnet-stop lint analyze coverage format compile chain bench clean
+.PHONY: all setup demo test test-fork testnet testnet-stop network network-stop network-demo lint analyze coverage format compile chain bench clean
 
 all: test
 
-## setup: Python venv, npm tools, the solc launcher, Kubo, compiled contracts (idempotent)
-setup: $(VENV)/.installed node_modules/.installed .tools/.linked .tools/bin/ipfs .build/.compiled
+## setup: Python venv, npm tools, the solc launcher, Kubo, geth (for the consortium network),
+## compiled contracts (idempotent)
+setup: $(VENV)/.installed node_modules/.installed .tools/.linked .tools/bin/ipfs .tools/bin/geth .build/.compiled
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +41,9 @@ node_modules/.installed: package.json package-lock.json
 .tools/bin/ipfs: tools/install-kubo.sh
 	bash tools/install-kubo.sh
 	test -x $@ || { mkdir -p .tools/bin && ln -sf "$$(command -v ipfs)" $@; }
+
+.tools/bin/geth: tools/install-geth.sh
+	bash tools/install-geth.sh
 
 .build/.compiled: $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml .tools/.linked $(VENV)/.installed
 	$(APE) compile --force
@@ -104,6 +108,19 @@ chain: setup
 	@echo "anvil on http://127.0.0.1:8545 (chain id 1337), 20 funded TEST accounts; its log: .carechain/anvil.log"
 	anvil --host 127.0.0.1 --port 8545 --chain-id 1337 --accounts 20 \
 	  --state .carechain/anvil-state.json > .carechain/anvil.log 2>&1
+
+## network: the consortium network on loopback: one geth Clique sealer and one Kubo node per
+## member (MEMBERS=3: two hospitals and an insurer), contracts deployed, members admitted
+MEMBERS ?= 3
+network: setup
+	$(VENV)/bin/carechain network up --members $(MEMBERS)
+
+network-stop:
+	$(VENV)/bin/carechain network down
+
+## network-demo: the consortium story (starts the network first if it is not up)
+network-demo: network
+	$(PY) scripts/network_demo.py
 
 ## bench: gas and speed numbers (printed and written to bench/results/)
 bench: setup

@@ -152,8 +152,9 @@ class Deployment:
 #: The node a client talks to when none is named: ``make chain``'s anvil.
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
-#: Chain ids of local development chains (anvil's default, and `make chain`'s).
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+#: Chains where the test stablecoin may be minted: anvil (31337, 1337) and the consortium
+#: network `make network` runs on this machine (7341; see carechain.consortium).
+LOCAL_CHAIN_IDS = frozenset({31337, 1337, 7341})
 
 
 #: The settlement token's decimals the ClaimsManager accepts (its TOKEN_DECIMALS).

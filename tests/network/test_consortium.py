@@ -87,7 +87,8 @@ def test_each_member_seals_and_sees_the_others(net):
     node = Node(net.rpc_url("hospital-b"))
     head = node.block_number()
     miners = {
-        net.geth(net.member("hospital-a")).rpc("clique_getSigner", hex(n)) for n in range(head - 5, head + 1)
+        net.geth(net.member("hospital-a")).rpc("clique_getSigner", hex(n))
+        for n in range(head - 5, head + 1)
     }
     assert len(miners) >= 2
 
@@ -151,4 +152,73 @@ def test_a_deleted_kubo_repository_refills_from_the_others(net, people):
         lambda: net.replication("insurer").get("pinned") == before and client.is_pinned(ref.digest),
         timeout=90,
         what="the insurer's Kubo to refill",
+    )
+
+
+def test_a_client_pointed_at_a_stopped_node_is_told_which_node(net, people, tmp_path):
+    """The CLI names the node and says what to do; no traceback. And a hospital whose own
+    Kubo is down anchors nothing: no anchor without its ciphertext stored."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    node = net.geth(net.member("hospital-b"))
+    node.stop()
+    try:
+        carechain = str(Path(sys.executable).with_name("carechain"))
+        cli = [carechain, "records", "list", "--account", f"TEST::{ALICE}"]
+        run = subprocess.run([*cli, "--rpc", node.url], capture_output=True, text=True, check=False)
+        assert run.returncode == 1
+        assert node.url in run.stderr and "Traceback" not in run.stderr
+    finally:
+        net.start_member("hospital-b")
+    a, alice = people["a"], people["alice"]
+    before = len(a.contracts.registry.records_of(alice.address))
+    net.stop_kubo("hospital-a")
+    try:
+        with pytest.raises(IPFSUnavailableError, match=net.kubo_url("hospital-a")):
+            a.anchor_record(alice.address, chart(4, "MRN-CONSORTIUM-4")[1])
+    finally:
+        net.start_kubo(net.member("hospital-a"))
+    assert len(a.contracts.registry.records_of(alice.address)) == before
+
+
+def test_a_member_joins_by_the_sealers_votes_replicates_and_leaves(net, people):
+    a, alice = people["a"], people["alice"]
+    ref = a.anchor_record(alice.address, chart(5, "MRN-CONSORTIUM-5")[1])
+    member = net.join("hospital-c")
+    node = net.geth(member)
+    assert node.sealer.lower() in net.signers() and len(net.signers()) == 4
+    contracts = net.contracts("hospital-c")
+    assert contracts.registry.has_role("provider", local_test_account(member.account).address)
+    # Its chain node has the whole history and its Kubo replicates what was anchored before.
+    assert contracts.registry.head(ref.record_id).author == a.address
+    expected = net.replication("hospital-b")["expected"]
+    wait_until(
+        lambda: net.replication("hospital-c").get("pinned") == expected,
+        timeout=90,
+        what="the new member to replicate",
+    )
+    assert IPFSClient(net.kubo_url("hospital-c"), timeout=10).is_pinned(ref.digest)
+
+    # It seals: a block signed by it appears.
+    def sealed_by_c():
+        head = Node(net.rpc_url("hospital-a")).block_number()
+        return any(
+            str(net.geth(net.member("hospital-a")).rpc("clique_getSigner", hex(n))).lower()
+            == node.sealer.lower()
+            for n in range(max(1, head - 8), head + 1)
+        )
+
+    wait_until(sealed_by_c, what="a block sealed by the new member")
+
+    net.leave("hospital-c")
+    assert node.sealer.lower() not in net.signers() and len(net.signers()) == 3
+    assert not net.contracts("hospital-a").registry.has_role(
+        "provider", local_test_account(member.account).address
+    )
+    height = Node(net.rpc_url("hospital-a")).block_number()
+    wait_until(
+        lambda: Node(net.rpc_url("hospital-a")).block_number() >= height + 2,
+        what="blocks after the member left",
     )

@@ -7,6 +7,7 @@ London and the contracts are compiled for Paris (no PUSH0, MCOPY or transient st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -47,11 +48,11 @@ def genesis(chain_id: int, sealers: Sequence[str], funded: Sequence[str], period
     bytes for the seal), every fork through London at block 0, nothing later (Clique
     refuses Shanghai), ``funded`` accounts given ether."""
     signers = "".join(a.lower().removeprefix("0x") for a in sorted(sealers, key=str.lower))
-    forks = (
-        "homesteadBlock eip150Block eip155Block eip158Block byzantiumBlock "
-        "constantinopleBlock petersburgBlock istanbulBlock muirGlacierBlock berlinBlock "
-        "londonBlock arrowGlacierBlock grayGlacierBlock"
-    ).split()
+    forks = [
+        *("homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock"),
+        *("constantinopleBlock", "petersburgBlock", "istanbulBlock", "muirGlacierBlock"),
+        *("berlinBlock", "londonBlock", "arrowGlacierBlock", "grayGlacierBlock"),
+    ]
     return {
         "config": {
             "chainId": chain_id,
@@ -223,7 +224,5 @@ class GethNode:
 
 def _reap(pid: int) -> None:
     """Collect a child that has exited (a node started by this process), if it is one."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -14,6 +14,7 @@ stopped by the process ids recorded there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -78,7 +79,10 @@ class NetworkSpec:
 
     @classmethod
     def default(
-        cls, count: int = 3, base_port: int = DEFAULT_BASE_PORT, period: int = 1,
+        cls,
+        count: int = 3,
+        base_port: int = DEFAULT_BASE_PORT,
+        period: int = 1,
         replicate: Sequence[str] | None = None,
     ) -> NetworkSpec:
         """``count`` members: ``count - 1`` hospitals (hospital-a, hospital-b, ...) and an
@@ -163,8 +167,12 @@ class Network:
     def geth(self, member: Member) -> GethNode:
         ports = member.ports(self.spec.base_port)
         return GethNode(
-            member.name, self.root / member.name / "chain", self.spec.chain_id,
-            ports["rpc"], ports["p2p"], ports["auth"],
+            member.name,
+            self.root / member.name / "chain",
+            self.spec.chain_id,
+            ports["rpc"],
+            ports["p2p"],
+            ports["auth"],
         )
 
     def rpc_url(self, member: Member | str) -> str:
@@ -177,8 +185,7 @@ class Network:
         peers = [
             f"/ip4/127.0.0.1/tcp/{other.ports(self.spec.base_port)['kubo_swarm']}/p2p/{peer}"
             for other in self.spec.members
-            if other.name != member.name
-            and (peer := self.spec.kubo_peer_ids.get(other.name))
+            if other.name != member.name and (peer := self.spec.kubo_peer_ids.get(other.name))
         ]
         return KuboNode(
             self.root / member.name / "ipfs",
@@ -209,13 +216,15 @@ class Network:
         self.save()
         spec_file = self.root / "genesis.json"
         if not spec_file.exists():
-            funded = [self.geth(m).sealer for m in members] + [
-                _test_address(i) for i in range(20)
-            ]
+            funded = [self.geth(m).sealer for m in members] + [_test_address(i) for i in range(20)]
             spec_file.write_text(
                 json.dumps(
-                    genesis(self.spec.chain_id, [self.geth(m).sealer for m in members],
-                            funded, self.spec.period),
+                    genesis(
+                        self.spec.chain_id,
+                        [self.geth(m).sealer for m in members],
+                        funded,
+                        self.spec.period,
+                    ),
                     indent=2,
                 )
             )
@@ -232,7 +241,9 @@ class Network:
             self.start_replicator(member)
 
     def start_member(
-        self, name: str, enodes: Sequence[str] | None = None,
+        self,
+        name: str,
+        enodes: Sequence[str] | None = None,
         say: Callable[[str], None] | None = None,
     ) -> None:
         """Start one member's chain node and Kubo node (if they are not running)."""
@@ -270,10 +281,7 @@ class Network:
         self.spec.kubo_peer_ids[name] = self.kubo(member).peer_id
         self.save()
         self.start_kubo(member)
-        address = (
-            f"/ip4/127.0.0.1/tcp/{member.ports(self.spec.base_port)['kubo_swarm']}"
-            f"/p2p/{self.spec.kubo_peer_ids[name]}"
-        )
+        address = self._kubo_address(member)
         for other in self.spec.members:
             if other.name == name or not _alive(self._pid_file(other, "kubo")):
                 continue
@@ -306,8 +314,13 @@ class Network:
         log_file = open(self.root / member.name / "replicator.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "carechain.consortium.replicator",
-                "--root", str(self.root), "--member", member.name,
+                sys.executable,
+                "-m",
+                "carechain.consortium.replicator",
+                "--root",
+                str(self.root),
+                "--member",
+                member.name,
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -355,8 +368,15 @@ class Network:
         ape = Path(sys.executable).with_name("ape")
         result = subprocess.run(
             [
-                str(ape), "run", "deploy", "--network", "ethereum:consortium:node",
-                "--account", f"TEST::{GOVERNOR_ACCOUNT}", "-v", "WARNING",
+                str(ape),
+                "run",
+                "deploy",
+                "--network",
+                "ethereum:consortium:node",
+                "--account",
+                f"TEST::{GOVERNOR_ACCOUNT}",
+                "-v",
+                "WARNING",
             ],
             cwd=PROJECT_ROOT,
             env=env,
@@ -365,7 +385,9 @@ class Network:
             check=False,
         )
         if result.returncode != 0:
-            raise ConfigurationError(f"deploying on the consortium failed:\n{result.stderr[-3000:]}")
+            raise ConfigurationError(
+                f"deploying on the consortium failed:\n{result.stderr[-3000:]}"
+            )
 
     def contracts(self, member: Member | str, index: bool = False) -> Any:
         """The carechain contracts as seen through ``member``'s own chain node."""
@@ -385,6 +407,125 @@ class Network:
             account = local_test_account(member.account)
             if not contracts.registry.has_role(member.role, account.address):
                 contracts.registry.admit(governor, member.role, account.address)
+
+    # ------------------------------------------------------------------ membership
+    def join(
+        self,
+        name: str,
+        role: str = "provider",
+        account: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        timeout: float = 120.0,
+    ) -> Member:
+        """A new institution joins: its chain node starts and syncs from the members' nodes
+        (which peer with it), the sealers vote it in (Clique's propose/vote: a majority of
+        the current sealers), its Kubo node peers with theirs and its replicator catches
+        up, and the governor admits its account to ``role`` in the registry."""
+        say = progress or log.info
+        if any(m.name == name for m in self.spec.members):
+            raise ConfigurationError(f"{name} is already a member")
+        used = {m.account for m in self.spec.members}
+        if account is None:
+            free = [a for a in _HOSPITAL_ACCOUNTS if a not in used]
+            if not free:
+                raise ConfigurationError("no TEST account left for a new member; pass one")
+            account = free[0]
+        sealers = [m for m in self.spec.members if self.geth(m).pid is not None]
+        member = Member(name, role, account, max(m.index for m in self.spec.members) + 1)
+        self.spec.members.append(member)
+        node = self.geth(member)
+        node.create_identity()
+        self.spec.kubo_peer_ids[name] = self.kubo(member).peer_id
+        self.save()
+        self.start_member(name, say=say)
+        for other in sealers:
+            self.geth(other).rpc("admin_addPeer", node.enode)
+            self._kubo_client(other).peer_with(self._kubo_address(member))
+        enodes = [self.geth(m).enode for m in self.spec.members]
+        for other in sealers:  # and after a restart too
+            self.geth(other).write_peers(enodes)
+        say(f"{name}: syncing; the sealers vote it in")
+        for other in sealers:
+            self.geth(other).rpc("clique_propose", node.sealer, True)
+        self._wait_signer(node.sealer, present=True, timeout=timeout)
+        for other in sealers:  # a passed vote is done; withdraw the standing proposal
+            self.geth(other).rpc("clique_discard", node.sealer)
+        from ..onchain.signer import local_test_account
+
+        contracts = self.contracts(sealers[0])
+        address = local_test_account(account).address
+        if not contracts.registry.has_role(role, address):
+            contracts.registry.admit(local_test_account(GOVERNOR_ACCOUNT), role, address)
+        self.wait_synced(member, timeout=timeout)  # it sees its own admission
+        self.start_replicator(member)
+        say(f"{name} is a sealer and a {role}")
+        return member
+
+    def leave(
+        self, name: str, progress: Callable[[str], None] | None = None, timeout: float = 120.0
+    ) -> None:
+        """A member leaves: the sealers (and the member itself) vote it out, the governor
+        removes its role, its nodes stop and the others forget them. Its records stay on
+        the chain and in the other members' replicas."""
+        say = progress or log.info
+        member = self.member(name)
+        node = self.geth(member)
+        voters = [m for m in self.spec.members if self.geth(m).pid is not None]
+        for voter in voters:
+            self.geth(voter).rpc("clique_propose", node.sealer, False)
+        self._wait_signer(node.sealer, present=False, timeout=timeout)
+        rest = [m for m in voters if m.name != name]
+        for voter in rest:
+            self.geth(voter).rpc("clique_discard", node.sealer)
+        from ..onchain.signer import local_test_account
+
+        contracts = self.contracts(rest[0])
+        address = local_test_account(member.account).address
+        if contracts.registry.has_role(member.role, address):
+            contracts.registry.remove(local_test_account(GOVERNOR_ACCOUNT), member.role, address)
+        self.stop_member(name)
+        for other in rest:
+            self.geth(other).rpc("admin_removePeer", node.enode)
+            if _alive(self._pid_file(other, "kubo")):
+                self._kubo_client(other).forget_peer(self.spec.kubo_peer_ids[name])
+        self.spec.members.remove(member)
+        self.spec.kubo_peer_ids.pop(name, None)
+        self.save()
+        for other in rest:  # later restarts peer only with the members that remain
+            self.geth(other).write_peers([self.geth(m).enode for m in rest])
+        say(f"{name} left the consortium")
+
+    def wait_synced(self, member: Member, timeout: float = 120.0) -> None:
+        """Wait until ``member``'s node has the head another running member has now."""
+        others = [m for m in self.spec.members if m.name != member.name and self.geth(m).pid]
+        target = max(int(str(self.geth(m).rpc("eth_blockNumber")), 16) for m in others)
+        node = self.geth(member)
+        deadline = time.monotonic() + timeout
+        while int(str(node.rpc("eth_blockNumber")), 16) < target:
+            if time.monotonic() > deadline:
+                raise ChainUnavailableError(f"{member.name}'s node did not sync to block {target}")
+            time.sleep(0.5)
+
+    def signers(self) -> list[str]:
+        """The current sealers' addresses, as the first running member's node sees them."""
+        for member in self.spec.members:
+            node = self.geth(member)
+            if node.pid is not None:
+                return [str(s).lower() for s in node.rpc("clique_getSigners", "latest")]
+        raise ChainUnavailableError("no member's chain node is running")
+
+    def _wait_signer(self, sealer: str, present: bool, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (sealer.lower() in self.signers()) == present:
+                return
+            time.sleep(0.5)
+        verb = "voted in" if present else "voted out"
+        raise ChainUnavailableError(f"{sealer} was not {verb} within {timeout:.0f}s")
+
+    def _kubo_address(self, member: Member) -> str:
+        port = member.ports(self.spec.base_port)["kubo_swarm"]
+        return f"/ip4/127.0.0.1/tcp/{port}/p2p/{self.spec.kubo_peer_ids[member.name]}"
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[dict[str, Any]]:
@@ -449,10 +590,8 @@ def _stop(pid_file: Path, timeout: float = 20.0) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         try:
             os.kill(pid, 0)
         except OSError:

@@ -104,7 +104,9 @@ def run(root: Path, member: str, interval: float = 1.0) -> None:
     network = Network.load(root)
     contracts = network.contracts(member)
     replicator = Replicator(
-        contracts, IPFSClient(network.kubo_url(member), timeout=30), root / member / "replication.json"
+        contracts,
+        IPFSClient(network.kubo_url(member), timeout=30),
+        root / member / "replication.json",
     )
     passes, identity = 0, None
     while True:

@@ -32,8 +32,6 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     """Deploy every carechain contract on the network Ape is connected to, with ``sender``
     (an Ape account) as governor. Claims settle in ``token`` (an ERC-20 address); without
     one, a test stablecoin is deployed (local chains only)."""
-    from ape import chain
-
     project = _project()
     if token is not None:
         _require_settlement_token(project, token)
@@ -45,16 +43,21 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         token = str(project.MockStablecoin.deploy(sender=sender).address)
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     trace = project.Traceability.deploy(registry, sender=sender)
+    # The head through our own client: Ape's block reader refuses proof-of-authority
+    # headers (97 bytes of extraData) on a custom network such as the consortium.
+    from .rpc import current
+
+    node = current()
     return Deployment(
         network=network_name(),
-        chain_id=chain.chain_id,
+        chain_id=node.chain_id,
         registry=str(registry.address),
         key_directory=str(keys.address),
         consent=str(consent.address),
         access_log=str(access_log.address),
         claims=str(claims.address),
         token=str(token),
-        block=chain.blocks.height,
+        block=node.block_number(),
         trace=str(trace.address),
     )
 
