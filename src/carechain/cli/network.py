@@ -100,19 +100,19 @@ def network_status(as_json: bool) -> None:
     table = Table(title="consortium")
     for column in (
         "member",
-        "chain RPC",
+        "RPC",
         "height",
         "peers",
         "sealing",
         "IPFS",
-        "pinned / expected",
+        "pinned/expected",
         "lag",
     ):
         table.add_column(column)
     for r in rows:
         pinned = "—" if not r["replicates"] else f"{r['pinned'] or 0} / {r['expected'] or 0}"
         table.add_row(
-            r["member"], r["rpc"],
+            r["member"], ":" + r["rpc"].rsplit(":", 1)[-1],
             "down" if r["height"] is None else str(r["height"]),
             "—" if r["peers"] is None else str(r["peers"]),
             "yes" if r["sealing"] else "no", r["ipfs"], pinned,

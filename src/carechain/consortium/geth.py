@@ -181,7 +181,11 @@ class GethNode:
             except ChainUnavailableError:
                 time.sleep(0.2)
         self.stop()
-        raise ChainUnavailableError(f"geth for {self.name} did not answer on {self.url}")
+        tail = (self.datadir / "geth.log").read_text(errors="replace")[-1500:]
+        raise ChainUnavailableError(
+            f"geth for {self.name} did not answer on {self.url} within {timeout:.0f} s "
+            f"(its log: {self.datadir / 'geth.log'}):\n{tail}"
+        )
 
     @property
     def pid(self) -> int | None:

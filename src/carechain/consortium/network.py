@@ -108,10 +108,12 @@ class NetworkSpec:
 
 def free_base_port(span: int = 500, count: int = 10) -> int:
     """A base port whose whole plan (``count`` members) is free on loopback (tests)."""
+    import random
+
     for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = 20000 + s.getsockname()[1] % 30000
+        # Below the kernel's ephemeral range (32768 up): a port picked there can be taken
+        # by any outgoing connection before the node binds it.
+        base = random.randrange(20000, 32768 - span)
         if all(_port_free(base + k * 100 + i) for k in range(span // 100) for i in range(count)):
             return base
     raise ConfigurationError("no free range of loopback ports for a network")

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Blocks behind the head the replicator stays (a reorg on Clique is shallow).
 CONFIRMATIONS = 0
+#: Pins asked of the member's Kubo at once (each may wait on a fetch from another member).
+PARALLEL = 8
 
 
 @dataclass
@@ -53,29 +56,39 @@ class Replicator:
 
     def step(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Read the anchors since the last block read, pin what is not pinned yet (and
-        retry what failed before); returns how many CIDs were pinned in this step."""
+        retry what failed before), ``PARALLEL`` pins at a time; returns how many CIDs were
+        pinned in this step."""
         registry = self.contracts.registry.contract  # type: ignore[attr-defined]
         head = self.contracts.node.block_number() - CONFIRMATIONS  # type: ignore[attr-defined]
+        changed = False
         if head > self.block:
             for entry in registry.logs(registry.RecordAnchored, start=self.block + 1, stop=head):
                 cid = cid_from_digest(bytes(entry.cidDigest))
                 if cid not in self.expected:
                     self.expected[cid] = int(entry.block_number)
                     self.missing.add(cid)
-            self.block = head
+            self.block, changed = head, True
+        todo = sorted(self.missing, key=self.expected.__getitem__)
         pinned = 0
-        for done, cid in enumerate(sorted(self.missing, key=self.expected.__getitem__), 1):
-            try:
-                self.ipfs.pin(digest_from_cid(cid), timeout=self.fetch_timeout)
-            except CarechainError as exc:
-                log.info("not yet replicated: %s (%s)", cid, exc)
-                continue
-            self.missing.discard(cid)
-            pinned += 1
-            if progress:
-                progress(done, len(self.missing) + pinned)
-        self.save()
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            for cid, ok in zip(todo, pool.map(self._pin, todo), strict=True):
+                if not ok:
+                    continue
+                self.missing.discard(cid)
+                pinned += 1
+                if progress:
+                    progress(pinned, len(todo))
+        if changed or pinned:
+            self.save()
         return pinned
+
+    def _pin(self, cid: str) -> bool:
+        try:
+            self.ipfs.pin(digest_from_cid(cid), timeout=self.fetch_timeout)
+        except CarechainError as exc:
+            log.info("not yet replicated: %s (%s)", cid, exc)
+            return False
+        return True
 
     def check_pins(self) -> None:
         """Re-check that every expected CID is still pinned (a deleted repository refills:
