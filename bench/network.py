@@ -117,7 +117,9 @@ def main() -> None:
             t.join()
         wall = time.perf_counter() - start
         two = 2 * THROUGHPUT / wall
-        console.print(f"two hospitals at once: {2 * THROUGHPUT} records in {wall:.1f} s = {two:.0f}/s")
+        console.print(
+            f"two hospitals at once: {2 * THROUGHPUT} records in {wall:.1f} s = {two:.0f}/s"
+        )
         results["anchor_rps"] = {"one_hospital": round(one, 1), "two_hospitals": round(two, 1)}
 
         # -- latency: anchor on A -> readable and verified on B
@@ -132,7 +134,7 @@ def main() -> None:
                 try:
                     record = b.read_record(ref.record_id, purpose=Purpose.TREATMENT)
                     break
-                except Exception:  # noqa: BLE001 - not on B's node yet: try again
+                except Exception:
                     time.sleep(0.02)
             assert record.resource == resource
             done = time.perf_counter()
@@ -149,10 +151,14 @@ def main() -> None:
 
         # -- a new member replicates REPLICATE records
         have = net.replication("hospital-b").get("expected") or 0
-        if REPLICATE > have:
-            console.print(f"anchoring {REPLICATE - have} more records for the replication figure...")
+        if have < REPLICATE:
+            console.print(
+                f"anchoring {REPLICATE - have} more records for the replication figure..."
+            )
             anchor_many(a, addresses, REPLICATE - have, 5)
-        target = len(a.contracts.registry.contract.logs(a.contracts.registry.contract.RecordAnchored))
+        target = len(
+            a.contracts.registry.contract.logs(a.contracts.registry.contract.RecordAnchored)
+        )
         start = time.perf_counter()
         net.join("hospital-c")
         joined = time.perf_counter()
@@ -174,10 +180,16 @@ def main() -> None:
     table.add_column("figure")
     table.add_column("value")
     table.add_row("records/s, one hospital", f"{results['anchor_rps']['one_hospital']:.0f}")
-    table.add_row("records/s, two hospitals at once", f"{results['anchor_rps']['two_hospitals']:.0f}")
+    table.add_row(
+        "records/s, two hospitals at once", f"{results['anchor_rps']['two_hospitals']:.0f}"
+    )
     lat = results["anchor_to_read_on_b_s"]
-    table.add_row("anchor on A → verified on B, p50 / p95", f"{lat['p50']:.2f} s / {lat['p95']:.2f} s")
-    table.add_row("  of which waiting for A's block (p50)", f"{lat['waiting_for_a_block_p50']:.2f} s")
+    table.add_row(
+        "anchor on A → verified on B, p50 / p95", f"{lat['p50']:.2f} s / {lat['p95']:.2f} s"
+    )
+    table.add_row(
+        "  of which waiting for A's block (p50)", f"{lat['waiting_for_a_block_p50']:.2f} s"
+    )
     rep = results["new_member_replication"]
     table.add_row(f"new member replicates {rep['records']:,} records", f"{rep['seconds']:.0f} s")
     console.print(table)
