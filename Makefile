@@ -128,6 +128,7 @@ bench: setup
 	$(PY) bench/paths.py
 	$(PY) bench/claims.py
 	$(PY) bench/cli.py
+	$(PY) bench/network.py
 	$(PY) bench/summary.py
 
 clean:

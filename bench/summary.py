@@ -1,9 +1,10 @@
 """Gather the benchmark results into one summary: JSON to compare runs, Markdown to read,
 and a PNG chart.
 
-    make bench      (runs gas.py, paths.py and claims.py first; or: python bench/summary.py)
+    make bench      (runs gas.py, paths.py, claims.py and network.py first; or: python
+                     bench/summary.py)
 
-Reads bench/results/gas.json, paths.json and claims.json (whichever exist) and writes
+Reads bench/results/gas.json, paths.json, claims.json and network.json (whichever exist) and writes
 bench/results/summary.json, summary.md and summary.png. ``summary.json`` always has at least
 ``{"gas": [{"name", "gas", "floor"}], "eas": {"ours", "eas"}, "ingest": {"naive_rps",
 "best_rps"}, "read_ms": {"1MiB": {"p50", "p95"}}}`` so that runs can be compared.
@@ -36,6 +37,7 @@ def _load(name: str) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The summary from whatever results exist."""
     gas, paths, claims = _load("gas"), _load("paths"), _load("claims")
+    network = _load("network")
     summary: dict[str, Any] = {}
     if gas:
         summary["gas"] = [
@@ -61,6 +63,8 @@ def build() -> dict[str, Any]:
                 for mode, runs in claims["runs"].items()
             },
         }
+    if network:
+        summary["network"] = network
     summary["targets"] = _verdicts(summary)
     return summary
 
@@ -146,6 +150,21 @@ def markdown(summary: dict[str, Any]) -> str:
             for batch, rate in rates.items()
         ]
         lines.append("")
+    if "network" in summary:
+        n = summary["network"]
+        lat, rep = n["anchor_to_read_on_b_s"], n["new_member_replication"]
+        lines += [
+            f"Consortium ({n['members']} members, geth Clique, {n['period_s']} s blocks):",
+            "",
+            "| figure | value |",
+            "|---|---:|",
+            f"| records/s anchored, one hospital | {n['anchor_rps']['one_hospital']:.0f} |",
+            f"| records/s anchored, two hospitals at once | {n['anchor_rps']['two_hospitals']:.0f} |",
+            f"| anchor on A → verified on B, p50 / p95 | {lat['p50']:.2f} s / {lat['p95']:.2f} s |",
+            f"| of which waiting for A's block, p50 | {lat['waiting_for_a_block_p50']:.2f} s |",
+            f"| a new member replicates {rep['records']:,} records | {rep['seconds']:.0f} s |",
+            "",
+        ]
     return "\n".join(lines)
 
 
