@@ -181,6 +181,17 @@ def test_a_client_pointed_at_a_stopped_node_is_told_which_node(net, people, tmp_
     finally:
         net.start_kubo(net.member("hospital-a"))
     assert len(a.contracts.registry.records_of(alice.address)) == before
+    # And the other way round: A's chain node down, so nothing stays pinned on A's Kubo
+    # (the SDK removes what it stored for an anchor that could not be sent).
+    pins = a.ipfs.pins()
+    a_node = net.geth(net.member("hospital-a"))
+    a_node.stop()
+    try:
+        with pytest.raises(ChainUnavailableError, match=a_node.url):
+            a.anchor_record(alice.address, chart(6, "MRN-CONSORTIUM-6")[1])
+    finally:
+        net.start_member("hospital-a")
+    assert a.ipfs.pins() == pins
 
 
 def test_a_member_joins_by_the_sealers_votes_replicates_and_leaves(net, people):
