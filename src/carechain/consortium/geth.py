@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_account import Account
 from eth_keys import keys
 
 from ..errors import ChainUnavailableError, ConfigurationError
+from ..onchain.signer import new_keystore
 from ..settings import PROJECT_ROOT
 
 GETH_VERSION = "1.13.15"
@@ -93,11 +93,10 @@ class GethNode:
         if self._keyfile.exists():
             return
         password = os.urandom(16).hex()
-        sealer = Account.create()
+        address, encrypted = new_keystore(password)
         keystore = self.datadir / "keystore"
         keystore.mkdir(exist_ok=True)
-        encrypted = Account.encrypt(sealer.key, password, iterations=2**12)
-        (keystore / f"sealer-{sealer.address.lower()}.json").write_text(json.dumps(encrypted))
+        (keystore / f"sealer-{address.lower()}.json").write_text(json.dumps(encrypted))
         (self.datadir / "password").write_text(password)
         (self.datadir / "password").chmod(0o600)
         node_key = os.urandom(32)
@@ -105,7 +104,7 @@ class GethNode:
         (self.datadir / "geth" / "nodekey").write_text(node_key.hex())
         (self.datadir / "geth" / "nodekey").chmod(0o600)
         public = keys.PrivateKey(node_key).public_key.to_hex().removeprefix("0x")
-        self._keyfile.write_text(json.dumps({"sealer": sealer.address, "node": public}))
+        self._keyfile.write_text(json.dumps({"sealer": address, "node": public}))
 
     @property
     def sealer(self) -> str:

@@ -64,6 +64,14 @@ def local_test_account(index: int) -> LocalAccount:
     return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
 
 
+def new_keystore(password: str, work: int = 2**12) -> tuple[str, dict[str, Any]]:
+    """A new account, encrypted with ``password`` as a keystore (Web3 Secret Storage, the
+    format geth and Ape read): returns its address and the keystore. ``work`` is scrypt's
+    cost (a consortium sealer's key file, unlocked once at start-up)."""
+    account = Account.create()
+    return str(account.address), dict(Account.encrypt(account.key, password, iterations=work))
+
+
 def sign_typed(account: Any, signable: Any) -> bytes:
     """``account``'s 65-byte (r, s, v) signature over an EIP-712 message."""
     return bytes(as_signer(account).sign_message(signable).signature)
