@@ -8,6 +8,7 @@ from typing import Any
 from .consent import build_key_object
 from .errors import CarechainError
 from .model import (
+    BreakGlassAccess,
     ClaimView,
     ConsentRecord,
     Purpose,
@@ -97,6 +98,11 @@ class Patient(Party):
     def close_break_glass(self, access_id: bytes) -> Any:
         """End a clinician's emergency access to my records now."""
         return self.contracts.consent.close_break_glass(self.account, access_id)
+
+    def break_glass_accesses(self) -> list[BreakGlassAccess]:
+        """Every emergency (break-glass) access a clinician opened to my records, oldest
+        first: who, why (the reason code's hash), until when, the auditor's review."""
+        return self.contracts.consent.break_glass(patient=self.address)
 
     def appoint_guardian(self, guardian: str) -> Any:
         """Let ``guardian`` grant and revoke on my behalf."""

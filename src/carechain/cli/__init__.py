@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..errors import CarechainError
-from . import admin, audit, claims, consent, fhir, insurer, keys, records, trace
+from . import admin, audit, claims, consent, fhir, insurer, keys, portal, records, trace
 from .common import ADDRESS, DAYS
 
 __all__ = ["ADDRESS", "DAYS", "main"]
@@ -84,6 +84,7 @@ for command in (
     fhir.fhir,
     insurer.insurer,
     keys.keys,
+    portal.portal,
     records.records,
     trace.trace,
 ):
