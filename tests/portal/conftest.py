@@ -60,6 +60,11 @@ def browser():
         launched.close()
 
 
+def _unexpected(message) -> bool:
+    """A console error other than the 403 status of a refusal page (which is expected)."""
+    return message.type == "error" and "status of 403" not in message.text
+
+
 @pytest.fixture
 def new_page(browser):
     """Pages in fresh browser contexts (each its own cookie jar, as two people's browsers),
@@ -71,7 +76,7 @@ def new_page(browser):
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(60_000)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(m.text) if _unexpected(m) else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         return page
 

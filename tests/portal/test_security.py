@@ -72,7 +72,9 @@ def test_the_launch_secret_becomes_a_strict_cookie(patient_client, chart_with_ex
         assert page.status_code == 200 and "0.40 mmol/L" in page.text
 
 
-@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "localhost", "[::1]:{port}"])
+@pytest.mark.parametrize(
+    "host", ["evil.example:{port}", "127.0.0.1:1", "localhost", "[::1]:{port}"]
+)
 def test_a_foreign_host_header_is_refused(patient_client, host):
     """DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own Host;
     refused even with the session cookie."""
@@ -109,6 +111,7 @@ def test_a_post_without_the_right_csrf_token_sends_nothing(
             ({}, _grant_form(doctor_client, "")),
             ({"Origin": "http://evil.example"}, _grant_form(doctor_client, csrf)),
             ({"Origin": "http://127.0.0.1:1"}, _grant_form(doctor_client, csrf)),
+            ({"Origin": "null"}, _grant_form(doctor_client, csrf)),  # a sandboxed frame
             ({"Sec-Fetch-Site": "cross-site"}, _grant_form(doctor_client, csrf)),
             ({"Sec-Fetch-Site": "same-site"}, _grant_form(doctor_client, csrf)),
         ]
@@ -166,7 +169,7 @@ def test_every_page_carries_a_strict_policy_and_no_third_party_asset(
             assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
             assert answer.headers["x-frame-options"] == "DENY"
             assert answer.headers["cache-control"] == "no-store"
-            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert answer.headers["referrer-policy"] == "same-origin"
             html = answer.text
             assert not re.search(r"(src|href)=\"(https?:)?//", html), path
             assert not re.search(r"<script(?![^>]*\bsrc=)", html), path

@@ -13,7 +13,7 @@ and signs transactions.
   refused before any work is done.
 - **Headers.** A strict Content-Security-Policy (scripts and styles from this server only,
   nothing inline, no third-party origin, no framing), no caching of pages holding health
-  data, no referrer.
+  data, no referrer to other sites.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it Chromium sends "Origin: null" with a form's POST, which the
+    # origin check must refuse (sandboxed frames and data: pages send it too).
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",

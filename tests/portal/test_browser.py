@@ -1,0 +1,149 @@
+"""The portal's main flows in a real Chromium (Debian's, driven by Playwright), against the
+test chain and Kubo node: what a patient, a clinician and an insurer see and do."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from carechain import ClaimStatus
+from carechain.worker import Journal, Rules, Worker
+from tests.helpers import USD, claim_for
+from tests.portal.conftest import running
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+#: Screenshots of each page the flows visit (the current ones are kept in docs/portal/).
+SHOTS = Path(os.environ.get("CARECHAIN_PORTAL_SHOTS", "build/portal-screenshots"))
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_grant_read_revoke_refuse_and_the_trail_shows_the_read(
+    new_page, patient_client, doctor_client, contracts, chart_with_exact_value
+):
+    """A patient sees her records as a person reads them (0.40 stays 0.40), grants a doctor,
+    the doctor reads; she revokes, the doctor's next read is refused in the SDK's words with
+    nothing sent; her audit trail shows the read, verified."""
+    with (
+        running("patient", patient_client) as alice_portal,
+        running("clinician", doctor_client) as doctor_portal,
+    ):
+        alice, doctor = new_page(), new_page()
+
+        alice.goto(alice_portal.url)
+        assert alice.url.endswith("/records")  # logged in, the token gone from the address
+        potassium = alice.locator("li.record", has_text="Potassium")
+        assert potassium.locator(".value").inner_text() == "0.40 mmol/L"
+        assert "content matches the CID anchored on-chain" in potassium.inner_text()
+        assert "is an admitted provider" in potassium.inner_text()
+        potassium.get_by_text("Raw FHIR JSON").click()
+        assert '"value": 0.40' in potassium.locator("pre").inner_text()
+        assert alice.locator("li.record.encounter .when").first.inner_text().count("to") == 1
+        assert alice.locator("li.record.condition h2").first.inner_text()  # its code's display
+        shot(alice, "patient-records")
+
+        alice.get_by_role("link", name="Consents").click()
+        alice.get_by_label("Who (their address)").fill(doctor_client.address)
+        alice.get_by_label("Which records").select_option("category:observation")
+        alice.get_by_label("For what").select_option("treatment")
+        alice.get_by_label("For how long").select_option("7")
+        alice.get_by_role("button", name="Send decision").click()
+        assert "granted" in alice.get_by_role("status").inner_text()
+        row = alice.locator("tr", has_text=doctor_client.address)
+        assert "active" in row.inner_text() and "category OBSERVATION" in row.inner_text()
+        shot(alice, "patient-consents")
+
+        doctor.goto(doctor_portal.url)
+        doctor.get_by_role("link", name=patient_client.address).click()
+        observation = doctor.locator("tr", has_text="observation").last
+        observation.get_by_role("button").click()
+        assert (
+            doctor.locator(".value")
+            .inner_text()
+            .endswith(("/min", "mm[Hg]", "kg", "mg/dL", "g/dL", "mmol/L"))
+        )
+        shot(doctor, "clinician-record")
+        doctor.go_back()
+
+        alice.locator("tr", has_text=doctor_client.address).get_by_role(
+            "button", name="Revoke"
+        ).click()
+        assert "revoked" in alice.get_by_role("status").inner_text()
+        assert "revoked" in alice.locator("tr", has_text=doctor_client.address).inner_text()
+
+        head = contracts.node.block_number()
+        doctor.reload()
+        assert "revoked" in doctor.locator("main").inner_text()
+        doctor.locator("tr", has_text="observation").last.get_by_role("button").click()
+        refusal = doctor.get_by_test_id("refusal").inner_text()
+        assert "has no active consent" in refusal and "ask the patient to grant it" in refusal
+        assert "Traceback" not in doctor.content()
+        assert contracts.node.block_number() == head  # nothing was sent for the refusal
+        shot(doctor, "clinician-refused")
+
+        alice.get_by_role("link", name="Audit trail").click()
+        reads = alice.locator("table.trail tbody tr", has_text=doctor_client.address)
+        assert reads.count() == 1
+        assert "treatment" in reads.inner_text() and "verified" in reads.inner_text()
+        alice.get_by_label("Reader").fill("0x0000")
+        alice.get_by_role("button", name="Filter").click()
+        assert alice.locator("table.trail tbody tr").count() == 0
+        shot(alice, "patient-audit")
+
+    assert not new_page.errors, new_page.errors  # no CSP violation, no script error
+
+
+@pytest.fixture
+def worker_journal(tmp_path):
+    journal = Journal(tmp_path / "insurer-worker.sqlite")
+    yield journal
+    journal.close()
+
+
+def test_an_insurer_approves_a_claim_from_the_manual_queue_and_it_is_settled(
+    new_page, hospital_client, patient_client, insurer_client, covered, contracts, worker_journal
+):
+    """The settlement worker leaves a large claim for a human with its reason; the insurer
+    sees why, opens the Claim and its evidence under consent, approves it on the page, and
+    the worker carries the decision out: the claim is paid."""
+    policy_id, refs = covered
+    claim_id, _ = claim_for(
+        hospital_client, patient_client, insurer_client, policy_id, refs, 900 * USD, "99215"
+    )
+    rules = Rules.from_dict(
+        {
+            "approve": {"below": "500.00"},
+            "settle": {"batch_size": 2, "interval": 0.0},
+            "chain": {"confirmations": 1, "poll_interval": 0.05},
+        }
+    )
+    worker = Worker(insurer_client, rules, worker_journal)
+    worker.run(until_idle=True, max_steps=50)
+    key = "0x" + claim_id.hex()
+    assert worker_journal.claim(key)["state"] == "manual"
+
+    with running("insurer", insurer_client, journal_path=worker_journal.path) as server:
+        page = new_page()
+        page.goto(server.url)
+        row = page.locator(f'tr[data-claim="{key}"]')
+        assert "needs you" in row.inner_text() and "automatic limit" in row.inner_text()
+        assert "900.00" in row.inner_text()
+        shot(page, "insurer-queue")
+        row.get_by_role("link").click()
+        page.get_by_role("button", name="Open the Claim and its evidence").click()
+        assert '"resourceType": "Claim"' in page.locator("details.raw pre").first.inner_text()
+        assert page.locator("article.record").count() == 1  # the encounter it cites
+        assert page.get_by_label("Approve amount").input_value() == "900.00"
+        shot(page, "insurer-claim")
+        page.get_by_role("button", name="Approve").click()
+        assert "the settlement worker sends it" in page.get_by_role("status").inner_text()
+
+        worker.run(until_idle=True, max_steps=50)
+        assert contracts.claims.status(claim_id) is ClaimStatus.PAID
+        page.reload()
+        assert "paid" in page.locator(f'tr[data-claim="{key}"]').inner_text()
+    assert not new_page.errors, new_page.errors
