@@ -135,8 +135,12 @@ def test_an_insurer_approves_a_claim_from_the_manual_queue_and_it_is_settled(
         shot(page, "insurer-queue")
         row.get_by_role("link").click()
         page.get_by_role("button", name="Open the Claim and its evidence").click()
-        assert '"resourceType": "Claim"' in page.locator("details.raw pre").first.inner_text()
-        assert page.locator("article.record").count() == 1  # the encounter it cites
+        fhir_claim = page.locator("article.claim")
+        assert "Office visit" in fhir_claim.inner_text() and "900.00 USD" in fhir_claim.inner_text()
+        fhir_claim.get_by_text("FHIR Claim (decrypted here)").click()
+        assert '"resourceType": "Claim"' in fhir_claim.locator("pre").inner_text()
+        evidence = page.locator("article.record.encounter")
+        assert evidence.count() == 1 and "Outpatient visit" in evidence.inner_text()
         assert page.get_by_label("Approve amount").input_value() == "900.00"
         shot(page, "insurer-claim")
         page.get_by_role("button", name="Approve").click()

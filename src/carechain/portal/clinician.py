@@ -76,7 +76,12 @@ def read(patient: str) -> Any:
         opened = client.read_record(record_id, purpose=purpose)
     except CarechainError as exc:
         return render_template(
-            "clinician_read.html", patient=who, record_id=record_id, refusal=str(exc)
+            "clinician_read.html",
+            patient=who,
+            record_id=record_id,
+            refusal=str(exc),
+            consents=_by_patient().get(who, []),
+            state=_state,
         ), 403
     if client.receipts.pending:
         client.receipts.flush()  # the read is on the patient's audit trail now

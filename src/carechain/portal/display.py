@@ -29,6 +29,38 @@ class Summary:
         """The date it is about, for a timeline (newest first)."""
         return self.when or ""
 
+    @property
+    def when_text(self) -> str:
+        """:attr:`when` for people: ``2026-06-05 08:00 to 09:30 UTC``."""
+        start, _, end = self.when.partition(" to ")
+        if not end:
+            return moment(start)
+        first, last = moment(start), moment(end)
+        if first[:10] == last[:10] and len(first) > 10 and len(last) > 10:
+            return f"{first[:16]} to {last[11:]}"  # the same day: its date once
+        return f"{first} to {last}"
+
+
+def moment(text: str) -> str:
+    """A FHIR date or date-time for people: ``2026-06-05T08:00:00Z`` is ``2026-06-05 08:00
+    UTC``; other offsets are kept as written (``+02:00``); dates and partial dates as they
+    are."""
+    if "T" not in text:
+        return text
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    zone = ""
+    if parsed.tzinfo is not None:
+        offset = parsed.utcoffset()
+        zone = (
+            " UTC"
+            if not offset
+            else " " + parsed.strftime("%z")[:3] + ":" + parsed.strftime("%z")[3:]
+        )
+    return parsed.strftime("%Y-%m-%d %H:%M") + zone
+
 
 def _concept(concept: Any) -> str:
     """A CodeableConcept in words: its text, else the first coding's display, else code."""
@@ -68,6 +100,13 @@ def quantity(value: Any) -> str:
     unit = value.get("unit") or value.get("code") or ""
     comparator = value.get("comparator", "")
     return f"{comparator}{text} {unit}".strip()
+
+
+def quantity_money(value: Any) -> str:
+    """A FHIR Money (``{"value": 1100.00, "currency": "USD"}``) as written."""
+    if not isinstance(value, dict) or "value" not in value:
+        return ""
+    return f"{value['value']} {value.get('currency', '')}".strip()
 
 
 def _observation_value(resource: dict[str, Any]) -> str:
@@ -127,7 +166,7 @@ def summarize(resource: dict[str, Any]) -> Summary:
         return Summary(
             kind,
             _concept(resource.get("code")) or "Condition",
-            clinical,
+            "",
             str(resource.get("onsetDateTime") or resource.get("recordedDate") or ""),
             [d for d in details if d[1]],
         )
@@ -156,6 +195,17 @@ def summarize(resource: dict[str, Any]) -> Summary:
         ]
         when = max((p.when for p in parts), default="")
         return Summary(kind, f"Bundle of {len(parts)}", "", when, [], parts)
+    if kind == "Claim":
+        items = [i for i in resource.get("item") or [] if isinstance(i, dict)]
+        details = []
+        for item in items:
+            service = item.get("productOrService")
+            label = f"{_coded(service) or 'item'} {_concept(service)}".strip()
+            details.append((label, quantity_money(item.get("net") or item.get("unitPrice"))))
+        served = next((str(i["servicedDate"]) for i in items if i.get("servicedDate")), "")
+        total = quantity_money(resource.get("total"))
+        title = f"Claim for {len(items)} item{'s' if len(items) != 1 else ''}"
+        return Summary(kind, title, total, served, [*details, ("status", status)])
     # Anything else: its type and main code, and its status
     title = _concept(resource.get("code")) or _concept((resource.get("type") or [{}])[0]) or kind
     date = next(

@@ -103,13 +103,19 @@ def open_claim(claim_id: str) -> Any:
     try:
         evidence = insurer.open_evidence(view)
     except CarechainError as exc:
-        return _claim_page(view, fhir_claim=raw_json(fhir_claim), refusal=str(exc)), 403
+        return _claim_page(
+            view,
+            fhir_claim=raw_json(fhir_claim),
+            claim_summary=summarize(fhir_claim),
+            refusal=str(exc),
+        ), 403
     finally:
         if insurer.receipts.pending:
             insurer.receipts.flush()
     return _claim_page(
         view,
         fhir_claim=raw_json(fhir_claim),
+        claim_summary=summarize(fhir_claim),
         evidence=[(summarize(r.resource), raw_json(r.resource)) for r in evidence],
     )
 
