@@ -11,10 +11,27 @@ import pytest
 
 from carechain.portal import Portal, PortalServer
 from carechain.samples import chart
+from carechain.settings import PROJECT_ROOT
 from tests.helpers import EXACT_OBSERVATION
 
 #: Where Debian's chromium package puts the browser (`make test` installs it).
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: axe-core, from the npm packages `make setup` installs.
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def assert_accessible(page) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now. axe is
+    evaluated by the driver, not loaded by the page: the page's CSP allows no such script."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, (page.url, serious)
 
 
 @contextmanager
