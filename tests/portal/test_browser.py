@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from carechain import ClaimStatus
 from carechain.worker import Journal, Rules, Worker
@@ -56,7 +57,7 @@ def test_grant_read_revoke_refuse_and_the_trail_shows_the_read(
         alice.get_by_role("button", name="Send decision").click()
         assert "granted" in alice.get_by_role("status").inner_text()
         row = alice.locator("tr", has_text=doctor_client.address)
-        assert "active" in row.inner_text() and "category OBSERVATION" in row.inner_text()
+        assert "active" in row.inner_text() and "every observation record" in row.inner_text()
         shot(alice, "patient-consents")
 
         doctor.goto(doctor_portal.url)
@@ -152,4 +153,53 @@ def test_an_insurer_approves_a_claim_from_the_manual_queue_and_it_is_settled(
         assert contracts.claims.status(claim_id) is ClaimStatus.PAID
         page.reload()
         assert "paid" in page.locator(f'tr[data-claim="{key}"]').inner_text()
+    assert not new_page.errors, new_page.errors
+
+
+def tab_to(page, selector, limit=60):
+    """Press Tab until the element ``selector`` names has the focus (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"{selector} cannot be reached with Tab")
+
+
+def test_the_keyboard_alone_grants_consent_and_ends_an_emergency_access(
+    new_page, patient_client, doctor_client, hospital_client, chart_with_exact_value
+):
+    """A clinician opened break-glass access: the patient sees the alert on every page, and
+    with the keyboard alone grants a consent and ends the emergency access."""
+    hospital_client.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
+    with running("patient", patient_client) as server:
+        page = new_page()
+        page.goto(server.url)
+        alert = page.get_by_role("alert")
+        assert "unconscious-in-ED" in alert.inner_text() and "review pending" in alert.inner_text()
+
+        tab_to(page, "nav a[href='/consents']")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/consents")
+        tab_to(page, "#grantee")
+        page.keyboard.type(doctor_client.address)
+        tab_to(page, "#scope")
+        page.keyboard.press("ArrowDown")  # every other record -> the next: demographics...
+        page.keyboard.press("ArrowDown")
+        assert page.locator("#scope").input_value() == "category:demographics"
+        tab_to(page, "form.grid button[type=submit]")
+        page.keyboard.press("Enter")
+        expect(page.locator("p.notice")).to_contain_text("granted")
+        [consent] = patient_client.consents()
+        assert consent.grantee == doctor_client.address and consent.active
+        shot(page, "patient-alert")
+
+        tab_to(page, "nav a[href='/alerts']")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/alerts")
+        tab_to(page, "button.danger")
+        page.keyboard.press("Enter")
+        expect(page.locator("p.notice")).to_contain_text("emergency access ended")
+        assert page.get_by_role("alert").count() == 0
+        [access] = patient_client.break_glass_accesses()
+        assert not access.open
     assert not new_page.errors, new_page.errors

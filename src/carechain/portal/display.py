@@ -11,6 +11,7 @@ from typing import Any
 
 from ..fhir import Category
 from ..fhir import dumps as fhir_dumps
+from ..model import Scope, ScopeKind
 
 
 @dataclass(frozen=True)
@@ -254,3 +255,12 @@ def hexid(value: bytes) -> str:
 def category(value: Category | int) -> str:
     """``mental health`` for Category.MENTAL_HEALTH."""
     return Category(int(value)).name.lower().replace("_", " ")
+
+
+def scope(value: Scope) -> str:
+    """What a consent covers, in words: ``every observation record``."""
+    if value.kind is ScopeKind.ALL:
+        return "all records"
+    if value.kind is ScopeKind.CATEGORY:
+        return f"every {category(int.from_bytes(value.value, 'big'))} record"
+    return f"one record, 0x{value.value.hex()[:10]}…"
