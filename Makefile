@@ -56,6 +56,11 @@ browser:
 demo: setup
 	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
+## portal: a first look at the web portal: a local chain, Kubo, demo data, and the portals
+##         of a patient, a clinician and an insurer (their addresses printed), until Ctrl-C
+portal: setup
+	$(APE) run portal --network ethereum:local:foundry -v WARNING
+
 ## test: lint, static analysis, contract coverage (the Forge tests), every test (contracts,
 ## crypto, IPFS, end to end, the portal in Chromium), then the fork suite
 test: setup browser lint analyze coverage
