@@ -2,6 +2,7 @@
 test chain and Kubo node: what a patient, a clinician and an insurer see and do."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -202,4 +203,75 @@ def test_the_keyboard_alone_grants_consent_and_ends_an_emergency_access(
         assert page.get_by_role("alert").count() == 0
         [access] = patient_client.break_glass_accesses()
         assert not access.open
+    assert not new_page.errors, new_page.errors
+
+
+GTIN = "09506000134352"  # a valid GTIN-14, company prefix 9506000
+
+
+@pytest.fixture
+def medicine(accounts, governor, contracts, ipfs):
+    """A manufacturer's batch of 1,000 units, 200 of them (101..300) at a pharmacy; and a
+    regulator. Returns (pharmacy, regulator, a code the pharmacy holds)."""
+    from datetime import date, timedelta
+
+    from carechain.trace import GS1Code, SupplyChainParty
+
+    names = ("manufacturer", "distributor", "pharmacy", "regulator")
+    parties = {}
+    for name, account in zip(names, accounts[11:15], strict=True):
+        contracts.registry.admit(governor, name, account)
+        parties[name] = SupplyChainParty(account, contracts, ipfs)
+    maker, pharmacy = parties["manufacturer"], parties["pharmacy"]
+    contracts.trace.assign_company_prefix(governor, "9506000", maker.address)
+    expiry = date.today() + timedelta(days=365)
+    batch = maker.register_batch(GS1Code(GTIN, "LOT-7", expiry, None), 1, 1000, b"CoA: 99.8%")
+    maker.ship(batch, 101, 300, pharmacy.address)
+    pharmacy.accept_all(batch)
+    code = GS1Code(GTIN, "LOT-7", expiry, "150").element_string()
+    return pharmacy, parties["regulator"], code
+
+
+def test_a_pharmacy_verifies_a_code_and_a_regulator_recalls_its_batch(new_page, medicine):
+    """The pharmacy pastes a scanned code: genuine, held by it, its custody history; a
+    serial never made is not genuine; a mistyped code is refused in the SDK's words. The
+    regulator recalls the batch and sees who to call; the pharmacy's next scan says recalled."""
+    pharmacy, regulator, code = medicine
+    with (
+        running("pharmacy", pharmacy) as pharmacy_portal,
+        running("regulator", regulator) as regulator_portal,
+    ):
+        page = new_page()
+        page.goto(pharmacy_portal.url)
+        page.get_by_label("Scanned code").fill(code)
+        page.get_by_role("button", name="Verify").click()
+        verdict = page.locator("section.verdict")
+        assert "Genuine and safe to use" in verdict.inner_text()
+        assert pharmacy.address in verdict.inner_text()
+        assert page.locator("ol.history li").count() == 3  # registered, offered, accepted
+        assert page.get_by_role("button", name=re.compile("Recall")).count() == 0
+        shot(page, "pharmacy-verify")
+
+        page.get_by_label("Scanned code").fill(code.replace("(21)150", "(21)5000"))
+        page.get_by_role("button", name="Verify").click()
+        assert "NOT GENUINE" in page.locator("section.verdict").inner_text()
+        page.get_by_label("Scanned code").fill(code.replace(GTIN, GTIN[:-1] + "3"))
+        page.get_by_role("button", name="Verify").click()
+        assert "check digit" in page.get_by_test_id("refusal").inner_text()
+
+        officer = new_page()
+        officer.goto(regulator_portal.url)
+        officer.get_by_label("Scanned code").fill(code)
+        officer.get_by_role("button", name="Verify").click()
+        officer.get_by_label("Why").select_option("contamination")
+        officer.get_by_role("button", name="Recall lot LOT-7").click()
+        notice = officer.get_by_role("status")
+        assert "Batch recalled" in notice.inner_text()
+        assert pharmacy.address in officer.locator("main").inner_text()
+        shot(officer, "regulator-recalled")
+
+        page.get_by_label("Scanned code").fill(code)
+        page.get_by_role("button", name="Verify").click()
+        assert "batch RECALLED" in page.locator("section.verdict").inner_text()
+        assert "do not use it" in page.locator("section.verdict").inner_text()
     assert not new_page.errors, new_page.errors

@@ -48,3 +48,13 @@ def test_carechain_portal_prints_a_login_address_and_serves_the_patient(
     token = url.split("token=")[1]
     assert out == "" and token not in err
     assert "Traceback" not in err and "0.40" not in err
+
+
+def test_a_role_that_decrypts_needs_its_key_file():
+    """One line naming what is missing, before anything is served."""
+    from click.testing import CliRunner
+
+    from carechain.cli import main
+
+    result = CliRunner().invoke(main, ["portal", "--role", "patient", "--account", "TEST::3"])
+    assert result.exit_code == 2 and "--role patient needs --key" in result.output

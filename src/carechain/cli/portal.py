@@ -8,15 +8,22 @@ from typing import Any
 
 import click
 
-from .common import Connected, chain_options, key_option, role_client
+from .common import Connected, chain_options, role_client
 
-ROLE_NAMES = ("patient", "clinician", "insurer")
+ROLE_NAMES = ("patient", "clinician", "insurer", "pharmacy", "regulator")
+#: Roles whose pages decrypt, and so need the key file.
+KEYED = ("patient", "clinician", "insurer")
 
 
 @click.command("portal", cls=Connected)
 @chain_options
 @click.option("--role", type=click.Choice(ROLE_NAMES), required=True, help="whose pages")
-@key_option
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="key file (patient, clinician, insurer: the key that decrypts)",
+)
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port"
 )
@@ -29,18 +36,20 @@ ROLE_NAMES = ("patient", "clinician", "insurer")
 )
 @click.pass_context
 def portal(
-    ctx: click.Context, account: Any, role: str, key: Path, port: int, db: Path | None
+    ctx: click.Context, account: Any, role: str, key: Path | None, port: int, db: Path | None
 ) -> None:
-    """Serve ROLE's pages on 127.0.0.1 for the account and key given, until Ctrl-C.
+    """Serve ROLE's pages on 127.0.0.1 for the account (and key) given, until Ctrl-C.
 
     Prints the address to open: it holds a secret made for this launch, which logs your
     browser in (a cookie for this session only); nothing else on this machine or on the web
-    can drive the pages without it. Records are decrypted here, with KEY."""
+    can drive the pages without it. Records are decrypted here, with KEY. A pharmacy or a
+    regulator verifies scanned GS1 codes (and a regulator recalls), with no key file."""
     from ..hospital import Hospital
     from ..insurer import Insurer
     from ..patient import Patient
     from ..portal import Portal, PortalServer
     from ..settings import get_settings
+    from ..trace import SupplyChainParty
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("portal: %(message)s"))
@@ -49,13 +58,17 @@ def portal(
     logger.setLevel(logging.DEBUG if ctx.find_root().meta.get("carechain.debug") else logging.INFO)
     logger.propagate = False
 
-    kind = {"patient": Patient, "clinician": Hospital, "insurer": Insurer}[role]
+    if role in KEYED and key is None:
+        raise click.UsageError(f"--role {role} needs --key (the key file that decrypts)")
+    kind = {"patient": Patient, "clinician": Hospital, "insurer": Insurer}.get(
+        role, SupplyChainParty
+    )
     journal = None
     if role == "insurer":
         journal = db or get_settings().state_dir / "insurer-worker.sqlite"
         if db is not None and not db.exists():
             raise click.BadParameter(f"no worker journal at {db}", param_hint="--db")
-    with role_client(kind, account, key) as client:
+    with role_client(kind, account, key if role in KEYED else None) as client:
         server = PortalServer(Portal(role, client, journal_path=journal), port)
         click.echo(server.url)
         click.echo(

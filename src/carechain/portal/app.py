@@ -21,8 +21,8 @@ from .security import Guard
 
 logger = logging.getLogger("carechain.portal")
 
-#: The roles a portal can be started as, and the page each starts on.
-ROLES = ("patient", "clinician", "insurer")
+#: The roles a portal can be started as.
+ROLES = ("patient", "clinician", "insurer", "pharmacy", "regulator")
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Portal:
     """What one running portal works with."""
 
     role: str
-    client: Any  # the SDK role client: Patient, Hospital (a clinician) or Insurer
+    client: Any  # the SDK role client: Patient, Hospital (clinician), Insurer, SupplyChainParty
     guard: Guard = field(default_factory=Guard)
     #: The insurer's settlement-worker journal (its manual queue), if there is one.
     journal_path: Path | None = None
@@ -76,15 +76,21 @@ def create_app(running: Portal) -> Flask:
 
     @app.route("/")
     def home() -> Any:
-        start = {"patient": "patient.records", "clinician": "clinician.patients"}
-        return redirect(url_for(start.get(running.role, "insurer.claims")), code=303)
+        start = {
+            "patient": "patient.records",
+            "clinician": "clinician.patients",
+            "insurer": "insurer.claims",
+        }
+        return redirect(url_for(start.get(running.role, "supply.verify")), code=303)
 
     if running.role == "patient":
         from .patient import pages
     elif running.role == "clinician":
         from .clinician import pages
-    else:
+    elif running.role == "insurer":
         from .insurer import pages
+    else:
+        from .supply import pages
     app.register_blueprint(pages)
 
     @app.context_processor
