@@ -42,14 +42,20 @@ def test_listens_on_loopback_only(patient_client):
             pass
 
 
-def test_without_the_launch_secret_every_page_is_refused(patient_client):
-    """No cookie, a wrong token, a forged cookie: 403 on every page, and no cookie is set."""
+def test_without_the_launch_secret_every_page_is_refused(
+    patient_client, hospital_client, chart_with_exact_value
+):
+    """No cookie, a wrong token, a forged cookie: 403 on every page, and no cookie is set.
+    The refusal says nothing about whose portal it is: no address, no alert, no record."""
+    hospital_client.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
     with running("patient", patient_client) as server:
         anonymous = httpx.Client(base_url=server.base, timeout=60)
-        for path in ("/", "/records", "/consents", "/audit", "/claims"):
+        for path in ("/", "/records", "/consents", "/audit", "/claims", "/static/portal.js"):
             answer = anonymous.get(path)
             assert answer.status_code == 403, path
             assert "open the address" in answer.text and "Potassium" not in answer.text
+            assert patient_client.address[:6] not in answer.text, path
+            assert "Emergency access" not in answer.text and "csrf" not in answer.text
         wrong = anonymous.get("/login", params={"token": "not-the-token"})
         assert wrong.status_code == 403 and COOKIE not in wrong.headers.get("set-cookie", "")
         assert anonymous.get("/login").status_code == 403

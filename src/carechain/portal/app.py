@@ -95,9 +95,12 @@ def create_app(running: Portal) -> Flask:
 
     @app.context_processor
     def shared() -> dict[str, Any]:
+        # A refused request (no session, wrong Host) learns nothing: not even whose portal.
+        authenticated = bool(getattr(g, "authenticated", False))
         return {
-            "role": running.role,
-            "me": running.client.address,
+            "role": running.role if authenticated else "",
+            "me": running.client.address if authenticated else "",
+            "authenticated": authenticated,
             "csrf": getattr(g, "csrf", ""),
             "d": display,
         }

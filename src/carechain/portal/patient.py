@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from ..errors import CarechainError
 from ..fhir_consent import to_fhir_consent
@@ -78,7 +78,7 @@ def _reason(justification: bytes) -> str:
 @pages.context_processor
 def alerts() -> dict[str, Any]:
     """Every patient page shows open break-glass accesses at the top."""
-    if request.endpoint == "patient.alerts_page":
+    if request.endpoint == "patient.alerts_page" or not getattr(g, "authenticated", False):
         return {}
     with portal().lock:
         return {"alerts": _alerts(), "reason": _reason}

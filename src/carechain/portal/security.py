@@ -92,6 +92,7 @@ class Guard:
             abort(403, "open the address `carechain portal` printed when it started")
         if request.method not in ("GET", "HEAD"):
             self._check_post()
+        g.authenticated = True  # pages show who is signed in, and alerts, only after this
         g.csrf = self.csrf
         return None
 
