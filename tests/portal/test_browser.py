@@ -62,7 +62,9 @@ def test_grant_read_revoke_refuse_and_the_trail_shows_the_read(
         shot(alice, "patient-consents")
 
         doctor.goto(doctor_portal.url)
+        shot(doctor, "clinician-patients")
         doctor.get_by_role("link", name=patient_client.address).click()
+        shot(doctor, "clinician-records")
         observation = doctor.locator("tr", has_text="observation").last
         observation.get_by_role("button").click()
         assert (
@@ -203,6 +205,12 @@ def test_the_keyboard_alone_grants_consent_and_ends_an_emergency_access(
         assert page.get_by_role("alert").count() == 0
         [access] = patient_client.break_glass_accesses()
         assert not access.open
+        assert "ended" in page.locator("table").inner_text()
+        shot(page, "patient-alerts")
+        tab_to(page, "nav a[href='/claims']")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/claims")
+        shot(page, "patient-claims")
     assert not new_page.errors, new_page.errors
 
 
