@@ -112,6 +112,10 @@ class Patient(Party):
         """Withdraw a guardian."""
         return self.contracts.consent.remove_guardian(self.account, guardian)
 
+    def guardians(self) -> list[str]:
+        """Who may grant and revoke on my behalf now."""
+        return self.contracts.consent.guardians(self.address)
+
     def consents(self) -> list[ConsentRecord]:
         """Every consent I gave or denied, with whether it is active now."""
         return self.contracts.consent.consents(patient=self.address)

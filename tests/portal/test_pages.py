@@ -84,3 +84,18 @@ def test_the_consent_export_is_a_fhir_consent(
         resource = exported.json()
         assert resource["resourceType"] == "Consent" and resource["provision"]["type"] == "permit"
         assert doctor_client.address in exported.text
+
+
+def test_a_patient_appoints_and_removes_a_guardian(patient_client, guardian):
+    """The guardian is listed once appointed, and gone once removed."""
+    with running("patient", patient_client) as server:
+        client = logged_in(server)
+        page = client.get("/consents").text
+        assert "You have no guardian." in page
+        form = {"csrf": _csrf(page), "guardian": guardian.address, "action": "appoint"}
+        assert client.post("/guardians", data=form).status_code == 303
+        assert patient_client.guardians() == [guardian.address]
+        assert f"<code>{guardian.address}</code>" in client.get("/consents").text
+        assert client.post("/guardians", data={**form, "action": "remove"}).status_code == 303
+        assert patient_client.guardians() == []
+        assert "You have no guardian." in client.get("/consents").text

@@ -283,6 +283,15 @@ class ConsentManager:
         """An auditor marks a break-glass access justified or not."""
         return self.contract.reviewBreakGlass(access_id, justified, sender=auditor)
 
+    def guardians(self, patient: str) -> list[str]:
+        """The guardians ``patient`` has now (appointed and not removed), in appointment
+        order."""
+        topics = {"patient": to_checksum_address(patient)}
+        named = {str(log.guardian): None for log in self.contract.logs(
+            self.contract.GuardianAppointed, topics
+        )}  # fmt: skip
+        return [g for g in named if self.contract.isGuardian.call(patient, g)]
+
     def break_glass(
         self, patient: str | None = None, clinician: str | None = None
     ) -> list[BreakGlassAccess]:

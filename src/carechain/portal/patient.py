@@ -103,6 +103,7 @@ def consents() -> Any:
     return render_template(
         "patient_consents.html",
         consents=list(reversed(patient.consents())),
+        guardians=patient.guardians(),
         scopes=forms.scopes(titles),
         purposes=forms.purposes(),
         periods=forms.PERIODS,
