@@ -3,6 +3,7 @@ test_browser.py): an insurer without a settlement worker decides and settles on 
 the patient sees the outcome and what she owes, a refusal is the SDK's words."""
 
 import re
+import time
 
 import pytest
 
@@ -55,7 +56,16 @@ def test_an_insurer_approves_and_settles_on_the_page_and_the_patient_sees_it(
         )
         assert again.status_code == 400 and "is approved, not waiting" in again.text
 
-        assert client.post("/settle", data={"csrf": csrf}).status_code == 303
+        settling = client.post("/settle", data={"csrf": csrf})
+        assert settling.status_code == 303 and settling.headers["location"].startswith("/jobs/")
+        for _ in range(120):  # the job's page refreshes itself until it is done
+            progress = client.get(settling.headers["location"]).text
+            if "Done:" in progress:
+                break
+            assert "Working…" in progress and 'http-equiv="refresh"' in progress
+            time.sleep(0.5)
+        assert "Done: settled 1 claim in 1 transaction." in progress
+        assert 'http-equiv="refresh"' not in progress
         assert contracts.claims.status(claim_id) is ClaimStatus.PAID
         view = contracts.claims.claim(claim_id)
 

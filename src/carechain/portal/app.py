@@ -34,9 +34,29 @@ class Portal:
     guard: Guard = field(default_factory=Guard)
     #: The insurer's settlement-worker journal (its manual queue), if there is one.
     journal_path: Path | None = None
+    #: Long operations, by id (see :func:`start_job`).
+    jobs: dict[str, Job] = field(default_factory=dict)
     #: The SDK clients are not made for concurrent use: one request works with them at a
     #: time (re-entrant: a page's template may ask the SDK for more while its view holds it).
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+@dataclass
+class Job:
+    """A long operation running on its own thread (settling many claims), and how far it
+    got: its page refreshes itself until it is done."""
+
+    title: str
+    back: str  # where to go when it is done
+    done: int = 0
+    total: int = 0
+    finished: bool = False
+    result: str = ""
+    error: str = ""
+
+    def progress(self, done: int, total: int) -> None:
+        """The SDK's ``progress(done, total)`` callback."""
+        self.done, self.total = done, total
 
 
 class Refused(CarechainError):
@@ -61,6 +81,33 @@ def with_sdk(view: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+def start_job(title: str, back: str, work: Callable[[Job], str]) -> str:
+    """Run ``work(job)`` on a thread holding the SDK lock (it reports with ``job.progress``
+    and returns what to say when done); returns the job's id, whose page shows progress."""
+    import secrets
+
+    running = portal()
+    job = Job(title, back)
+    job_id = secrets.token_urlsafe(12)
+    running.jobs[job_id] = job
+
+    def run() -> None:
+        try:
+            with running.lock:
+                job.result = work(job)
+        except CarechainError as exc:
+            job.error = str(exc)
+        except Exception as exc:
+            logger.error("unexpected %s in %s", type(exc).__name__, title)
+            logger.debug("traceback", exc_info=exc)
+            job.error = f"unexpected error ({type(exc).__name__}); see the terminal with --debug"
+        finally:
+            job.finished = True
+
+    threading.Thread(target=run, name=f"portal job {title}", daemon=True).start()
+    return job_id
+
+
 def create_app(running: Portal) -> Flask:
     """The Flask app of ``running``: its role's pages, the guard, the error pages."""
     if running.role not in ROLES:
@@ -82,6 +129,14 @@ def create_app(running: Portal) -> Flask:
             "insurer": "insurer.claims",
         }
         return redirect(url_for(start.get(running.role, "supply.verify")), code=303)
+
+    @app.route("/jobs/<job_id>")
+    def job(job_id: str) -> Any:
+        """A long operation's progress (no SDK lock: it only reads the job)."""
+        found = running.jobs.get(job_id)
+        if found is None:
+            abort(404, "no such operation (the portal was restarted?)")
+        return render_template("job.html", job=found)
 
     if running.role == "patient":
         from .patient import pages

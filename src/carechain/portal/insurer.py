@@ -13,7 +13,7 @@ from ..errors import CarechainError
 from ..model import ClaimStatus, ClaimView
 from ..worker import Journal, to_units
 from . import forms
-from .app import Refused, portal, with_sdk
+from .app import Job, Refused, portal, start_job, with_sdk
 from .display import raw_json, summarize
 
 pages = Blueprint("insurer", __name__)
@@ -167,8 +167,17 @@ def decide(claim_id: str) -> Any:
 
 
 @pages.route("/settle", methods=["POST"])
-@with_sdk
 def settle() -> Any:
-    """Pay every approved claim now (when no worker settles them)."""
-    receipts = portal().client.settle()
-    return redirect(url_for("insurer.claims", done=f"settled in {len(receipts)} transactions"), 303)
+    """Pay every approved claim now (when no worker settles them), in batches, with
+    progress on its own page."""
+    insurer = portal().client
+
+    def work(job: Job) -> str:
+        receipts = insurer.settle(progress=job.progress)
+        claims, sent = job.done, len(receipts)
+        return (
+            f"settled {claims} claim{'s' * (claims != 1)} in {sent} transaction{'s' * (sent != 1)}"
+        )
+
+    job_id = start_job("Settling approved claims", url_for("insurer.claims"), work)
+    return redirect(url_for("job", job_id=job_id), 303)
