@@ -26,22 +26,6 @@ ROLES = ("patient", "clinician", "insurer", "pharmacy", "regulator")
 
 
 @dataclass
-class Portal:
-    """What one running portal works with."""
-
-    role: str
-    client: Any  # the SDK role client: Patient, Hospital (clinician), Insurer, SupplyChainParty
-    guard: Guard = field(default_factory=Guard)
-    #: The insurer's settlement-worker journal (its manual queue), if there is one.
-    journal_path: Path | None = None
-    #: Long operations, by id (see :func:`start_job`).
-    jobs: dict[str, Job] = field(default_factory=dict)
-    #: The SDK clients are not made for concurrent use: one request works with them at a
-    #: time (re-entrant: a page's template may ask the SDK for more while its view holds it).
-    lock: threading.RLock = field(default_factory=threading.RLock)
-
-
-@dataclass
 class Job:
     """A long operation running on its own thread (settling many claims), and how far it
     got: its page refreshes itself until it is done."""
@@ -57,6 +41,22 @@ class Job:
     def progress(self, done: int, total: int) -> None:
         """The SDK's ``progress(done, total)`` callback."""
         self.done, self.total = done, total
+
+
+@dataclass
+class Portal:
+    """What one running portal works with."""
+
+    role: str
+    client: Any  # the SDK role client: Patient, Hospital (clinician), Insurer, SupplyChainParty
+    guard: Guard = field(default_factory=Guard)
+    #: The insurer's settlement-worker journal (its manual queue), if there is one.
+    journal_path: Path | None = None
+    #: Long operations, by id (see :func:`start_job`).
+    jobs: dict[str, Job] = field(default_factory=dict)
+    #: The SDK clients are not made for concurrent use: one request works with them at a
+    #: time (re-entrant: a page's template may ask the SDK for more while its view holds it).
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class Refused(CarechainError):

@@ -61,7 +61,7 @@ def claims() -> Any:
         "insurer_claims.html",
         claims=sorted(views, key=rank),
         rows=rows,
-        has_journal=portal().journal_path is not None,
+        has_journal=portal().journal_path is not None and portal().journal_path.exists(),
         balance=balance,
         reserved=reserved,
         decimals=insurer.contracts.claims.decimals,
