@@ -34,10 +34,10 @@ fi
 
 echo "installing Debian's chromium package for the portal's browser tests..."
 export DEBIAN_FRONTEND=noninteractive
-if ! "${as_root[@]}" apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
+if ! "${as_root[@]}" apt-get install -y chromium >/dev/null 2>&1; then
   # a fresh machine has no package lists yet
   "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" apt-get install -y --no-install-recommends chromium
+  "${as_root[@]}" apt-get install -y chromium
 fi
 command -v chromium >/dev/null 2>&1 || { echo "chromium did not install" >&2; exit 1; }
 echo "Chromium ready: $(chromium --version 2>/dev/null || echo chromium)"
