@@ -35,6 +35,7 @@ from carechain import (
     Purpose,
     Scope,
 )
+from carechain.errors import ChainUnavailableError, IPFSUnavailableError
 from carechain.fhir import loads
 from carechain.onchain.deploy import deploy
 from carechain.portal import Portal, PortalServer
@@ -67,6 +68,10 @@ def run_worker(insurer: Insurer, path: Path, stop: threading.Event) -> None:
             result = worker.step()
             if not (result.sent or result.finalized or result.decided):
                 stop.wait(1.0)
+    except (ChainUnavailableError, IPFSUnavailableError):
+        # Ctrl-C in a terminal stops anvil and Kubo too, perhaps before this thread
+        if not stop.wait(5.0):
+            raise
     finally:
         journal.close()
 
