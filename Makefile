@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 # Ape and its plugins must never reach out for compilers or plugin updates.
 export APE_DISABLE_VERSION_CHECK := 1
 
-.PHONY: all setup demo test test-fork testnet testnet-stop network network-stop network-demo lint analyze coverage format compile chain bench clean
+.PHONY: all setup browser demo portal test test-fork testnet testnet-stop network network-stop network-demo lint analyze coverage format compile chain bench clean
 
 all: test
 
@@ -52,13 +52,22 @@ node_modules/.installed: package.json package-lock.json
 
 compile: .build/.compiled
 
+## browser: Debian's Chromium for the portal's browser tests (skipped when it is installed)
+browser:
+	@bash tools/install-chromium.sh
+
 ## demo: the end-to-end scenario on a local anvil and a local Kubo node
 demo: setup
 	$(APE) run demo --network ethereum:local:foundry -v WARNING
 
+## portal: a first look at the web portal: a local chain, Kubo, demo data, and the portals
+##         of a patient, a clinician and an insurer (their addresses printed), until Ctrl-C
+portal: setup
+	$(APE) run portal --network ethereum:local:foundry -v WARNING
+
 ## test: lint, static analysis, contract coverage (the Forge tests), every test (contracts,
-## crypto, IPFS, end to end), then the fork suite
-test: setup lint analyze coverage
+## crypto, IPFS, end to end, the portal in Chromium), then the fork suite
+test: setup browser lint analyze coverage
 	$(APE) test --network ethereum:local:foundry -m "not fork"
 	$(MAKE) --no-print-directory test-fork
 

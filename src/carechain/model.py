@@ -269,6 +269,28 @@ class ConsentRecord:
     block: int
 
 
+class Review(enum.IntEnum):
+    """An auditor's verdict on a break-glass access."""
+
+    PENDING = 0
+    JUSTIFIED = 1
+    UNJUSTIFIED = 2
+
+
+@dataclass(frozen=True)
+class BreakGlassAccess:
+    """A clinician's emergency access to a patient's records, as the chain knows it now."""
+
+    access_id: bytes
+    patient: str
+    clinician: str
+    justification: bytes  # keccak256 of the reason code (see :func:`reason_code`)
+    opened_block: int
+    expires_at: int  # the end, or when it was closed early
+    review: Review
+    open: bool  # whether it still lets the clinician read (at the chain's latest block)
+
+
 #: How long a signed consent or revocation can be relayed, by default (seconds). Short: an
 #: unrelayed signature is a decision someone else holds, and a later decision by the patient
 #: voids it anyway.

@@ -8,6 +8,7 @@ from typing import Any
 from .consent import build_key_object
 from .errors import CarechainError
 from .model import (
+    BreakGlassAccess,
     ClaimView,
     ConsentRecord,
     Purpose,
@@ -98,6 +99,11 @@ class Patient(Party):
         """End a clinician's emergency access to my records now."""
         return self.contracts.consent.close_break_glass(self.account, access_id)
 
+    def break_glass_accesses(self) -> list[BreakGlassAccess]:
+        """Every emergency (break-glass) access a clinician opened to my records, oldest
+        first: who, why (the reason code's hash), until when, the auditor's review."""
+        return self.contracts.consent.break_glass(patient=self.address)
+
     def appoint_guardian(self, guardian: str) -> Any:
         """Let ``guardian`` grant and revoke on my behalf."""
         return self.contracts.consent.appoint_guardian(self.account, guardian)
@@ -105,6 +111,10 @@ class Patient(Party):
     def remove_guardian(self, guardian: str) -> Any:
         """Withdraw a guardian."""
         return self.contracts.consent.remove_guardian(self.account, guardian)
+
+    def guardians(self) -> list[str]:
+        """Who may grant and revoke on my behalf now."""
+        return self.contracts.consent.guardians(self.address)
 
     def consents(self) -> list[ConsentRecord]:
         """Every consent I gave or denied, with whether it is active now."""

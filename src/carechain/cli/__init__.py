@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..errors import CarechainError
-from . import admin, audit, claims, consent, fhir, insurer, keys, network, records, trace
+from . import admin, audit, claims, consent, fhir, insurer, keys, network, portal, records, trace
 from .common import ADDRESS, DAYS
 
 __all__ = ["ADDRESS", "DAYS", "main"]
@@ -85,6 +85,7 @@ for command in (
     insurer.insurer,
     keys.keys,
     network.network,
+    portal.portal,
     records.records,
     trace.trace,
 ):

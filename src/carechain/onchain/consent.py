@@ -10,8 +10,10 @@ from eth_utils import keccak, to_checksum_address
 
 from ..model import (
     SIGNATURE_TTL,
+    BreakGlassAccess,
     ConsentRecord,
     Purpose,
+    Review,
     Scope,
     ScopeKind,
     SignedConsent,
@@ -280,3 +282,40 @@ class ConsentManager:
     def review_break_glass(self, auditor: Any, access_id: bytes, justified: bool) -> Any:
         """An auditor marks a break-glass access justified or not."""
         return self.contract.reviewBreakGlass(access_id, justified, sender=auditor)
+
+    def guardians(self, patient: str) -> list[str]:
+        """The guardians ``patient`` has now (appointed and not removed), in appointment
+        order."""
+        topics = {"patient": to_checksum_address(patient)}
+        named = {str(log.guardian): None for log in self.contract.logs(
+            self.contract.GuardianAppointed, topics
+        )}  # fmt: skip
+        return [g for g in named if self.contract.isGuardian.call(patient, g)]
+
+    def break_glass(
+        self, patient: str | None = None, clinician: str | None = None
+    ) -> list[BreakGlassAccess]:
+        """Every break-glass access to ``patient``'s records (and/or by ``clinician``), oldest
+        first, each with its state now: open or ended, and the auditor's review."""
+        topics: dict[str, Any] = {}
+        if patient:
+            topics["patient"] = to_checksum_address(patient)
+        if clinician:
+            topics["clinician"] = to_checksum_address(clinician)
+        now = self.contract.node.head_timestamp()
+        out = []
+        for log in self.contract.logs(self.contract.BreakGlassOpened, topics):
+            stored = self.contract.getBreakGlass.call(bytes(log.accessId))
+            out.append(
+                BreakGlassAccess(
+                    access_id=bytes(log.accessId),
+                    patient=str(log.patient),
+                    clinician=str(log.clinician),
+                    justification=bytes(log.justification),
+                    opened_block=int(log.block_number),
+                    expires_at=int(stored.expiresAt),
+                    review=Review(int(stored.review)),
+                    open=int(stored.expiresAt) > now,
+                )
+            )
+        return sorted(out, key=lambda access: access.opened_block)

@@ -1,0 +1,111 @@
+"""What the pages do, through a plain HTTP client (the browser flows are in
+test_browser.py): an insurer without a settlement worker decides and settles on the page,
+the patient sees the outcome and what she owes, a refusal is the SDK's words."""
+
+import re
+import time
+
+import pytest
+
+from carechain import ClaimStatus
+from tests.helpers import USD, claim_for
+from tests.portal.conftest import logged_in, running
+
+pytestmark = pytest.mark.integration
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_an_insurer_approves_and_settles_on_the_page_and_the_patient_sees_it(
+    hospital_client, patient_client, insurer_client, covered, contracts
+):
+    """No worker: approve on-chain from the claim's page (more than claimed is refused,
+    nothing sent), settle, and the patient's claims page shows it paid and what she owes."""
+    policy_id, refs = covered
+    claim_id, _ = claim_for(
+        hospital_client, patient_client, insurer_client, policy_id, refs, 1_100 * USD, "99214"
+    )
+    key = "0x" + claim_id.hex()
+    with running("insurer", insurer_client) as server:
+        client = logged_in(server)
+        queue = client.get("/claims").text
+        assert key in queue and "1,100.00" in queue and "submitted" in queue
+        page = client.get(f"/claims/{key}").text
+        csrf = _csrf(page)
+
+        head = contracts.node.block_number()
+        too_much = client.post(
+            f"/claims/{key}/decide", data={"csrf": csrf, "action": "approve", "amount": "1100.01"}
+        )
+        assert too_much.status_code == 400 and "between 0 and the amount claimed" in too_much.text
+        bad_reason = client.post(
+            f"/claims/{key}/decide", data={"csrf": csrf, "action": "deny", "reason": "I said so"}
+        )
+        assert bad_reason.status_code == 400 and "not one of the choices" in bad_reason.text
+        assert contracts.node.block_number() == head
+
+        done = client.post(
+            f"/claims/{key}/decide", data={"csrf": csrf, "action": "approve", "amount": "1100.00"}
+        )
+        assert done.status_code == 303 and "approved+on-chain" in done.headers["location"]
+        assert contracts.claims.status(claim_id) is ClaimStatus.APPROVED
+        again = client.post(
+            f"/claims/{key}/decide", data={"csrf": csrf, "action": "approve", "amount": "1.00"}
+        )
+        assert again.status_code == 400 and "is approved, not waiting" in again.text
+
+        settling = client.post("/settle", data={"csrf": csrf})
+        assert settling.status_code == 303 and settling.headers["location"].startswith("/jobs/")
+        for _ in range(120):  # the job's page refreshes itself until it is done
+            progress = client.get(settling.headers["location"]).text
+            if "Done:" in progress:
+                break
+            assert "Working…" in progress and 'http-equiv="refresh"' in progress
+            time.sleep(0.5)
+        assert "Done: settled 1 claim in 1 transaction." in progress
+        assert 'http-equiv="refresh"' not in progress
+        assert contracts.claims.status(claim_id) is ClaimStatus.PAID
+        view = contracts.claims.claim(claim_id)
+
+    with running("patient", patient_client) as server:
+        client = logged_in(server)
+        claims = client.get("/claims").text
+        assert "paid" in claims
+        owed = f"{view.patient_share / USD:,.2f}"
+        assert f"You owe providers <strong>{owed}</strong>" in claims
+        assert f"{view.approved / USD:,.2f}" in claims
+
+
+def test_the_consent_export_is_a_fhir_consent(
+    patient_client, doctor_client, chart_with_exact_value
+):
+    """The FHIR Consent of a grant, one click from the consents page."""
+    with running("patient", patient_client) as server:
+        client = logged_in(server)
+        csrf = _csrf(client.get("/consents").text)
+        form = {"csrf": csrf, "grantee": doctor_client.address.lower(), "scope": "all"}
+        form |= {"purpose": "research", "period": "90", "action": "grant"}
+        assert client.post("/consents", data=form).status_code == 303
+        [consent] = patient_client.consents()
+        exported = client.get(f"/consents/0x{consent.grant_id.hex()}.json")
+        assert exported.headers["content-type"].startswith("application/fhir+json")
+        resource = exported.json()
+        assert resource["resourceType"] == "Consent" and resource["provision"]["type"] == "permit"
+        assert doctor_client.address in exported.text
+
+
+def test_a_patient_appoints_and_removes_a_guardian(patient_client, guardian):
+    """The guardian is listed once appointed, and gone once removed."""
+    with running("patient", patient_client) as server:
+        client = logged_in(server)
+        page = client.get("/consents").text
+        assert "You have no guardian." in page
+        form = {"csrf": _csrf(page), "guardian": guardian.address, "action": "appoint"}
+        assert client.post("/guardians", data=form).status_code == 303
+        assert patient_client.guardians() == [guardian.address]
+        assert f"<code>{guardian.address}</code>" in client.get("/consents").text
+        assert client.post("/guardians", data={**form, "action": "remove"}).status_code == 303
+        assert patient_client.guardians() == []
+        assert "You have no guardian." in client.get("/consents").text
