@@ -246,23 +246,44 @@ contract ClaimsManager is IClaimsManager, ReentrancyGuard {
     function settle(bytes32[] calldata claimIds) external nonReentrant {
         uint256 count = claimIds.length;
         if (count == 0 || count > MAX_BATCH) revert InvalidBatchSize(count, MAX_BATCH);
-        Escrow storage escrow = _escrows[msg.sender];
+        // Effects first, for the whole batch: every claim Paid, the escrow debited. Claims in a
+        // row to the same provider form one payment (one token transfer for the run, not one
+        // per claim); the runs are paid after.
+        address[] memory payees = new address[](count);
+        uint128[] memory amounts = new uint128[](count);
+        uint256[] memory ends = new uint256[](count);
+        uint256 runs = 0;
+        uint128 total = 0;
+        uint32 providerId = 0;
         for (uint256 i; i < count; ++i) {
             bytes32 claimId = claimIds[i];
             (Claim storage claim,) = _insurerClaim(claimId, ClaimStatus.Approved);
             uint64 amount = claim.approved;
-            // Effects before the transfer: a re-entering token finds the claim Paid.
             claim.status = ClaimStatus.Paid;
-            escrow.balance -= amount;
-            escrow.reserved -= amount;
-            address provider = registry.providerAddress(claim.providerId);
-            emit ClaimPaid(claimId, provider, amount);
-            // A payee the token refuses (a blacklist) must not block the batch: its payment
-            // waits for it in `_owed`, still backed by tokens this contract holds.
-            if (!token.trySafeTransfer(provider, amount)) {
-                _owed[provider] += amount;
-                emit PaymentDeferred(claimId, provider, amount);
+            if (i == 0 || claim.providerId != providerId) {
+                providerId = claim.providerId;
+                payees[runs++] = registry.providerAddress(providerId);
             }
+            amounts[runs - 1] += amount;
+            ends[runs - 1] = i + 1;
+            total += amount;
+            emit ClaimPaid(claimId, payees[runs - 1], amount);
+        }
+        Escrow storage escrow = _escrows[msg.sender];
+        escrow.balance -= total;
+        escrow.reserved -= total;
+        // A payee the token refuses (a blacklist) must not block the batch: its payment waits
+        // for it in `_owed`, still backed by tokens this contract holds.
+        uint256 start = 0;
+        for (uint256 r; r < runs; ++r) {
+            address payee = payees[r];
+            if (!token.trySafeTransfer(payee, amounts[r])) {
+                _owed[payee] += amounts[r];
+                for (uint256 i = start; i < ends[r]; ++i) {
+                    emit PaymentDeferred(claimIds[i], payee, _claims[claimIds[i]].approved);
+                }
+            }
+            start = ends[r];
         }
     }
 
