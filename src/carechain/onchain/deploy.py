@@ -45,6 +45,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         token = str(project.MockStablecoin.deploy(sender=sender).address)
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     trace = project.Traceability.deploy(registry, sender=sender)
+    escrow = project.KeyEscrow.deploy(registry, consent, sender=sender)
     return Deployment(
         network=network_name(),
         chain_id=chain.chain_id,
@@ -56,6 +57,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         token=str(token),
         block=chain.blocks.height,
         trace=str(trace.address),
+        escrow=str(escrow.address),
     )
 
 
