@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..errors import CarechainError
-from . import admin, audit, claims, consent, fhir, insurer, keys, records, trace
+from . import admin, audit, claims, consent, emergency, fhir, insurer, keys, records, trace
 from .common import ADDRESS, DAYS
 
 __all__ = ["ADDRESS", "DAYS", "main"]
@@ -80,6 +80,7 @@ for command in (
     audit.audit,
     claims.claims,
     consent.consent,
+    emergency.emergency,
     fhir.cid,
     fhir.fhir,
     insurer.insurer,
