@@ -539,12 +539,12 @@ def cli():
         emergency_reads = [
             e for e in alice.audit_trail() if e.receipt and e.receipt.purpose is Purpose.EMERGENCY
         ]
-        review = contracts.consent.contract.getBreakGlass.call(access).review
+        verdict = contracts.consent.break_glass(access).verdict
         console.print(
             f"alice's trail: {len(emergency_reads)} emergency read (receipt verified: "
             f"{all(e.verified for e in emergency_reads)}), {len(alice.emergency_releases())} "
             f"shares released for break-glass 0x{access.hex()[:8]}…, auditor's verdict: "
-            f"[red]{('pending', 'justified', 'unjustified')[int(review)]}[/red]"
+            f"[red]{verdict}[/red]"
         )
 
         console.rule("[bold green]done")

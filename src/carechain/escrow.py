@@ -267,8 +267,7 @@ def create_escrow(
                 "the governor admitted may hold emergency shares"
             )
     holder_keys = [contracts.reader_key(h) for h in holders]  # all published, or stop here
-    stored = contracts.escrow.contract.getEscrow.call(address, int(kind))
-    epoch = int(stored.epoch) + 1
+    epoch = contracts.escrow.next_epoch(address, kind)
     shares = split_secret(escrowed.private_bytes(), threshold, len(holders))
     draft = EscrowView(
         address,

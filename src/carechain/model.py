@@ -493,3 +493,20 @@ class ShareRelease:
     epoch: int
     release_digest: bytes
     block: int
+
+
+@dataclass(frozen=True)
+class BreakGlassView:
+    """A break-glass access: who opened it for whom, until when, and the auditor's verdict
+    (0 pending review, 1 justified, 2 unjustified)."""
+
+    access_id: bytes
+    clinician: str
+    patient: str
+    expires_at: int
+    review: int
+
+    @property
+    def verdict(self) -> str:
+        """The auditor's verdict in words."""
+        return ("pending review", "justified", "unjustified")[self.review]

@@ -208,7 +208,7 @@ class Patient(Party):
             raise
         self.contracts.keys.publish(self.account, new.suite, new.public_key)
         if old_keys.suite is not new.suite:
-            self.contracts.keys.contract.revokeKey(int(old_keys.suite), sender=self.account)
+            self.contracts.keys.revoke(self.account, old_keys.suite)
         return added.digest
 
     def close_recovery(self) -> object:

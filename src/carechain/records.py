@@ -178,8 +178,8 @@ class Party:
         read is receipted with purpose emergency like any other. Refused (before anything is
         fetched) once the break-glass has closed, expired or been found unjustified."""
         head = self.contracts.registry.head(record_id)
-        access = self.contracts.consent.contract.getBreakGlass.call(access_id)
-        if str(access.patient) != head.patient or str(access.clinician) != self.address:
+        access = self.contracts.consent.break_glass(access_id)
+        if access.patient != head.patient or access.clinician != self.address:
             raise ConsentRequiredError(
                 f"break-glass 0x{access_id.hex()} is not {self.address}'s access to "
                 f"{head.patient}'s records"
@@ -257,13 +257,12 @@ class Party:
         by a clinician who is still a provider (checked here on the chain's state before
         anything is stored, and again by the contract). Returns the release's digest."""
         escrow = require_escrow(self.contracts, patient, EscrowKind.EMERGENCY)
-        consent = self.contracts.consent
-        access = consent.contract.getBreakGlass.call(access_id)
-        clinician = str(access.clinician)
+        access = self.contracts.consent.break_glass(access_id)
+        clinician = access.clinician
         now = self.contracts.node.head_timestamp()
         if (
-            str(access.patient) != escrow.patient
-            or int(access.expiresAt) <= now
+            access.patient != escrow.patient
+            or access.expires_at <= now
             or not self.contracts.registry.has_role("provider", clinician)
         ):
             raise NotAuthorizedError(

@@ -126,12 +126,12 @@ def emergency_log(account: Any) -> None:
     from ..model import EscrowKind
     from ..onchain import Contracts
 
-    verdicts = ("pending review", "justified", "UNJUSTIFIED")
     contracts = Contracts.load()
     for release in contracts.escrow.releases(str(account.address), EscrowKind.EMERGENCY):
-        access = contracts.consent.contract.getBreakGlass.call(release.request_id)
+        access = contracts.consent.break_glass(release.request_id)
+        verdict = access.verdict.upper() if access.verdict == "unjustified" else access.verdict
         click.echo(
             f"0x{release.request_id.hex()} clinician {access.clinician} "
-            f"({verdicts[int(access.review)]}): share {release.index} from {release.holder} "
+            f"({verdict}): share {release.index} from {release.holder} "
             f"(block {release.block})"
         )

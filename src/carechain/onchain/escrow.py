@@ -89,6 +89,11 @@ class KeyEscrow:
         return self.contract.recordRewrap(keys_digest, sender=patient)
 
     # reads -------------------------------------------------------------------------
+    def next_epoch(self, patient: str, kind: EscrowKind) -> int:
+        """The epoch ``patient``'s next escrow of ``kind`` (set-up or re-share) will have."""
+        stored = self.contract.getEscrow.call(to_checksum_address(patient), int(kind))
+        return int(stored.epoch) + 1
+
     def escrow(self, patient: str, kind: EscrowKind) -> EscrowView | None:
         """``patient``'s current escrow of ``kind`` (None if there is none), with holders and
         public key from its event, checked against storage."""
