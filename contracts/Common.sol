@@ -26,3 +26,7 @@ bytes32 constant DISTRIBUTOR_ROLE = keccak256("carechain.role.distributor");
 bytes32 constant PHARMACY_ROLE = keccak256("carechain.role.pharmacy");
 /// @dev Regulators: they recall batches and decommission devices.
 bytes32 constant REGULATOR_ROLE = keccak256("carechain.role.regulator");
+
+/// @dev Emergency-care institutions chosen by governance: they hold shares of patients'
+/// emergency keys and release them only while a break-glass for that patient is open.
+bytes32 constant EMERGENCY_ROLE = keccak256("carechain.role.emergency");

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carechain import (
+    CarechainError,
     Category,
     ChainError,
     ConsentRequiredError,
@@ -31,6 +32,7 @@ from carechain import (
     Purpose,
     Scope,
 )
+from carechain.errors import RecoveryError
 from carechain.fhir import describe
 from carechain.fhir_claims import build_claim
 from carechain.onchain.deploy import deploy
@@ -440,6 +442,110 @@ def cli():
         for line in ward.device_history(udi):
             device.add_row(line)
         console.print(device)
+
+        console.rule("keys people can lose: alice's key file is gone; 2 of 3 holders bring it back")
+        guardian_acct = accounts.test_accounts[7]
+        alice.appoint_guardian(guardian_acct.address)
+        guardian = Patient(guardian_acct, contracts, node.client, KeyPair.generate())
+        guardian.publish_key()
+        holders = [bob, doctor, guardian]  # a relative, her GP, her guardian
+        backup = alice.back_up_key([h.address for h in holders], 2)
+        console.print(
+            f"alice split her record key 2 of 3 (SLIP-39) among bob, her GP and her guardian: "
+            f"each share sealed to its holder's key on IPFS, {len(backup.commitments)} "
+            "commitments on-chain, nothing in the clear"
+        )
+        device = Patient(
+            alice_acct, contracts, node.client, KeyPair.generate(KemSuite.MLKEM768_X25519)
+        )
+        try:
+            bob.release_backup_share(alice.address)
+        except CarechainError as exc:
+            console.print(f"bob offers his share unasked: [red]refused[/red] — {exc}")
+        device.request_recovery()
+        console.print(
+            "alice lost her key file; on a new device her account (its Ethereum key, not the "
+            "lost record key) asked her holders for their shares, sealed to the device's key"
+        )
+        bob.release_backup_share(alice.address)
+        try:
+            device.recover_key()
+        except RecoveryError as exc:
+            console.print(f"with bob's share alone: [red]not enough[/red] — {exc}")
+        doctor.release_backup_share(alice.address)
+        recovered = device.recover_key()
+        with_recovered = Patient(alice_acct, contracts, node.client, recovered)
+        readable = len(
+            [with_recovered.read_record(head.record_id) for head, _ in alice.list_records()]
+        )
+        console.print(
+            f"with her GP's share too, alice rebuilt her key (each share checked against its "
+            f"commitment) and read all {readable} of her records"
+        )
+        device.rotate_key(recovered)
+        device.close_recovery()
+        device.back_up_key([h.address for h in holders], 2)
+        alice = device
+        console.print(
+            "alice rotated: her records' data keys re-wrapped to the device's new key, the new "
+            "key published in place of the old one, and backed up again to the same holders"
+        )
+
+        console.rule("emergency access that opens records")
+        institutions = []
+        for acct in accounts.test_accounts[8:11]:
+            contracts.registry.admit(governor, "emergency", acct)
+            institution = Hospital(acct, contracts, node.client, KeyPair.generate())
+            institution.publish_key()
+            institutions.append(institution)
+        alice.enroll_emergency([i.address for i in institutions], 2)
+        allergy = {
+            "resourceType": "AllergyIntolerance",
+            "id": "alice-peanut",
+            "patient": {"reference": "Patient/alice"},
+            "code": {"text": "Peanut"},
+            "criticality": "high",
+        }
+        allergy_ref = hospital.anchor_record(alice.address, allergy)
+        console.print(
+            "alice enrolled in emergency escrow: an emergency key split 2 of 3 among three "
+            "emergency institutions the governor chose; the hospital anchored her peanut allergy"
+        )
+        try:
+            institutions[0].release_emergency_share(alice.address, bytes(32))
+        except CarechainError as exc:
+            console.print(
+                f"an institution asked to release with no break-glass: [red]refused[/red] — {exc}"
+            )
+        contracts.registry.admit(governor, "provider", doctor_acct)
+        access = doctor.open_break_glass(alice.address, "unconscious-in-ED", 3600)
+        for institution in institutions[:2]:
+            institution.release_emergency_share(alice.address, access)
+        opened = doctor.read_in_emergency(allergy_ref.record_id, access)
+        doctor.receipts.flush()
+        console.print(
+            f"an emergency doctor opened break-glass; two institutions released their shares "
+            f"to the doctor, who read alice's [green]{describe(opened.resource)} "
+            f"(criticality {opened.resource['criticality']})[/green]"
+        )
+        contracts.registry.admit(governor, "auditor", governor)  # the governor audits here
+        contracts.consent.review_break_glass(governor, access, False)
+        try:
+            institutions[2].release_emergency_share(alice.address, access)
+        except CarechainError as exc:
+            console.print(
+                f"after the auditor's verdict, the third institution: [red]refused[/red] — {exc}"
+            )
+        emergency_reads = [
+            e for e in alice.audit_trail() if e.receipt and e.receipt.purpose is Purpose.EMERGENCY
+        ]
+        verdict = contracts.consent.break_glass_by_id(access).verdict
+        console.print(
+            f"alice's trail: {len(emergency_reads)} emergency read (receipt verified: "
+            f"{all(e.verified for e in emergency_reads)}), {len(alice.emergency_releases())} "
+            f"shares released for break-glass 0x{access.hex()[:8]}…, auditor's verdict: "
+            f"[red]{verdict}[/red]"
+        )
 
         console.rule("[bold green]done")
         console.print(

@@ -27,6 +27,7 @@ def cli(account, token) -> None:  # noqa: ANN001 - an Ape account from account_o
         ("AccessLog", deployment.access_log),
         ("ClaimsManager", deployment.claims),
         ("Traceability", deployment.trace),
+        ("KeyEscrow", deployment.escrow),
         ("token", deployment.token),
         ("governor", account.address),
     ):

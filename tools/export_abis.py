@@ -18,6 +18,7 @@ SHIPPED = (
     "ClaimsManager",
     "ConsentManager",
     "KeyDirectory",
+    "KeyEscrow",
     "MockStablecoin",
     "RecordRegistry",
     "Traceability",

@@ -28,6 +28,7 @@ from .errors import (
     KeyNotFoundError,
     NotAuthorizedError,
     RecordNotFoundError,
+    RecoveryError,
 )
 from .fhir import Category
 from .model import (
@@ -108,6 +109,7 @@ __all__ = [
     "Purpose",
     "RecordNotFoundError",
     "RecordRef",
+    "RecoveryError",
     "Scope",
     "SignedConsent",
     "SignedRevocation",

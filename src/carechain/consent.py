@@ -89,11 +89,37 @@ def build_key_object(
         for version in contracts.registry.versions(head.record_id):
             context = contracts.record_context(head.patient, head.record_id, version.version)
             envelope = ipfs.cat(version.cid_digest)
-            data_key = envelope_data_key(envelope, owner_keys, context)
+            data_key = own_data_key(contracts, ipfs, owner_keys, head, version.version, envelope)
             entries.append(
                 (head.record_id, version.version, wrap_key(data_key, suite, public_key, context))
             )
     return encode_key_object(entries)
+
+
+def own_data_key(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    owner_keys: KeyPair,
+    head: RecordHead,
+    version: int,
+    envelope: bytes,
+) -> bytes:
+    """The data key of a record version for its patient or author: wrapped in the envelope,
+    or — for a patient who rotated their key (after a recovery) — in the key object of data
+    keys they re-wrapped to their new key (``KeyEscrow.rewrapOf``)."""
+    context = contracts.record_context(head.patient, head.record_id, version)
+    try:
+        return envelope_data_key(envelope, owner_keys, context)
+    except KeyNotFoundError:
+        if not contracts.has_escrow:
+            raise
+        digest = contracts.escrow.rewrap_of(head.patient)
+        if digest == bytes(32):
+            raise
+        wrapped = decode_key_object(ipfs.cat(digest)).get((head.record_id, version))
+        if wrapped is None:
+            raise
+        return unwrap_key(wrapped, owner_keys, context)
 
 
 def shared_data_key(
@@ -127,6 +153,7 @@ def shared_data_key(
 
 __all__ = [
     "build_key_object",
+    "own_data_key",
     "permitted_readers",
     "shared_data_key",
 ]

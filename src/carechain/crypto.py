@@ -158,30 +158,52 @@ def open_sealed(ciphertext: bytes, data_key: bytes, context: RecordContext) -> b
         ) from exc
 
 
+def seal_to(suite: KemSuite, public_key: bytes, plaintext: bytes, info: bytes) -> bytes:
+    """Encrypt a small secret to a public key (HPKE base mode; ``info`` says what it is for
+    and binds it there). The output names its KEM: u16 KEM id | HPKE encapsulation+ciphertext.
+    """
+    recipient = _public_key_object(suite, public_key)
+    sealed = suite._suite().encrypt(plaintext, recipient, info=info)  # type: ignore[arg-type]
+    return struct.pack(">H", suite) + sealed
+
+
+def open_sealed_to(sealed: bytes, key_pair: KeyPair, info: bytes) -> bytes:
+    """Open what :func:`seal_to` encrypted to ``key_pair`` with the same ``info``; a wrong key,
+    a wrong ``info`` or altered bytes raise :class:`DecryptionError`."""
+    _check_kem(sealed, key_pair, "this was encrypted")
+    try:
+        return key_pair.suite._suite().decrypt(
+            sealed[2:],
+            key_pair._private,  # type: ignore[arg-type]
+            info=info,
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionError(
+            "cannot open it: it was not encrypted to this key pair, or for this purpose"
+        ) from exc
+
+
+def _check_kem(sealed: bytes, key_pair: KeyPair, what: str) -> None:
+    if len(sealed) < 2:
+        raise DecryptionError("wrapped key is truncated")
+    (kem_id,) = struct.unpack(">H", sealed[:2])
+    if kem_id != key_pair.suite:
+        raise DecryptionError(
+            f"{what} for KEM 0x{kem_id:04x}, but the key pair is {key_pair.suite.name}"
+        )
+
+
 def wrap_key(data_key: bytes, suite: KemSuite, public_key: bytes, context: RecordContext) -> bytes:
     """Wrap a data key to a reader's public key (HPKE base mode, info bound to context)."""
-    recipient = _public_key_object(suite, public_key)
-    wrapped = suite._suite().encrypt(data_key, recipient, info=_wrap_info(context))  # type: ignore[arg-type]
-    return struct.pack(">H", suite) + wrapped
+    return seal_to(suite, public_key, data_key, _wrap_info(context))
 
 
 def unwrap_key(wrapped: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
     """Recover a data key wrapped to ``key_pair``; a wrong key or context raises."""
-    if len(wrapped) < 2:
-        raise DecryptionError("wrapped key is truncated")
-    (kem_id,) = struct.unpack(">H", wrapped[:2])
-    if kem_id != key_pair.suite:
-        raise DecryptionError(
-            f"this key was wrapped for KEM 0x{kem_id:04x}, "
-            f"but the key pair is {key_pair.suite.name}"
-        )
+    _check_kem(wrapped, key_pair, "this key was wrapped")
     try:
-        return key_pair.suite._suite().decrypt(
-            wrapped[2:],
-            key_pair._private,  # type: ignore[arg-type]
-            info=_wrap_info(context),
-        )
-    except (InvalidTag, ValueError) as exc:
+        return open_sealed_to(wrapped, key_pair, _wrap_info(context))
+    except DecryptionError as exc:
         raise DecryptionError(
             "cannot unwrap the data key: it was not wrapped to this key pair, or for this record"
         ) from exc

@@ -57,3 +57,8 @@ class NotAuthorizedError(ChainError, PermissionError):
 
 class ConsentRequiredError(NotAuthorizedError):
     """The chain says this reader may not read this record for this purpose now."""
+
+
+class RecoveryError(CarechainError):
+    """Shares could not rebuild a key: too few valid shares, or shares that fail their
+    on-chain commitments (the message lists which, and why)."""

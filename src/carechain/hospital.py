@@ -62,14 +62,18 @@ class Hospital(Party):
     def _readers(
         self, patient: str, category: Category, record_id: bytes | None = None
     ) -> list[tuple[Any, bytes]]:
-        """Who a new record version is encrypted to: the patient, this hospital, and every
-        grantee the patient's active consents let read it (so consent given before a record
-        exists covers it). Grantees with no published key are skipped; they get keys when
+        """Who a new record version is encrypted to: the patient, this hospital, the
+        patient's emergency key if they are enrolled in emergency escrow, and every grantee
+        the patient's active consents let read it (so consent given before a record exists
+        covers it). Grantees with no published key are skipped; they get keys when
         the patient next shares them."""
         readers = [
             self.contracts.reader_key(patient),
             (self.key_pair.suite, self.key_pair.public_key),
         ]
+        emergency = self.contracts.emergency_key(patient)  # None if not enrolled
+        if emergency is not None:
+            readers.append(emergency)
         consents = self.contracts.consent.consents(patient=patient)
         for grantee in sorted(permitted_readers(consents, record_id, int(category))):
             with contextlib.suppress(KeyNotFoundError):

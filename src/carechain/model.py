@@ -45,6 +45,10 @@ PHARMACY_ROLE = keccak(text="carechain.role.pharmacy")
 REGULATOR_ROLE = keccak(text="carechain.role.regulator")
 
 
+#: Emergency-care institutions: they hold shares of patients' emergency keys (KeyEscrow).
+EMERGENCY_ROLE = keccak(text="carechain.role.emergency")
+
+
 ROLES = {
     "provider": PROVIDER_ROLE,
     "insurer": INSURER_ROLE,
@@ -54,6 +58,7 @@ ROLES = {
     "distributor": DISTRIBUTOR_ROLE,
     "pharmacy": PHARMACY_ROLE,
     "regulator": REGULATOR_ROLE,
+    "emergency": EMERGENCY_ROLE,
 }
 
 
@@ -95,6 +100,8 @@ class Deployment:
     block: int
     #: The Traceability contract (deployments made before it existed have none).
     trace: str = ""
+    #: The KeyEscrow contract: backups and emergency keys (none in older deployments).
+    escrow: str = ""
 
     def save(self, directory: Path | None = None) -> Path:
         """Write the deployment file; returns its path."""
@@ -458,3 +465,71 @@ class Segment:
     offered_to: str = ""  # "" when nothing is offered
     offered_first: int = 0
     offered_last: int = 0
+
+
+class EscrowKind(enum.IntEnum):
+    """Which key a KeyEscrow escrow holds (IKeyEscrow.Kind)."""
+
+    BACKUP = 0  # the patient's record key, for recovery on a new device
+    EMERGENCY = 1  # the patient's emergency key, for break-glass readers
+
+
+@dataclass(frozen=True)
+class EscrowView:
+    """A patient's escrow of one kind: storage, with the holders and the escrowed public key
+    from its ``EscrowCreated`` event (checked against the stored commitment)."""
+
+    patient: str
+    kind: EscrowKind
+    epoch: int
+    threshold: int
+    holders: list[str]
+    commitments: list[bytes]
+    kem_id: int
+    public_key: bytes
+    shares_digest: bytes
+    keys_digest: bytes  # Emergency: the data keys wrapped to the key; Backup: zero
+
+
+@dataclass(frozen=True)
+class RecoveryRequest:
+    """A patient's recovery request: shares go to ``device_key`` until ``expires_at``."""
+
+    patient: str
+    request_id: bytes
+    epoch: int
+    kem_id: int
+    device_key: bytes
+    expires_at: int
+    open: bool
+
+
+@dataclass(frozen=True)
+class ShareRelease:
+    """A holder released share ``index`` for a request (recovery or break-glass)."""
+
+    patient: str
+    kind: EscrowKind
+    request_id: bytes
+    holder: str
+    index: int
+    epoch: int
+    release_digest: bytes
+    block: int
+
+
+@dataclass(frozen=True)
+class BreakGlassView:
+    """A break-glass access: who opened it for whom, until when, and the auditor's verdict
+    (0 pending review, 1 justified, 2 unjustified)."""
+
+    access_id: bytes
+    clinician: str
+    patient: str
+    expires_at: int
+    review: int
+
+    @property
+    def verdict(self) -> str:
+        """The auditor's verdict in words."""
+        return ("pending review", "justified", "unjustified")[self.review]

@@ -6,15 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from .consent import build_key_object
-from .errors import CarechainError
+from .crypto import KemSuite, KeyPair
+from .errors import CarechainError, ConfigurationError
+from .escrow import RECOVERY_TTL, create_escrow, rebuild_key, require_escrow
 from .model import (
     BreakGlassAccess,
     ClaimView,
     ConsentRecord,
+    EscrowKind,
+    EscrowView,
     Purpose,
     RecordHead,
     RecordVersion,
+    RecoveryRequest,
     Scope,
+    ShareRelease,
     SignedConsent,
     SignedRevocation,
 )
@@ -134,3 +140,128 @@ class Patient(Party):
         under my address, copied receipts) is listed flagged (``entry.problem``), never
         raised."""
         return audit_trail(self.contracts, self.ipfs, self.address, self.key_pair)
+
+    # ------------------------------------------------------------------ key backup
+
+    def back_up_key(self, holders: list[str], threshold: int) -> EscrowView:
+        """Split my record key into shares, one per holder (``threshold`` of them rebuild it),
+        each sealed to the holder's published key; guardians, relatives, a GP or the address
+        of a second device can hold one. Calling it again re-shares (say, to replace a
+        holder) without recovering: the earlier shares are never released again through the
+        contract (holders who kept them could still combine them outside it: rotate the key
+        if that matters). The key backed up must be the one I published."""
+        published = self.contracts.reader_key(self.address)
+        if published != (self.key_pair.suite, self.key_pair.public_key):
+            raise ConfigurationError(
+                "this key pair is not the one you published: publish it first (carechain keys "
+                "publish), or load the key file you published"
+            )
+        return create_escrow(
+            self.contracts,
+            self.ipfs,
+            self.account,
+            EscrowKind.BACKUP,
+            self.key_pair,
+            holders,
+            threshold,
+        )
+
+    def request_recovery(self, duration: int = RECOVERY_TTL) -> bytes:
+        """On a new device (this client's key pair is the device's fresh one), ask the
+        holders of my backup for their shares, sealed to this device's key. My account (its
+        Ethereum key, not the lost record key) authorises it. Returns the request id."""
+        require_escrow(self.contracts, self.address, EscrowKind.BACKUP)
+        pair = self.key_pair
+        return self.contracts.escrow.open_recovery(
+            self.account, int(pair.suite), pair.public_key, duration
+        )
+
+    def recovery_request(self) -> RecoveryRequest | None:
+        """My latest recovery request, and whether it is open."""
+        return self.contracts.escrow.recovery(self.address)
+
+    def recover_key(self) -> KeyPair:
+        """Rebuild my lost record key from the shares holders released to this device for
+        my open request, each checked against its on-chain commitment (a forged or wrong share
+        is left out and named). Raises :class:`RecoveryError` with fewer good shares than the
+        threshold."""
+        request = self.recovery_request()
+        if request is None or not request.open:
+            raise ConfigurationError(
+                "no open recovery request: start one (carechain keys recover start)"
+            )
+        if request.device_key != self.key_pair.public_key:
+            raise ConfigurationError(
+                "the open recovery request names another device's key: load that device's key "
+                "file, or start a new request from this one"
+            )
+        escrow = require_escrow(self.contracts, self.address, EscrowKind.BACKUP)
+        return rebuild_key(self.contracts, self.ipfs, self.key_pair, escrow, request.request_id)
+
+    def rotate_key(self, old_keys: KeyPair) -> bytes:
+        """Make this client's key pair my record key, after a recovery (or whenever the old
+        one may be exposed): the data keys of every version of my records are re-wrapped to
+        it and published (IPFS, digest on-chain) before the new key is published, which
+        replaces the old one in the directory (a different KEM's old key is revoked). New
+        records are then encrypted to the new key; back it up again (:meth:`back_up_key`).
+        Returns the digest of the re-wrapped keys."""
+        new = self.key_pair
+        heads = [head for head, _ in self.list_records()]
+        key_object = build_key_object(
+            self.contracts, self.ipfs, old_keys, heads, (new.suite, new.public_key)
+        )
+        added = self.ipfs.add(key_object)
+        try:
+            self.contracts.escrow.record_rewrap(self.account, added.digest)
+        except (CarechainError, ValueError):
+            self.ipfs.unpin(added.digest)
+            raise
+        self.contracts.keys.publish(self.account, new.suite, new.public_key)
+        if old_keys.suite is not new.suite:
+            self.contracts.keys.revoke(self.account, old_keys.suite)
+        return added.digest
+
+    def close_recovery(self) -> object:
+        """End my open recovery request (when done, or when I did not ask for it)."""
+        return self.contracts.escrow.close_recovery(self.account)
+
+    # ------------------------------------------------------------------ emergency escrow
+
+    def enroll_emergency(self, institutions: list[str], threshold: int) -> EscrowView:
+        """Let emergency clinicians open my records during an open break-glass: a fresh
+        emergency key pair is split among emergency institutions the governor admitted
+        (``threshold`` needed), the data keys of my records so far are wrapped to it
+        (hospitals wrap new ones), and its private key is then forgotten. Calling it again
+        replaces the emergency key (do so after a break-glass, so what was released then
+        opens nothing new)."""
+        emergency = KeyPair.generate(KemSuite.MLKEM768_X25519)
+        heads = [head for head, _ in self.list_records()]
+        key_object = build_key_object(
+            self.contracts, self.ipfs, self.key_pair, heads, (emergency.suite, emergency.public_key)
+        )
+        keys = self.ipfs.add(key_object)
+        try:
+            return create_escrow(
+                self.contracts,
+                self.ipfs,
+                self.account,
+                EscrowKind.EMERGENCY,
+                emergency,
+                institutions,
+                threshold,
+                keys.digest,
+            )
+        except (CarechainError, ValueError):
+            self.ipfs.unpin(keys.digest)
+            raise
+
+    def opt_out_emergency(self) -> object:
+        """Opt out of emergency escrow: institutions release nothing more, hospitals stop
+        wrapping new records to the emergency key. Break-glass then only authorises (the
+        author hospital can still serve an emergency from what it wrote)."""
+        return self.contracts.escrow.remove(self.account, EscrowKind.EMERGENCY)
+
+    def emergency_releases(self) -> list[ShareRelease]:
+        """Every share of my emergency key an institution released, and for which break-glass
+        (the access id): my trail of emergency openings, beside ``audit_trail``'s receipts."""
+        return self.contracts.escrow.releases(self.address, EscrowKind.EMERGENCY)

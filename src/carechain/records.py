@@ -4,15 +4,17 @@ IPFS or the crypto layer any other way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .consent import shared_data_key
-from .crypto import KemSuite, KeyPair, decrypt_record, encrypt_record, open_envelope
-from .errors import ConsentRequiredError
+from .consent import own_data_key, shared_data_key
+from .crypto import KemSuite, KeyPair, encrypt_record, open_envelope
+from .errors import ConsentRequiredError, NotAuthorizedError
+from .escrow import emergency_data_key, rebuild_key, release_share, require_escrow
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
-from .model import PendingAnchor, Purpose, RecordHead, RecordVersion
+from .model import EscrowKind, PendingAnchor, Purpose, RecordHead, RecordVersion
 from .onchain import Contracts
 from .receipts import ReceiptBook
 
@@ -115,7 +117,8 @@ def fetch_and_open(
     anchored = contracts.registry.version(record_id, version, head)
     envelope = ipfs.cat(anchored.cid_digest)
     context = contracts.record_context(head.patient, record_id, anchored.version)
-    plaintext = decrypt_record(envelope, key_pair, context)
+    data_key = own_data_key(contracts, ipfs, key_pair, head, anchored.version, envelope)
+    plaintext = open_envelope(envelope, data_key, context)
     return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
 
 
@@ -133,6 +136,8 @@ class Party:
         self.key_pair = key_pair
         #: Signed receipts of this party's consented reads, anchored in batches.
         self.receipts = ReceiptBook(account, contracts, ipfs, key_pair)
+        #: The emergency key rebuilt for one break-glass access (memory only).
+        self._emergency_keys: dict[tuple[bytes, int], KeyPair] = {}
 
     def publish_key(self) -> Any:
         """Publish this party's encryption key so others can encrypt to it."""
@@ -156,17 +161,122 @@ class Party:
         head = self.contracts.registry.head(record_id)
         if self.address in (head.patient, head.author):
             return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
+
+        def consented_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
+            return shared_data_key(
+                self.contracts, self.ipfs, self.key_pair, self.address, head, version, envelope
+            )
+
+        return self._read_as_reader(head, version, purpose, consented_key)
+
+    def read_in_emergency(
+        self, record_id: bytes, access_id: bytes, version: int | None = None
+    ) -> DecryptedRecord:
+        """Read a record of a patient enrolled in emergency escrow during this clinician's
+        open break-glass ``access_id``: the emergency key is rebuilt (in memory) from the
+        shares emergency institutions released to this clinician for that access, and the
+        read is receipted with purpose emergency like any other. Refused (before anything is
+        fetched) once the break-glass has closed, expired or been found unjustified."""
+        head = self.contracts.registry.head(record_id)
+        access = self.contracts.consent.break_glass_by_id(access_id)
+        if access.patient != head.patient or access.clinician != self.address:
+            raise ConsentRequiredError(
+                f"break-glass 0x{access_id.hex()} is not {self.address}'s access to "
+                f"{head.patient}'s records"
+            )
+        escrow = require_escrow(self.contracts, head.patient, EscrowKind.EMERGENCY)
+        cache_key = (access_id, escrow.epoch)
+
+        def emergency_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
+            keys = self._emergency_keys.get(cache_key)
+            if keys is None:
+                keys = rebuild_key(self.contracts, self.ipfs, self.key_pair, escrow, access_id)
+                self._emergency_keys = {cache_key: keys}  # one access's key at a time
+            return emergency_data_key(
+                self.contracts, self.ipfs, keys, escrow, head, version, envelope
+            )
+
+        return self._read_as_reader(head, version, Purpose.EMERGENCY, emergency_key)
+
+    def _read_as_reader(
+        self,
+        head: RecordHead,
+        version: int | None,
+        purpose: Purpose,
+        data_key_for: Callable[[RecordHead, int, bytes], bytes],
+    ) -> DecryptedRecord:
+        """A third party's read: the chain's permission first, then the data key from
+        ``data_key_for``, then a signed access receipt."""
+        record_id = head.record_id
         if not self.contracts.consent.can_access(self.address, record_id, purpose):
             raise ConsentRequiredError(
                 f"{self.address} has no active consent from {head.patient} to read record "
                 f"0x{record_id.hex()} for {purpose.name.lower()}; ask the patient to grant it"
+                + (
+                    " (or open break-glass: it may have closed, expired or been found unjustified)"
+                    if purpose is Purpose.EMERGENCY
+                    else ""
+                )
             )
         anchored = self.contracts.registry.version(record_id, version, head)
         envelope = self.ipfs.cat(anchored.cid_digest)
-        data_key = shared_data_key(
-            self.contracts, self.ipfs, self.key_pair, self.address, head, anchored.version, envelope
-        )
+        data_key = data_key_for(head, anchored.version, envelope)
         context = self.contracts.record_context(head.patient, record_id, anchored.version)
         plaintext = open_envelope(envelope, data_key, context)
         self.receipts.record(head.patient, record_id, anchored.version, purpose)
         return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
+
+    # ------------------------------------------------------------------ holding shares
+    def release_backup_share(self, patient: str) -> bytes:
+        """As a holder of ``patient``'s key backup, release my share to the new device named
+        in the patient's open recovery request (only the patient's account opens one).
+        Refused, with nothing stored or sent, when no request is open. Confirm with the
+        patient out of band first: a stolen account could open a request too. Returns the
+        release's digest on IPFS."""
+        request = self.contracts.escrow.recovery(patient)
+        if request is None or not request.open:
+            raise NotAuthorizedError(
+                f"{patient} has no open recovery request: a holder releases a share only when "
+                "the patient asks (carechain keys recover start, from the patient's account)"
+            )
+        escrow = require_escrow(self.contracts, patient, EscrowKind.BACKUP)
+        device = (KemSuite(request.kem_id), request.device_key)
+        return release_share(
+            self.contracts,
+            self.ipfs,
+            self.account,
+            self.key_pair,
+            escrow,
+            request.request_id,
+            device,
+        )
+
+    def release_emergency_share(self, patient: str, access_id: bytes) -> bytes:
+        """As an emergency institution, release my share of ``patient``'s emergency key to
+        the clinician of break-glass ``access_id`` — only while it is open, for that patient,
+        by a clinician who is still a provider (checked here on the chain's state before
+        anything is stored, and again by the contract). Returns the release's digest."""
+        escrow = require_escrow(self.contracts, patient, EscrowKind.EMERGENCY)
+        access = self.contracts.consent.break_glass_by_id(access_id)
+        clinician = access.clinician
+        now = self.contracts.node.head_timestamp()
+        if (
+            access.patient != escrow.patient
+            or access.expires_at <= now
+            or not self.contracts.registry.has_role("provider", clinician)
+        ):
+            raise NotAuthorizedError(
+                f"break-glass 0x{access_id.hex()} is not an open emergency access to "
+                f"{escrow.patient}'s records (never opened, for another patient, closed, "
+                "expired, found unjustified, or its clinician is no longer a provider): "
+                "nothing released"
+            )
+        return release_share(
+            self.contracts,
+            self.ipfs,
+            self.account,
+            self.key_pair,
+            escrow,
+            access_id,
+            self.contracts.reader_key(clinician),
+        )

@@ -10,6 +10,7 @@ import {RecordRegistry} from "../../contracts/RecordRegistry.sol";
 import {ConsentManager} from "../../contracts/ConsentManager.sol";
 import {ClaimsManager} from "../../contracts/ClaimsManager.sol";
 import {KeyDirectory} from "../../contracts/KeyDirectory.sol";
+import {KeyEscrow} from "../../contracts/KeyEscrow.sol";
 import {AccessLog} from "../../contracts/AccessLog.sol";
 import {Traceability} from "../../contracts/Traceability.sol";
 import {MockStablecoin} from "../../contracts/test/MockStablecoin.sol";
@@ -23,7 +24,8 @@ import {
     MANUFACTURER_ROLE,
     DISTRIBUTOR_ROLE,
     PHARMACY_ROLE,
-    REGULATOR_ROLE
+    REGULATOR_ROLE,
+    EMERGENCY_ROLE
 } from "../../contracts/Common.sol";
 
 /// Forge's cheatcodes (the subset these tests use).
@@ -63,12 +65,16 @@ abstract contract Base {
     address internal pharmacy = address(0x82);
     address internal regulator = address(0x83);
     address internal stranger = address(0x99);
+    address internal emergencyA = address(0xE1);
+    address internal emergencyB = address(0xE2);
+    address internal emergencyC = address(0xE3);
     address internal patient;
 
     RecordRegistry internal registry;
     ConsentManager internal consent;
     ClaimsManager internal claims;
     KeyDirectory internal keys;
+    KeyEscrow internal escrow;
     AccessLog internal accessLog;
     Traceability internal trace;
     MockStablecoin internal usd;
@@ -81,6 +87,7 @@ abstract contract Base {
         usd = new MockStablecoin();
         claims = new ClaimsManager(registry, consent, usd);
         keys = new KeyDirectory();
+        escrow = new KeyEscrow(registry, consent);
         accessLog = new AccessLog();
         trace = new Traceability(registry);
         vm.startPrank(governor);
@@ -93,6 +100,9 @@ abstract contract Base {
         registry.grantRole(DISTRIBUTOR_ROLE, distributor);
         registry.grantRole(PHARMACY_ROLE, pharmacy);
         registry.grantRole(REGULATOR_ROLE, regulator);
+        registry.grantRole(EMERGENCY_ROLE, emergencyA);
+        registry.grantRole(EMERGENCY_ROLE, emergencyB);
+        registry.grantRole(EMERGENCY_ROLE, emergencyC);
         vm.stopPrank();
     }
 

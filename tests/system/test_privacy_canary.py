@@ -143,3 +143,73 @@ def test_no_plaintext_health_data_leaves_the_patients_devices(
     assert any(leaks(blob, canary) for blob in kubo_blocks(ipfs))
     patient_client.account.transfer(patient_client.address, 0, data=canary.encode())
     assert any(leaks(blob, canary) for blob in chain_blobs(chain))
+
+
+def test_no_share_or_key_material_in_the_clear(
+    patient_client, hospital_client, accounts, governor, second_patient, guardian, doctor,
+    other_hospital, contracts, ipfs, chain, monkeypatch,
+):  # fmt: skip
+    """Back up a key 2 of 3, recover it on a new device and rotate, enrol in emergency
+    escrow and open a record under break-glass: no escrowed private key, no share, no
+    device key is anywhere public — calldata, logs, contract state or the Kubo repository."""
+    import carechain.escrow as escrow_module
+    from carechain import KemSuite, KeyPair, Patient
+    from carechain.hospital import Hospital
+
+    split = escrow_module.split_secret
+    secrets_seen: list[tuple[bytes, list[str]]] = []
+
+    def recording_split(secret, threshold, count):
+        shares = split(secret, threshold, count)
+        secrets_seen.append((secret, shares))
+        return shares
+
+    monkeypatch.setattr(escrow_module, "split_secret", recording_split)
+
+    def published(kind, account):
+        client = kind(account, contracts, ipfs, KeyPair.generate())
+        client.publish_key()
+        return client
+
+    [ref] = hospital_client.anchor_records([(patient_client.address, chart(78, "MRN-78")[3])])
+    holders = [published(Patient, a) for a in (second_patient, guardian, doctor)]
+    patient_client.back_up_key([h.address for h in holders], 2)
+    device = Patient(patient_client.account, contracts, ipfs, KeyPair.generate(KemSuite.X25519))
+    device.request_recovery()
+    holders[0].release_backup_share(patient_client.address)
+    holders[1].release_backup_share(patient_client.address)
+    old = device.recover_key()
+    device.rotate_key(old)
+    device.close_recovery()
+    institutions = []
+    for account in (accounts[11], accounts[12], accounts[13]):
+        contracts.registry.admit(governor, "emergency", account)
+        institutions.append(published(Hospital, account))
+    device.enroll_emergency([i.address for i in institutions], 2)
+    contracts.registry.admit(governor, "provider", other_hospital)
+    clinician = published(Hospital, other_hospital)
+    access = clinician.open_break_glass(device.address, "unconscious-in-ED", 3600)
+    for institution in institutions[:2]:
+        institution.release_emergency_share(device.address, access)
+    clinician.read_in_emergency(ref.record_id, access)
+    clinician.receipts.flush()
+    assert len(secrets_seen) == 2  # the backup and the emergency key were split
+
+    private = [secret for secret, _ in secrets_seen] + [device.key_pair.private_bytes()]
+    shares = [share for _, split_shares in secrets_seen for share in split_shares]
+    places = {
+        "transaction calldata or event logs": chain_blobs(chain),
+        "contract storage or code": [state_dump(chain)],
+        "the Kubo repository": kubo_blocks(ipfs),
+    }
+    for place, blobs in places.items():
+        for blob in blobs:
+            lowered = blob.lower()
+            for key in private:
+                assert key not in blob and key.hex().encode() not in lowered, f"key in {place}"
+            for share in shares:
+                assert not leaks(blob, share), f"a share in {place}"
+
+    # Positive control: a share stored in the clear is found.
+    ipfs.add(f"oops {shares[0]}".encode(), pin=False)
+    assert any(leaks(blob, shares[0]) for blob in kubo_blocks(ipfs))

@@ -16,7 +16,20 @@ from typing import Any
 import click
 
 from ..errors import CarechainError
-from . import admin, audit, claims, consent, fhir, insurer, keys, network, portal, records, trace
+from . import (
+    admin,
+    audit,
+    claims,
+    consent,
+    emergency,
+    fhir,
+    insurer,
+    keys,
+    network,
+    portal,
+    records,
+    trace,
+)
 from .common import ADDRESS, DAYS
 
 __all__ = ["ADDRESS", "DAYS", "main"]
@@ -80,6 +93,7 @@ for command in (
     audit.audit,
     claims.claims,
     consent.consent,
+    emergency.emergency,
     fhir.cid,
     fhir.fhir,
     insurer.insurer,

@@ -11,6 +11,7 @@ from eth_utils import keccak, to_checksum_address
 from ..model import (
     SIGNATURE_TTL,
     BreakGlassAccess,
+    BreakGlassView,
     ConsentRecord,
     Purpose,
     Review,
@@ -278,6 +279,17 @@ class ConsentManager:
         """End a break-glass access now (its patient, a guardian, its clinician or an
         auditor)."""
         return self.contract.closeBreakGlass(access_id, sender=sender)
+
+    def break_glass_by_id(self, access_id: bytes) -> BreakGlassView:
+        """A break-glass access (all zero if there is none with this id)."""
+        stored = self.contract.getBreakGlass.call(access_id)
+        return BreakGlassView(
+            access_id,
+            str(stored.clinician),
+            str(stored.patient),
+            int(stored.expiresAt),
+            int(stored.review),
+        )
 
     def review_break_glass(self, auditor: Any, access_id: bytes, justified: bool) -> Any:
         """An auditor marks a break-glass access justified or not."""

@@ -10,6 +10,7 @@ from ..model import Deployment
 from .access_log import AccessLog
 from .claims import ClaimsManager
 from .consent import ConsentManager
+from .escrow import KeyEscrow
 from .index import LogIndex
 from .keys import KeyDirectory
 from .registry import Registry
@@ -54,13 +55,40 @@ class Contracts:
         self.access_log = AccessLog(node, deployment.access_log, since)
         self.claims = ClaimsManager(node, deployment.claims, deployment.token, since)
         self.trace = Traceability(node, deployment.trace, since) if deployment.trace else None
+        self._escrow = KeyEscrow(node, deployment.escrow, since) if deployment.escrow else None
         self.index: LogIndex | None = None
         if index is not None:
             wrappers = [self.registry, self.keys, self.consent, self.access_log, self.claims]
             wrappers += [self.trace] if self.trace else []
+            wrappers += [self._escrow] if self._escrow else []
             self.index = LogIndex(index, node, [w.contract.address for w in wrappers], since)
             for wrapper in wrappers:
                 wrapper.contract.index = self.index
+
+    @property
+    def escrow(self) -> KeyEscrow:
+        """The KeyEscrow (backups and emergency keys); older deployments have none."""
+        if self._escrow is None:
+            raise ConfigurationError(
+                f"deployment '{self.deployment.network}' has no KeyEscrow contract (it predates "
+                "key backup and emergency escrow); redeploy (ape run deploy --network ...)"
+            )
+        return self._escrow
+
+    @property
+    def has_escrow(self) -> bool:
+        """Whether this deployment has a KeyEscrow."""
+        return self._escrow is not None
+
+    def emergency_key(self, patient: str) -> tuple[KemSuite, bytes] | None:
+        """The public key of ``patient``'s emergency escrow, which new records' data keys are
+        also wrapped to; None if the patient is not enrolled (or opted out)."""
+        if self._escrow is None:
+            return None
+        from ..model import EscrowKind
+
+        view = self._escrow.escrow(patient, EscrowKind.EMERGENCY)
+        return None if view is None else (KemSuite(view.kem_id), view.public_key)
 
     @property
     def chain_id(self) -> int:

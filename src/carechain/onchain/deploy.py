@@ -43,6 +43,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         token = str(project.MockStablecoin.deploy(sender=sender).address)
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     trace = project.Traceability.deploy(registry, sender=sender)
+    escrow = project.KeyEscrow.deploy(registry, consent, sender=sender)
     # The head through our own client: Ape's block reader refuses proof-of-authority
     # headers (97 bytes of extraData) on a custom network such as the consortium.
     from .rpc import current
@@ -59,6 +60,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         token=str(token),
         block=node.block_number(),
         trace=str(trace.address),
+        escrow=str(escrow.address),
     )
 
 

@@ -26,6 +26,10 @@ class KeyDirectory:
             raise ValueError(f"a {suite.name} public key is {suite.public_key_size} bytes")
         return self.contract.publishKey(int(suite), public_key, sender=sender)
 
+    def revoke(self, sender: Any, suite: KemSuite) -> Any:
+        """Withdraw ``sender``'s key for ``suite``: nobody should encrypt to it any more."""
+        return self.contract.revokeKey(int(suite), sender=sender)
+
     def public_key(self, party: str, suite: KemSuite) -> bytes:
         """The party's current key for ``suite``, checked against its on-chain commitment."""
         commitment, version = self.contract.keyCommitment.call(party, int(suite))

@@ -1,0 +1,481 @@
+"""Keys held by others: a private key split into t-of-n shares, each encrypted to its
+holder's published key, released to a recipient only under a condition the chain shows.
+
+Two uses (one contract, :class:`carechain.onchain.escrow.KeyEscrow`):
+
+- **Backup and recovery** of a patient's record key. Shares go to people the patient trusts
+  (relatives, their GP, guardians). On a new device the patient's *account* (its Ethereum
+  key, which is not the lost record key) opens a recovery request naming the new device's
+  public key; each holder's client checks the request on-chain, re-encrypts its share to that
+  key and records the release; the device verifies every share against its on-chain
+  commitment, rebuilds the key from ``t`` good ones, and the patient rotates.
+- **Emergency escrow**: a second key pair per patient, its shares held by emergency-care
+  institutions (``EMERGENCY_ROLE``). Hospitals wrap each new record's data key to it as well;
+  an institution's client releases its share to a clinician only while that clinician's
+  break-glass for the patient is open.
+
+Secret sharing is SLIP-39 (``shamir-mnemonic``, Trezor's reference implementation, over
+GF(256), with a digest that catches an inconsistent set of shares); fewer than ``t`` shares
+reveal nothing about the key. Each share is committed on-chain as
+``keccak256(abi.encode(patient, kind, epoch, index, salt, share))`` with a random 32-byte
+salt that travels encrypted with the share, so a forged or swapped share is detected and
+never silently combined. Share material never goes on-chain or to IPFS in the clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+
+from .crypto import (
+    KemSuite,
+    KeyPair,
+    decode_key_object,
+    envelope_data_key,
+    open_sealed_to,
+    seal_to,
+    unwrap_key,
+)
+from .errors import (
+    CarechainError,
+    DecryptionError,
+    IntegrityError,
+    IPFSError,
+    KeyNotFoundError,
+    NotAuthorizedError,
+    RecoveryError,
+)
+from .ipfs import IPFSClient
+from .model import EscrowKind, EscrowView, RecordHead
+from .onchain import Contracts
+from .onchain.escrow import key_commitment
+
+log = logging.getLogger(__name__)
+
+#: The most shares an escrow has (SLIP-39's limit, and KeyEscrow.MAX_HOLDERS).
+MAX_HOLDERS = 16
+#: How long a recovery request stays open unless told otherwise.
+RECOVERY_TTL = 24 * 3600
+
+_SHARES_MAGIC = b"CCS1"  # carechain shares object, format 1
+_SALT = 32
+
+
+# --------------------------------------------------------------------------- secret sharing
+
+
+def split_secret(secret: bytes, threshold: int, count: int) -> list[str]:
+    """Split ``secret`` into ``count`` SLIP-39 shares (mnemonics), any ``threshold`` of which
+    rebuild it. The secret must be at least 16 bytes, of even length (every KEM's is)."""
+    from shamir_mnemonic import generate_mnemonics
+
+    _check_threshold(threshold, count)
+    groups = generate_mnemonics(1, [(threshold, count)], secret, b"", iteration_exponent=0)
+    return list(groups[0])
+
+
+def combine_shares(shares: Sequence[str], threshold: int, passphrase: bytes = b"") -> bytes:
+    """Rebuild a secret from ``threshold`` or more SLIP-39 shares of one split. Fewer raise
+    :class:`RecoveryError` (they reveal nothing, so nothing can be rebuilt); an inconsistent
+    set (a share of another split, or altered) raises too. carechain splits with no SLIP-39
+    passphrase (each share is sealed to its holder instead); ``passphrase`` is for checking
+    the SLIP's published test vectors."""
+    from shamir_mnemonic import MnemonicError, combine_mnemonics
+
+    if len(shares) < threshold:
+        raise RecoveryError(
+            f"{len(shares)} valid share(s), but {threshold} are needed to rebuild the key: ask "
+            f"{threshold - len(shares)} more holder(s) to release theirs"
+        )
+    try:
+        return bytes(combine_mnemonics(list(shares)[:threshold], passphrase))
+    except MnemonicError as exc:
+        raise RecoveryError(f"the shares do not combine: {exc}") from exc
+
+
+def share_commitment(
+    patient: str, kind: EscrowKind, epoch: int, index: int, salt: bytes, share: str
+) -> bytes:
+    """The on-chain commitment to one share (hiding: the salt is secret with the share)."""
+    return bytes(
+        keccak(
+            abi_encode(
+                ["address", "uint8", "uint32", "uint256", "bytes32", "bytes"],
+                [to_checksum_address(patient), int(kind), epoch, index, salt, share.encode()],
+            )
+        )
+    )
+
+
+def _check_threshold(threshold: int, count: int) -> None:
+    if not 2 <= threshold <= count <= MAX_HOLDERS:
+        raise ValueError(
+            f"a threshold of {threshold} with {count} holder(s): use at least 2 holders (one "
+            f"holder alone must learn nothing), at most {MAX_HOLDERS}, and a threshold from 2 "
+            "to the number of holders"
+        )
+
+
+@dataclass(frozen=True)
+class HeldShare:
+    """A share as its holder (or the recipient of a release) holds it, verified against its
+    on-chain commitment. Never log it."""
+
+    index: int
+    salt: bytes
+    share: str
+
+    def __repr__(self) -> str:  # never show the share
+        return f"HeldShare(index={self.index})"
+
+    def payload(self) -> bytes:
+        """The bytes that are encrypted: salt | share."""
+        return self.salt + self.share.encode()
+
+    @classmethod
+    def from_payload(cls, index: int, payload: bytes) -> HeldShare:
+        """Parse :meth:`payload` output."""
+        if len(payload) <= _SALT:
+            raise DecryptionError("a share payload is a 32-byte salt and a share")
+        try:
+            return cls(index, payload[:_SALT], payload[_SALT:].decode())
+        except UnicodeDecodeError as exc:
+            raise DecryptionError("a share payload's share is not text") from exc
+
+    def matches(self, escrow: EscrowView) -> bool:
+        """Whether this share is the one committed at its index of ``escrow``."""
+        if not 0 <= self.index < len(escrow.commitments):
+            return False
+        expected = escrow.commitments[self.index]
+        return (
+            share_commitment(
+                escrow.patient, escrow.kind, escrow.epoch, self.index, self.salt, self.share
+            )
+            == expected
+        )
+
+
+# --------------------------------------------------------------------------- formats
+#
+# The shares object on IPFS: "CCS1" | u8 count | count x (u8 index | 20-byte holder |
+# u16 length | share sealed to the holder's key). The holder addresses are public anyway
+# (the EscrowCreated event); the sealed shares reveal nothing without a holder's key.
+
+
+def encode_shares_object(entries: list[tuple[int, str, bytes]]) -> bytes:
+    """Serialise (index, holder, sealed share) entries."""
+    parts = [_SHARES_MAGIC, struct.pack(">B", len(entries))]
+    for index, holder, sealed in entries:
+        parts += [
+            struct.pack(">B", index),
+            bytes.fromhex(holder.removeprefix("0x")),
+            struct.pack(">H", len(sealed)),
+            sealed,
+        ]
+    return b"".join(parts)
+
+
+def decode_shares_object(data: bytes) -> dict[int, tuple[str, bytes]]:
+    """Parse a shares object into {index: (holder, sealed share)}."""
+    try:
+        if not data.startswith(_SHARES_MAGIC):
+            raise ValueError("bad magic")
+        (count,) = struct.unpack_from(">B", data, 4)
+        offset, out = 5, {}
+        for _ in range(count):
+            (index,) = struct.unpack_from(">B", data, offset)
+            holder = to_checksum_address(data[offset + 1 : offset + 21])
+            (length,) = struct.unpack_from(">H", data, offset + 21)
+            sealed = data[offset + 23 : offset + 23 + length]
+            if len(sealed) != length:
+                raise ValueError("truncated entry")
+            out[index] = (holder, sealed)
+            offset += 23 + length
+    except (ValueError, struct.error) as exc:
+        raise DecryptionError(f"not a carechain shares object ({exc})") from exc
+    return out
+
+
+def _info(label: bytes, contracts: Contracts, *parts: bytes) -> bytes:
+    """HPKE info: what a sealed share is for, bound to this chain, contract and use."""
+    context = struct.pack(">Q", contracts.chain_id) + bytes.fromhex(
+        contracts.escrow.address.removeprefix("0x")
+    )
+    return label + hashlib.sha256(context + b"".join(parts)).digest()
+
+
+def _share_info(contracts: Contracts, escrow: EscrowView, index: int) -> bytes:
+    return _info(
+        b"carechain/escrow-share/v1",
+        contracts,
+        bytes.fromhex(escrow.patient.removeprefix("0x")),
+        struct.pack(">BIB", int(escrow.kind), escrow.epoch, index),
+    )
+
+
+def _release_info(
+    contracts: Contracts, patient: str, kind: EscrowKind, request_id: bytes, index: int
+) -> bytes:
+    return _info(
+        b"carechain/escrow-release/v1",
+        contracts,
+        bytes.fromhex(patient.removeprefix("0x")),
+        struct.pack(">B", int(kind)),
+        request_id,
+        struct.pack(">B", index),
+    )
+
+
+# --------------------------------------------------------------------------- set up
+
+
+def create_escrow(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    patient: object,
+    kind: EscrowKind,
+    escrowed: KeyPair,
+    holders: Sequence[str],
+    threshold: int,
+    keys_digest: bytes = bytes(32),
+) -> EscrowView:
+    """Split ``escrowed``'s private key among ``holders`` (``threshold`` needed), each share
+    sealed to the holder's published key, the shares object added to IPFS, and the escrow set
+    up on-chain with a commitment per share; a later call is a re-share (a new epoch).
+
+    Everything is checked before anything is stored (the threshold, distinct holders who are
+    not the patient, each holder's published key, emergency holders' role); if the chain
+    then refuses, what was added to IPFS is unpinned again."""
+    address = to_checksum_address(str(patient.address))  # type: ignore[attr-defined]
+    holders = [to_checksum_address(h) for h in holders]
+    _check_threshold(threshold, len(holders))
+    for position, holder in enumerate(holders):
+        if holder == address or holder in holders[:position]:
+            raise ValueError(
+                f"{holder} is listed twice or is the patient: each share needs its own holder"
+            )
+        if kind is EscrowKind.EMERGENCY and not contracts.registry.has_role("emergency", holder):
+            raise NotAuthorizedError(
+                f"{holder} is not an emergency institution (emergency role): only institutions "
+                "the governor admitted may hold emergency shares"
+            )
+    holder_keys = [contracts.reader_key(h) for h in holders]  # all published, or stop here
+    epoch = contracts.escrow.next_epoch(address, kind)
+    shares = split_secret(escrowed.private_bytes(), threshold, len(holders))
+    draft = EscrowView(
+        address,
+        kind,
+        epoch,
+        threshold,
+        holders,
+        [],
+        int(escrowed.suite),
+        escrowed.public_key,
+        b"",
+        keys_digest,
+    )
+    commitments, entries = [], []
+    for index, (holder, (suite, public_key), share) in enumerate(
+        zip(holders, holder_keys, shares, strict=True)
+    ):
+        held = HeldShare(index, os.urandom(_SALT), share)
+        commitments.append(share_commitment(address, kind, epoch, index, held.salt, held.share))
+        sealed = seal_to(suite, public_key, held.payload(), _share_info(contracts, draft, index))
+        entries.append((index, holder, sealed))
+    added = ipfs.add(encode_shares_object(entries))
+    try:
+        contracts.escrow.create(
+            patient,
+            kind,
+            threshold,
+            holders,
+            commitments,
+            int(escrowed.suite),
+            escrowed.public_key,
+            added.digest,
+            keys_digest,
+        )
+    except (CarechainError, ValueError):
+        ipfs.unpin(added.digest)
+        raise
+    log.info(
+        "escrow set up: %s, epoch %d, %d of %d", kind.name.lower(), epoch, threshold, len(holders)
+    )
+    view = contracts.escrow.escrow(address, kind)
+    assert view is not None  # just created
+    return view
+
+
+def require_escrow(contracts: Contracts, patient: str, kind: EscrowKind) -> EscrowView:
+    """``patient``'s current escrow of ``kind``, or a clear error."""
+    view = contracts.escrow.escrow(patient, kind)
+    if view is None:
+        if kind is EscrowKind.BACKUP:
+            raise KeyNotFoundError(
+                f"{patient} has no key backup: back the key up first (carechain keys backup)"
+            )
+        raise KeyNotFoundError(f"{patient} has no emergency escrow (never enrolled, or opted out)")
+    return view
+
+
+# --------------------------------------------------------------------------- holders
+
+
+def held_share(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    holder_keys: KeyPair,
+    holder: str,
+    escrow: EscrowView,
+) -> HeldShare:
+    """The share ``holder`` holds in ``escrow``, opened with its key and proven genuine
+    against the on-chain commitment (:class:`IntegrityError` if it is not)."""
+    holder = to_checksum_address(holder)
+    if holder not in escrow.holders:
+        raise NotAuthorizedError(
+            f"{holder} holds no share of {escrow.patient}'s current "
+            f"{escrow.kind.name.lower()} escrow (epoch {escrow.epoch})"
+        )
+    index = escrow.holders.index(holder)
+    entries = decode_shares_object(ipfs.cat(escrow.shares_digest))
+    if index not in entries or entries[index][0] != holder:
+        raise IntegrityError(f"the shares object has no share {index} for {holder}")
+    payload = open_sealed_to(entries[index][1], holder_keys, _share_info(contracts, escrow, index))
+    share = HeldShare.from_payload(index, payload)
+    if not share.matches(escrow):
+        raise IntegrityError(
+            f"share {index} does not match its on-chain commitment: the shares object was "
+            "altered; ask the patient to re-share"
+        )
+    return share
+
+
+def release_share(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    holder_account: object,
+    holder_keys: KeyPair,
+    escrow: EscrowView,
+    request_id: bytes,
+    recipient_key: tuple[KemSuite, bytes],
+) -> bytes:
+    """Seal the holder's (verified) share to ``recipient_key`` for ``request_id``, add it to
+    IPFS and record the release on-chain; returns the release's digest. The caller has
+    checked that the request is open (the contract checks again)."""
+    holder = str(holder_account.address)  # type: ignore[attr-defined]
+    share = held_share(contracts, ipfs, holder_keys, holder, escrow)
+    suite, public_key = recipient_key
+    info = _release_info(contracts, escrow.patient, escrow.kind, request_id, share.index)
+    added = ipfs.add(seal_to(suite, public_key, share.payload(), info))
+    try:
+        contracts.escrow.release(
+            holder_account, escrow.patient, escrow.kind, request_id, share.index, added.digest
+        )
+    except (CarechainError, ValueError):
+        ipfs.unpin(added.digest)
+        raise
+    return added.digest
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def rebuild_key(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    recipient_keys: KeyPair,
+    escrow: EscrowView,
+    request_id: bytes,
+) -> KeyPair:
+    """Rebuild ``escrow``'s key pair from the shares released for ``request_id``, each
+    opened with ``recipient_keys`` and checked against its commitment. A share that fails
+    (forged, swapped, of another epoch, not for this recipient) is left out and reported;
+    fewer than the threshold of good ones raise :class:`RecoveryError`, naming the bad
+    ones."""
+    good: dict[int, HeldShare] = {}
+    problems: list[str] = []
+    for release in contracts.escrow.releases(escrow.patient, escrow.kind, request_id):
+        if release.epoch != escrow.epoch or release.index in good:
+            continue
+        info = _release_info(contracts, escrow.patient, escrow.kind, request_id, release.index)
+        try:
+            share = HeldShare.from_payload(
+                release.index,
+                open_sealed_to(ipfs.cat(release.release_digest), recipient_keys, info),
+            )
+        except (DecryptionError, IPFSError) as exc:
+            problems.append(f"share {release.index} from {release.holder}: {exc}")
+            continue
+        if not share.matches(escrow):
+            problems.append(
+                f"share {release.index} from {release.holder} does not match its on-chain "
+                "commitment (forged or wrong): left out"
+            )
+            continue
+        good[release.index] = share
+    for problem in problems:
+        log.warning("recovery: %s", problem)
+    try:
+        secret = combine_shares([s.share for s in good.values()], escrow.threshold)
+    except RecoveryError as exc:
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise RecoveryError(f"{exc}{detail}") from exc
+    try:
+        rebuilt = KeyPair(KemSuite(escrow.kem_id), secret)
+    except ValueError as exc:
+        raise RecoveryError(f"the rebuilt secret is not a key pair ({exc})") from exc
+    if key_commitment(int(rebuilt.suite), rebuilt.public_key) != key_commitment(
+        escrow.kem_id, escrow.public_key
+    ):
+        raise RecoveryError("the rebuilt key is not the escrowed one")
+    return rebuilt
+
+
+def emergency_data_key(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    emergency_keys: KeyPair,
+    escrow: EscrowView,
+    head: RecordHead,
+    version: int,
+    envelope: bytes,
+) -> bytes:
+    """A record version's data key through the patient's emergency key: wrapped in the
+    envelope (records anchored while the patient was enrolled) or in the escrow's key object
+    (records anchored before)."""
+    context = contracts.record_context(head.patient, head.record_id, version)
+    try:
+        return envelope_data_key(envelope, emergency_keys, context)
+    except KeyNotFoundError:
+        pass
+    wrapped = decode_key_object(ipfs.cat(escrow.keys_digest)).get((head.record_id, version))
+    if wrapped is None:
+        raise KeyNotFoundError(
+            f"record 0x{head.record_id.hex()} version {version} is not wrapped to "
+            f"{head.patient}'s emergency key (anchored after an opt-out, or the patient "
+            "re-enrolled without it)"
+        )
+    return unwrap_key(wrapped, emergency_keys, context)
+
+
+__all__ = [
+    "MAX_HOLDERS",
+    "RECOVERY_TTL",
+    "HeldShare",
+    "combine_shares",
+    "create_escrow",
+    "emergency_data_key",
+    "held_share",
+    "rebuild_key",
+    "release_share",
+    "require_escrow",
+    "share_commitment",
+    "split_secret",
+]
