@@ -153,13 +153,14 @@ def markdown(summary: dict[str, Any]) -> str:
     if "network" in summary:
         n = summary["network"]
         lat, rep = n["anchor_to_read_on_b_s"], n["new_member_replication"]
+        rps = n["anchor_rps"]
         lines += [
             f"Consortium ({n['members']} members, geth Clique, {n['period_s']} s blocks):",
             "",
             "| figure | value |",
             "|---|---:|",
-            f"| records/s anchored, one hospital | {n['anchor_rps']['one_hospital']:.0f} |",
-            f"| records/s anchored, two hospitals at once | {n['anchor_rps']['two_hospitals']:.0f} |",
+            f"| records/s anchored, one hospital | {rps['one_hospital']:.0f} |",
+            f"| records/s anchored, two hospitals at once | {rps['two_hospitals']:.0f} |",
             f"| anchor on A → verified on B, p50 / p95 | {lat['p50']:.2f} s / {lat['p95']:.2f} s |",
             f"| of which waiting for A's block, p50 | {lat['waiting_for_a_block_p50']:.2f} s |",
             f"| a new member replicates {rep['records']:,} records | {rep['seconds']:.0f} s |",
