@@ -59,7 +59,8 @@ def test_without_the_launch_secret_every_page_is_refused(
         wrong = anonymous.get("/login", params={"token": "not-the-token"})
         assert wrong.status_code == 403 and COOKIE not in wrong.headers.get("set-cookie", "")
         assert anonymous.get("/login").status_code == 403
-        forged = httpx.Client(base_url=server.base, cookies={COOKIE: "guess"}, timeout=60)
+        name = server.portal.guard.cookie_name
+        forged = httpx.Client(base_url=server.base, cookies={name: "guess"}, timeout=60)
         assert forged.get("/records").status_code == 403
 
 
@@ -70,12 +71,24 @@ def test_the_launch_secret_becomes_a_strict_cookie(patient_client, chart_with_ex
         answer = httpx.get(server.url, timeout=60)
         assert answer.status_code == 303 and answer.headers["location"] == "/"
         cookie = answer.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}=")
+        # named for this portal's port: a second portal in the same browser keeps its own
+        assert cookie.startswith(f"{COOKIE}_{server.portal.guard.port}=")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
         assert server.portal.guard.launch_token not in cookie
         client = logged_in(server)
         page = client.get("/records")
         assert page.status_code == 200 and "0.40 mmol/L" in page.text
+
+
+def test_two_portals_in_one_browser_keep_their_own_sessions(patient_client, doctor_client):
+    """Browsers keep one cookie jar per host, not per port: a patient's and a clinician's
+    portal side by side (as `make portal` starts them) must not log each other out."""
+    with running("patient", patient_client) as mine, running("clinician", doctor_client) as theirs:
+        browser = httpx.Client(timeout=60)  # one jar for both, as one browser
+        assert browser.get(mine.url).status_code == 303
+        assert browser.get(theirs.url).status_code == 303
+        assert browser.get(f"{mine.base}/records").status_code == 200
+        assert browser.get(f"{theirs.base}/", follow_redirects=True).status_code == 200
 
 
 @pytest.mark.parametrize(

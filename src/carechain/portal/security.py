@@ -25,7 +25,9 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, request
 
-#: The session cookie's name.
+#: The session cookie's name, followed by the portal's port: browsers do not keep cookies
+#: apart by port, so portals side by side (a patient's and a clinician's, as `make portal`
+#: starts them) would otherwise log each other out.
 COOKIE = "carechain_portal"
 
 #: Everything from this server only; nothing inline (no 'unsafe-inline' anywhere), nothing
@@ -70,6 +72,11 @@ class Guard:
         """The Origin header values a POST may carry."""
         return {f"http://{host}" for host in self.allowed_hosts()}
 
+    @property
+    def cookie_name(self) -> str:
+        """This portal's session cookie (see :data:`COOKIE`)."""
+        return f"{COOKIE}_{self.port}"
+
     def launch_url(self) -> str:
         """The URL ``carechain portal`` prints: opening it logs the browser in."""
         return f"http://127.0.0.1:{self.port}/login?token={self.launch_token}"
@@ -87,7 +94,7 @@ class Guard:
             abort(400, "this portal answers only at 127.0.0.1 or localhost on its own port")
         if request.endpoint == "login":
             return self._login()
-        cookie = request.cookies.get(COOKIE, "")
+        cookie = request.cookies.get(self.cookie_name, "")
         if not hmac.compare_digest(cookie.encode(), self.session.encode()):
             abort(403, "open the address `carechain portal` printed when it started")
         if request.method not in ("GET", "HEAD"):
@@ -112,7 +119,12 @@ class Guard:
             abort(403, "open the address `carechain portal` printed when it started")
         response = redirect("/", code=303)  # the token leaves the address bar and history
         response.set_cookie(
-            COOKIE, self.session, httponly=True, samesite="Strict", path="/", secure=False
+            self.cookie_name,
+            self.session,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=False,
         )
         return response
 
