@@ -163,6 +163,9 @@ def main() -> None:
         f"approved and paid: hospital A's balance {claims.balance_of(a.address) / USD:,.2f} USD"
     )
     status(net)
+    console.print(
+        "the network keeps running (carechain network status); `make network-stop` stops it"
+    )
 
 
 if __name__ == "__main__":
