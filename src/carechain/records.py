@@ -209,9 +209,13 @@ class Party:
         ``data_key_for``, then a signed access receipt."""
         record_id = head.record_id
         if not self.contracts.consent.can_access(self.address, record_id, purpose):
+            why = self.contracts.consent.why_refused(
+                head.patient, self.address, record_id, head.category, purpose
+            )
             raise ConsentRequiredError(
                 f"{self.address} has no active consent from {head.patient} to read record "
-                f"0x{record_id.hex()} for {purpose.name.lower()}; ask the patient to grant it"
+                f"0x{record_id.hex()} for {purpose.name.lower()} ({why}); ask the patient to "
+                "grant it"
                 + (
                     " (or open break-glass: it may have closed, expired or been found unjustified)"
                     if purpose is Purpose.EMERGENCY

@@ -87,6 +87,7 @@ def test_grant_read_revoke_refuse_and_the_trail_shows_the_read(
         doctor.locator("tr", has_text="observation").last.get_by_role("button").click()
         refusal = doctor.get_by_test_id("refusal").inner_text()
         assert "has no active consent" in refusal and "ask the patient to grant it" in refusal
+        assert "was revoked" in refusal  # the reason, in words
         assert "Traceback" not in doctor.content()
         assert contracts.node.block_number() == head  # nothing was sent for the refusal
         shot(doctor, "clinician-refused")

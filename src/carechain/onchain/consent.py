@@ -221,6 +221,42 @@ class ConsentManager:
             )
         )
 
+    def why_refused(
+        self, patient: str, reader: str, record_id: bytes, category: Any, purpose: Purpose
+    ) -> str:
+        """Why ``reader`` may not read this record of ``patient`` for ``purpose`` now, in
+        words: a live denial at the most specific scope that has one, else what the consents
+        that once applied became (expired, revoked, not started yet), else none at all.
+        (The chain's answer decides; this only explains it.)"""
+        from datetime import UTC, datetime
+
+        def when(seconds: int) -> str:
+            return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+        scopes = [
+            ("this record", Scope.record(record_id)),
+            (f"{category.name.lower().replace('_', ' ')} records", Scope.category(category)),
+            ("all their records", Scope.all()),
+        ]
+        now = self.contract.node.head_timestamp()
+        notes = []
+        for label, scope in scopes:
+            stored = self.contract.getConsent.call(self.grant_id(patient, reader, scope, purpose))
+            start, end, deny = int(stored.start), int(stored.end), bool(stored.deny)
+            if end == 0:  # never decided, or revoked (a revocation keeps the patient)
+                if int(str(stored.patient), 16):
+                    notes.append(f"the consent for {label} was revoked")
+                continue
+            if now >= end:
+                notes.append(f"the consent for {label} expired at {when(end)}")
+            elif now < start:
+                notes.append(f"the consent for {label} starts at {when(start)}")
+            elif deny:
+                return f"the patient denied {label} for {purpose.name.lower()} until {when(end)}"
+        if notes:
+            return "; ".join(notes)
+        return f"the patient has given no consent for {purpose.name.lower()}"
+
     def can_access(self, reader: str, record_id: bytes, purpose: Purpose) -> bool:
         """The chain's answer to "may ``reader`` read this record for ``purpose`` now?"."""
         return bool(self.contract.canAccess.call(reader, record_id, int(purpose)))
