@@ -102,7 +102,7 @@ analyze: $(VENV)/.installed node_modules/.installed
 	$(PY) tools/static_analysis.py
 
 ## coverage: the Forge tests (tests/forge) under forge coverage; fails if one fails or a
-## contract covers < 95% of its branches
+## contract covers < 100% of its branches
 coverage: setup
 	$(PY) tools/contract_coverage.py
 

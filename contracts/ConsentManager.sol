@@ -207,6 +207,7 @@ contract ConsentManager is IConsentManager, EIP712 {
         _checkRole(AUDITOR_ROLE);
         BreakGlass storage access = _breakGlass[accessId];
         if (access.clinician == address(0) || access.review != Review.Pending) revert UnknownOrReviewed(accessId);
+        if (access.clinician == msg.sender) revert SelfReview(accessId, msg.sender);
         Review review = justified ? Review.Justified : Review.Unjustified;
         access.review = review;
         if (!justified && access.expiresAt > block.timestamp) access.expiresAt = uint40(block.timestamp);

@@ -1,6 +1,6 @@
 """Solidity coverage of carechain's contracts, gated per contract.
 
-    python tools/contract_coverage.py           # tests/forge under forge coverage, gate 95%
+    python tools/contract_coverage.py           # tests/forge under forge coverage, gate 100%
     python tools/contract_coverage.py --min 90  # another branch threshold
 
 `ape test --coverage` reports nothing for Solidity (ape-solidity builds no PC maps), so
@@ -129,7 +129,7 @@ def report(files: dict[str, FileCoverage], minimum: float, console: Console) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--min", type=float, default=95.0, help="branch threshold, percent")
+    parser.add_argument("--min", type=float, default=100.0, help="branch threshold, percent")
     parser.add_argument("--lcov", type=Path, help="gate an existing LCOV file (no forge run)")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)

@@ -151,6 +151,8 @@ interface IConsentManager {
     error InvalidDuration(uint256 duration, uint256 max);
     /// @notice No break-glass access has this id, or it was already reviewed.
     error UnknownOrReviewed(bytes32 accessId);
+    /// @notice An auditor may not review a break-glass access it opened itself.
+    error SelfReview(bytes32 accessId, address auditor);
     /// @notice This clinician's previous break-glass access to this patient (`previous`) is
     /// still awaiting an auditor's review, or was found unjustified: no new one until it is
     /// found justified.

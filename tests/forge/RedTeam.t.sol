@@ -5,6 +5,7 @@ import {ConsentFixture} from "./ConsentFixture.sol";
 import {ClaimsFixture} from "./ClaimsFixture.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {IClaimsManager} from "../../contracts/interfaces/IClaimsManager.sol";
+import {AUDITOR_ROLE} from "../../contracts/Common.sol";
 
 /// Red-team review of ConsentManager and the contracts that rely on it. Each test asserts
 /// the secure outcome, so it FAILS while the exploit works. Calls expected to be refused are
@@ -71,6 +72,23 @@ contract RedTeamConsentTest is ConsentFixture {
         vm.prank(guardian);
         consent.grantFor(patient, _request(doctor, CATEGORY, bytes32(uint256(4)), IConsentManager.Purpose.Research));
         vm.assertTrue(consent.canAccess(doctor, R1, IConsentManager.Purpose.Research));
+    }
+
+    /// A clinician who is also an auditor (the governor gave one address both roles) opens
+    /// break-glass on a patient and then reviews its own access as justified: the review
+    /// meant to catch an unjustified opening is its own author's word.
+    function test_redteam_auditor_reviews_its_own_break_glass() public {
+        vm.prank(governor);
+        registry.grantRole(AUDITOR_ROLE, hospital);
+        vm.prank(hospital);
+        bytes32 accessId = consent.openBreakGlass(patient, "unconscious", 1 hours);
+        vm.prank(hospital);
+        (bool own,) = address(consent).call(abi.encodeCall(IConsentManager.reviewBreakGlass, (accessId, true)));
+        vm.assertFalse(own);
+        vm.assertTrue(consent.getBreakGlass(accessId).review == IConsentManager.Review.Pending);
+        vm.prank(auditor); // another auditor still can
+        consent.reviewBreakGlass(accessId, false);
+        vm.assertTrue(consent.getBreakGlass(accessId).review == IConsentManager.Review.Unjustified);
     }
 }
 
