@@ -35,8 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from carechain import Hospital, KeyPair, Patient, Purpose, Scope  # noqa: E402
 from carechain.consortium import Network, NetworkSpec, free_base_port  # noqa: E402
-from carechain.ipfs import IPFSClient  # noqa: E402
-from carechain.onchain.signer import local_test_account  # noqa: E402
 from carechain.samples import chart  # noqa: E402
 
 PERIOD = int(os.environ.get("CARECHAIN_BENCH_PERIOD", "1"))
@@ -52,12 +50,7 @@ console = Console()
 
 
 def party(net: Network, cls: type, member: str, account: int) -> object:
-    return cls(
-        local_test_account(account),
-        net.contracts(member),
-        IPFSClient(net.kubo_url(member), timeout=60, fetch_timeout=10),
-        KeyPair.generate(),
-    )
+    return net.client(cls, member, account, KeyPair.generate())
 
 
 def records(count: int, seed: int) -> list[dict]:

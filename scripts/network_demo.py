@@ -20,7 +20,6 @@ from carechain import Category, Hospital, Insurer, KeyPair, Patient, Purpose, Sc
 from carechain.consortium import Network
 from carechain.ipfs import IPFSClient
 from carechain.keystore import load_key_pair, save_key_pair
-from carechain.onchain.signer import local_test_account
 from carechain.samples import chart
 
 console = Console(width=120)
@@ -39,12 +38,7 @@ def party(net: Network, cls: type, member: str, account: int) -> object:
         path.parent.mkdir(exist_ok=True)
         pair = KeyPair.generate()
         save_key_pair(pair, path)
-    return cls(
-        local_test_account(account),
-        net.contracts(member),
-        IPFSClient(net.kubo_url(member), timeout=30, fetch_timeout=10),
-        pair,
-    )
+    return net.client(cls, member, account, pair, timeout=30)
 
 
 def status(net: Network) -> None:

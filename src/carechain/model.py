@@ -520,16 +520,15 @@ class ShareRelease:
 
 @dataclass(frozen=True)
 class BreakGlassView:
-    """A break-glass access: who opened it for whom, until when, and the auditor's verdict
-    (0 pending review, 1 justified, 2 unjustified)."""
+    """A break-glass access: who opened it for whom, until when, and the auditor's verdict."""
 
     access_id: bytes
     clinician: str
     patient: str
     expires_at: int
-    review: int
+    review: Review
 
     @property
     def verdict(self) -> str:
         """The auditor's verdict in words."""
-        return ("pending review", "justified", "unjustified")[self.review]
+        return "pending review" if self.review is Review.PENDING else self.review.name.lower()

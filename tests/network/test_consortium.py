@@ -37,14 +37,9 @@ def net(tmp_path_factory):
         mp.undo()
 
 
-def party(net, cls, member, account, key=None):
+def party(net, cls, member, account):
     """A party acting only through ``member``'s own chain node and Kubo node."""
-    return cls(
-        local_test_account(account),
-        net.contracts(member),
-        IPFSClient(net.kubo_url(member), timeout=30, fetch_timeout=10),
-        key or KeyPair.generate(),
-    )
+    return net.client(cls, member, account, KeyPair.generate(), timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ London and the contracts are compiled for Paris (no PUSH0, MCOPY or transient st
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -21,8 +20,10 @@ from pathlib import Path
 from eth_keys import keys
 
 from ..errors import ChainUnavailableError, ConfigurationError
+from ..onchain.rpc import Node
 from ..onchain.signer import new_keystore
 from ..settings import PROJECT_ROOT
+from . import process as daemons
 
 GETH_VERSION = "1.13.15"
 #: Every member's node answers these namespaces on its loopback HTTP port (``admin`` and
@@ -189,43 +190,16 @@ class GethNode:
     @property
     def pid(self) -> int | None:
         """The running node's process id (None if it is not running)."""
-        path = self.datadir / "pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text())
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return None
-        return pid
+        return daemons.running(self.datadir / "pid")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the node this project started (by its recorded process id)."""
-        pid = self.pid
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            _reap(pid)
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            _reap(pid)
-        (self.datadir / "pid").unlink(missing_ok=True)
+        daemons.stop(self.datadir / "pid", timeout)
+
+    @functools.cached_property
+    def _client(self) -> Node:
+        return Node(self.url, timeout=10)
 
     def rpc(self, method: str, *params: object) -> object:
-        """One JSON-RPC call to this node."""
-        from ..onchain.rpc import Node
-
-        return Node(self.url, timeout=10).request(method, params)
-
-
-def _reap(pid: int) -> None:
-    """Collect a child that has exited (a node started by this process), if it is one."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+        """One JSON-RPC call to this node (one client, kept, per node)."""
+        return self._client.request(method, params)

@@ -14,11 +14,9 @@ stopped by the process ids recorded there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from typing import Any
 from ..errors import ChainUnavailableError, ConfigurationError, IPFSUnavailableError
 from ..kubo import KuboNode
 from ..settings import PROJECT_ROOT, get_settings
+from . import process as daemons
 from .geth import GethNode, genesis
 
 log = logging.getLogger(__name__)
@@ -260,7 +259,7 @@ class Network:
         self.start_kubo(member)
 
     def start_kubo(self, member: Member) -> None:
-        if _alive(self._pid_file(member, "kubo")):
+        if daemons.running(self._pid_file(member, "kubo")):
             return
         kubo = self.kubo(member)
         kubo.start()
@@ -268,7 +267,7 @@ class Network:
 
     def stop_kubo(self, name: str) -> None:
         """Stop one member's Kubo node (fault tests; `down` stops everything)."""
-        _stop(self._pid_file(self.member(name), "kubo"))
+        daemons.stop(self._pid_file(self.member(name), "kubo"))
 
     def reset_kubo(self, name: str) -> None:
         """Delete one member's Kubo repository and start it empty (a lost disk): it gets a
@@ -285,7 +284,7 @@ class Network:
         self.start_kubo(member)
         address = self._kubo_address(member)
         for other in self.spec.members:
-            if other.name == name or not _alive(self._pid_file(other, "kubo")):
+            if other.name == name or not daemons.running(self._pid_file(other, "kubo")):
                 continue
             client = self._kubo_client(other)
             if old:
@@ -295,9 +294,9 @@ class Network:
     def stop_member(self, name: str) -> None:
         """Stop one member's chain node, Kubo node and replicator."""
         member = self.member(name)
-        _stop(self._pid_file(member, "replicator"))
+        daemons.stop(self._pid_file(member, "replicator"))
         self.geth(member).stop()
-        _stop(self._pid_file(member, "kubo"))
+        daemons.stop(self._pid_file(member, "kubo"))
 
     def down(self) -> None:
         """Stop every process this network started (by recorded process id)."""
@@ -311,7 +310,7 @@ class Network:
     def start_replicator(self, member: Member) -> None:
         """Start the member's replicator (if it replicates and is not running)."""
         pid_file = self._pid_file(member, "replicator")
-        if not member.replicates or _alive(pid_file):
+        if not member.replicates or daemons.running(pid_file):
             return
         log_file = open(self.root / member.name / "replicator.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(
@@ -399,6 +398,22 @@ class Network:
 
         deployment = Deployment.load("consortium", self.deployments_dir)
         return Contracts(deployment, Node(self.rpc_url(member)), None)
+
+    def client(
+        self, cls: type, member: Member | str, account: int, key_pair: Any, timeout: float = 60
+    ) -> Any:
+        """A role client (``Hospital``, ``Patient``, ``Insurer``...) for ``TEST::account``
+        that acts only through ``member``'s own chain node and Kubo node (``timeout``: for
+        one request to that Kubo)."""
+        from ..ipfs import IPFSClient
+        from ..onchain.signer import local_test_account
+
+        return cls(
+            local_test_account(account),
+            self.contracts(member),
+            IPFSClient(self.kubo_url(member), timeout=timeout, fetch_timeout=10),
+            key_pair,
+        )
 
     def _admit_members(self) -> None:
         from ..onchain.signer import local_test_account
@@ -488,7 +503,7 @@ class Network:
         self.stop_member(name)
         for other in rest:
             self.geth(other).rpc("admin_removePeer", node.enode)
-            if _alive(self._pid_file(other, "kubo")):
+            if daemons.running(self._pid_file(other, "kubo")):
                 self._kubo_client(other).forget_peer(self.spec.kubo_peer_ids[name])
         self.spec.members.remove(member)
         self.spec.kubo_peer_ids.pop(name, None)
@@ -550,7 +565,8 @@ class Network:
             row["pinned"] = replication.get("pinned")
             row["replicated_to"] = replication.get("block")
             try:
-                self._kubo_client(member).version()
+                with self._kubo_client(member) as kubo:
+                    kubo.version()
                 row["ipfs"] = "up"
             except IPFSUnavailableError:
                 row["ipfs"] = "down"
@@ -571,34 +587,3 @@ def _test_address(index: int) -> str:
     from ..onchain.signer import local_test_account
 
     return str(local_test_account(index).address)
-
-
-def _alive(pid_file: Path) -> bool:
-    if not pid_file.exists():
-        return False
-    try:
-        os.kill(int(pid_file.read_text()), 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _stop(pid_file: Path, timeout: float = 20.0) -> None:
-    """Stop the process recorded in ``pid_file`` (one this network started)."""
-    if not _alive(pid_file):
-        pid_file.unlink(missing_ok=True)
-        return
-    pid = int(pid_file.read_text())
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)

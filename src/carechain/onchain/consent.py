@@ -324,7 +324,7 @@ class ConsentManager:
             str(stored.clinician),
             str(stored.patient),
             int(stored.expiresAt),
-            int(stored.review),
+            Review(int(stored.review)),
         )
 
     def review_break_glass(self, auditor: Any, access_id: bytes, justified: bool) -> Any:
