@@ -283,6 +283,18 @@ class Review(enum.IntEnum):
     JUSTIFIED = 1
     UNJUSTIFIED = 2
 
+    @property
+    def words(self) -> str:
+        """The verdict as a person reads it: pending review, justified, unjustified."""
+        return "pending review" if self is Review.PENDING else self.name.lower()
+
+
+def utc_minutes(seconds: int) -> str:
+    """A Unix time as a person reads it, to the minute: ``2026-12-03 14:05 UTC``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
 
 @dataclass(frozen=True)
 class BreakGlassAccess:
@@ -531,4 +543,4 @@ class BreakGlassView:
     @property
     def verdict(self) -> str:
         """The auditor's verdict in words."""
-        return "pending review" if self.review is Review.PENDING else self.review.name.lower()
+        return self.review.words

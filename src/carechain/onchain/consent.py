@@ -20,6 +20,7 @@ from ..model import (
     SignedConsent,
     SignedRevocation,
     reason_code,
+    utc_minutes,
 )
 from .contract import Contract, log_order
 from .rpc import Node
@@ -228,11 +229,6 @@ class ConsentManager:
         words: a live denial at the most specific scope that has one, else what the consents
         that once applied became (expired, revoked, not started yet), else none at all.
         (The chain's answer decides; this only explains it.)"""
-        from datetime import UTC, datetime
-
-        def when(seconds: int) -> str:
-            return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
         scopes = [
             ("this record", Scope.record(record_id)),
             (f"{category.name.lower().replace('_', ' ')} records", Scope.category(category)),
@@ -248,11 +244,12 @@ class ConsentManager:
                     notes.append(f"the consent for {label} was revoked")
                 continue
             if now >= end:
-                notes.append(f"the consent for {label} expired at {when(end)}")
+                notes.append(f"the consent for {label} expired at {utc_minutes(end)}")
             elif now < start:
-                notes.append(f"the consent for {label} starts at {when(start)}")
+                notes.append(f"the consent for {label} starts at {utc_minutes(start)}")
             elif deny:
-                return f"the patient denied {label} for {purpose.name.lower()} until {when(end)}"
+                until = utc_minutes(end)
+                return f"the patient denied {label} for {purpose.name.lower()} until {until}"
         if notes:
             return "; ".join(notes)
         return f"the patient has given no consent for {purpose.name.lower()}"

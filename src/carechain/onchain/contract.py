@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ChainError, NotAuthorizedError
-from ..model import ROLES, TOKEN_DECIMALS, ClaimStatus
+from ..model import ROLES, TOKEN_DECIMALS, ClaimStatus, Review
 from .abi import ContractABI, Event, Function, Log
 from .rpc import Node, Receipt, Reverted
 
@@ -52,10 +52,9 @@ def missing_role(account: Any, role: bytes) -> str:
 _DAY_ARGS = frozenset({"serviceDate", "today"})
 _TIME_ARGS = frozenset({"closedAt", "closesAt", "deadline", "nowTime", "start", "end", "until"})
 _TOKEN_ERRORS = frozenset({"InsufficientEscrow", "InvalidAmount"})
+
+
 #: IConsentManager.Review, as an auditor's verdict reads.
-_REVIEWS = ("pending review", "justified", "unjustified")
-
-
 def show(value: Any, name: str = "", error: str = "") -> str:
     """An error argument as a person reads it: dates, not day numbers or Unix seconds;
     claim statuses by name; escrow amounts in tokens, not 6-decimal units."""
@@ -69,8 +68,8 @@ def show(value: Any, name: str = "", error: str = "") -> str:
             return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
         if name == "status" and error == "WrongStatus" and value in iter(ClaimStatus):
             return ClaimStatus(value).name.lower()
-        if name == "review" and error == "BreakGlassBlocked" and 0 <= value < len(_REVIEWS):
-            return _REVIEWS[value]
+        if name == "review" and error == "BreakGlassBlocked" and value in iter(Review):
+            return Review(value).words
         if error in _TOKEN_ERRORS:
             return f"{value / 10**TOKEN_DECIMALS:,.2f} tokens"
     return str(value)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..fhir import Category
 from ..fhir import dumps as fhir_dumps
-from ..model import Scope, ScopeKind
+from ..model import Scope, ScopeKind, utc_minutes
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ def when(timestamp: int) -> str:
     """A Unix time in words: ``2026-12-03 14:05 UTC``."""
     if not timestamp:
         return ""
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_minutes(timestamp)
 
 
 def day(days_since_epoch: int) -> str:
