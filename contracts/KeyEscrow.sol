@@ -8,8 +8,8 @@ import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {PROVIDER_ROLE, EMERGENCY_ROLE, ZeroAddress} from "./Common.sol";
 
 /// @title KeyEscrow
-/// @notice Threshold backups of patients' record keys, and emergency keys that open records
-/// only while a break-glass is open.
+/// @notice Threshold backups of patients' record keys, and records' data keys split among
+/// emergency institutions, released only while a break-glass is open.
 contract KeyEscrow is IKeyEscrow {
     /// @notice The most shares an escrow has (SLIP-39's limit).
     uint256 public constant MAX_HOLDERS = 16;
@@ -47,16 +47,23 @@ contract KeyEscrow is IKeyEscrow {
         bytes32 keysDigest
     ) external returns (uint32 epoch) {
         uint256 count = holders.length;
-        if (threshold < 2 || threshold > count || count > MAX_HOLDERS || commitments.length != count) {
+        bool backup = kind == Kind.Backup;
+        if (
+            threshold < 2 || threshold > count || count > MAX_HOLDERS
+                || commitments.length != (backup ? count : 0)
+        ) {
             revert InvalidThreshold(threshold, count, commitments.length);
         }
-        if (publicKey.length == 0) revert MissingValue("publicKey");
-        if (sharesDigest == 0) revert MissingValue("sharesDigest");
-        if (kind == Kind.Backup) {
+        if (backup) {
+            if (publicKey.length == 0) revert MissingValue("publicKey");
+            if (sharesDigest == 0) revert MissingValue("sharesDigest");
             Recovery storage recovery = _recoveries[msg.sender];
             if (recovery.expiresAt > block.timestamp) revert RecoveryOpen(recovery.requestId);
-        } else if (keysDigest == 0) {
-            revert MissingValue("keysDigest");
+        } else {
+            // The data keys are split per record: a key here would be one no release uses.
+            if (kemId != 0 || publicKey.length != 0) revert NotForEmergency("publicKey");
+            if (sharesDigest != 0) revert NotForEmergency("sharesDigest");
+            if (keysDigest == 0) revert MissingValue("keysDigest");
         }
         Escrow storage escrow = _escrows[msg.sender][kind];
         epoch = escrow.epoch + 1;
@@ -64,16 +71,17 @@ contract KeyEscrow is IKeyEscrow {
         for (uint256 i; i < count; ++i) {
             address holder = holders[i];
             _checkHolder(kind, holder, holders, i);
-            if (commitments[i] == 0) revert MissingValue("commitment");
-            _shares[escrowId][i] = Share({holder: holder, commitment: commitments[i]});
+            bytes32 commitment = backup ? commitments[i] : bytes32(0);
+            if (backup && commitment == 0) revert MissingValue("commitment");
+            _shares[escrowId][i] = Share({holder: holder, commitment: commitment});
         }
         escrow.epoch = epoch;
         escrow.threshold = threshold;
         escrow.holders = uint8(count);
         escrow.kemId = kemId;
-        escrow.keyCommitment = keccak256(abi.encode(kemId, publicKey));
+        escrow.keyCommitment = backup ? keccak256(abi.encode(kemId, publicKey)) : bytes32(0);
         escrow.sharesDigest = sharesDigest;
-        escrow.keysDigest = kind == Kind.Emergency ? keysDigest : bytes32(0);
+        escrow.keysDigest = backup ? bytes32(0) : keysDigest;
         emit EscrowCreated(
             msg.sender, kind, epoch, threshold, holders, commitments, kemId, publicKey, sharesDigest, keysDigest
         );

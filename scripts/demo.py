@@ -508,8 +508,9 @@ def cli():
         }
         allergy_ref = hospital.anchor_record(alice.address, allergy)
         console.print(
-            "alice enrolled in emergency escrow: an emergency key split 2 of 3 among three "
-            "emergency institutions the governor chose; the hospital anchored her peanut allergy"
+            "alice enrolled in emergency escrow: each record's data key is split 2 of 3 among "
+            "three emergency institutions the governor chose; the hospital anchored her peanut "
+            "allergy"
         )
         try:
             institutions[0].release_emergency_share(alice.address, bytes(32))
@@ -524,8 +525,8 @@ def cli():
         opened = doctor.read_in_emergency(allergy_ref.record_id, access)
         doctor.receipts.flush()
         console.print(
-            f"an emergency doctor opened break-glass; two institutions released their shares "
-            f"to the doctor, who read alice's [green]{describe(opened.resource)} "
+            f"an emergency doctor opened break-glass; two institutions released their shares of "
+            f"her records' keys to the doctor, who read alice's [green]{describe(opened.resource)} "
             f"(criticality {opened.resource['criticality']})[/green]"
         )
         contracts.registry.admit(governor, "auditor", governor)  # the governor audits here
@@ -543,7 +544,8 @@ def cli():
         console.print(
             f"alice's trail: {len(emergency_reads)} emergency read (receipt verified: "
             f"{all(e.verified for e in emergency_reads)}), {len(alice.emergency_releases())} "
-            f"shares released for break-glass 0x{access.hex()[:8]}…, auditor's verdict: "
+            f"institutions released shares for break-glass 0x{access.hex()[:8]}…, auditor's "
+            "verdict: "
             f"[red]{verdict}[/red]"
         )
 

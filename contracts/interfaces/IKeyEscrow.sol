@@ -2,27 +2,34 @@
 pragma solidity ^0.8.24;
 
 /// @title IKeyEscrow
-/// @notice Keys held threshold-wise. A patient splits a private key into `n` shares, `t` of
-/// which rebuild it (Shamir, SLIP-39), each share encrypted to its holder's published key and
-/// stored on IPFS; this contract keeps who holds share `i` and a commitment to it, so a
-/// forged or wrong share is detected before it is combined. Two kinds:
-/// - **Backup** of the patient's own record key. Holders are anyone the patient trusts
-///   (relatives, their GP, guardians, a second device's address). Shares are released to a
-///   new device only under an open recovery request, which only the patient's account opens.
-/// - **Emergency** key: a second key pair the patient's data keys are also wrapped to, held
-///   by emergency-care institutions (`EMERGENCY_ROLE`, admitted by governance). Shares are
-///   released to a clinician only while that clinician's break-glass for this patient is
-///   open (ConsentManager), and every release is an event on the patient's trail.
-/// @dev Share `i` of an escrow is committed as `keccak256(abi.encode(patient, kind, epoch, i,
+/// @notice Keys held threshold-wise (Shamir, SLIP-39: `t` of `n` shares rebuild a secret,
+/// fewer reveal nothing), each share encrypted to its holder's published key. Two kinds:
+/// - **Backup** of the patient's own record key. The patient splits the private key; the
+///   shares are stored on IPFS and this contract keeps who holds share `i` and a commitment
+///   to it, so a forged or wrong share is detected before it is combined. Holders are anyone
+///   the patient trusts (relatives, their GP, guardians, a second device's address). Shares
+///   are released to a new device only under an open recovery request, which only the
+///   patient's account opens.
+/// - **Emergency**: no key of its own. Each record's *data key* is split among the
+///   emergency-care institutions the patient chose (`EMERGENCY_ROLE`, admitted by
+///   governance): hospitals put the shares, each encrypted to its institution, in every new
+///   record's envelope, and the patient's enrolment puts those of older records in a key
+///   object (`keysDigest`). An institution releases its shares of the patient's records to
+///   a clinician only while that clinician's break-glass for this patient is open
+///   (ConsentManager), so a clinician learns the data keys of records that existed while
+///   the access was open and nothing else: no key that opens later records. Every release
+///   is an event on the patient's trail.
+/// @dev Backup share `i` is committed as `keccak256(abi.encode(patient, kind, epoch, i,
 /// salt, share))`, where the 32-byte random `salt` travels encrypted with the share, so the
-/// commitment hides the share. Every new escrow (a re-share) starts a new epoch: shares of
-/// earlier epochs are never released through this contract again. Releases are evented, not
-/// stored beyond a bit per share and request.
+/// commitment hides the share (an emergency share needs none: the record it opens
+/// authenticates the data key it rebuilds). Every new escrow (a re-share) starts a new epoch:
+/// shares of earlier epochs are never released through this contract again. Releases are
+/// evented, not stored beyond a bit per share and request.
 interface IKeyEscrow {
     /// @notice Which key an escrow holds.
     enum Kind {
         Backup, // the patient's record key, for recovery on a new device
-        Emergency // the patient's emergency key, for break-glass readers
+        Emergency // the data keys of the patient's records, for break-glass readers
     }
 
     /// @notice What storage keeps per patient and kind (three slots).
@@ -30,10 +37,10 @@ interface IKeyEscrow {
         uint32 epoch; // escrows set up so far for this patient and kind; shares of older epochs are void
         uint8 threshold; // shares needed to rebuild the key (at least 2)
         uint8 holders; // shares issued; 0 when there is no escrow (never set up, or removed)
-        uint16 kemId; // HPKE KEM of the escrowed key pair
-        bytes32 keyCommitment; // keccak256(abi.encode(kemId, publicKey)) of the escrowed key pair
-        bytes32 sharesDigest; // sha2-256 digest of the encrypted shares on IPFS
-        bytes32 keysDigest; // Emergency: digest of the patient's data keys wrapped to the key; Backup: 0
+        uint16 kemId; // Backup: HPKE KEM of the escrowed key pair; Emergency: 0
+        bytes32 keyCommitment; // Backup: keccak256(abi.encode(kemId, publicKey)); Emergency: 0
+        bytes32 sharesDigest; // Backup: sha2-256 digest of the encrypted shares on IPFS; Emergency: 0
+        bytes32 keysDigest; // Emergency: digest of the shares of older records' data keys; Backup: 0
     }
 
     /// @notice One share of an escrow.
@@ -101,6 +108,9 @@ interface IKeyEscrow {
     error InvalidHolder(address holder);
     /// @notice A commitment, digest or key is missing (zero or empty).
     error MissingValue(string what);
+    /// @notice An emergency escrow has no key, shares object or commitments of its own (the
+    /// data keys are split per record): `what` was given anyway.
+    error NotForEmergency(string what);
     /// @notice The patient has no escrow of this kind.
     error NoEscrow(address patient, Kind kind);
     /// @notice The caller does not hold share `index` of the patient's current escrow.
@@ -119,11 +129,14 @@ interface IKeyEscrow {
     /// epoch. For Emergency, every holder must hold `EMERGENCY_ROLE`.
     /// @param threshold Shares needed to rebuild (2 to holders.length).
     /// @param holders Share i's holder, distinct, none zero or the caller.
-    /// @param commitments Share i's commitment (see the dev note).
-    /// @param kemId HPKE KEM of the escrowed key pair.
-    /// @param publicKey The escrowed key pair's public key (emitted; its commitment stored).
-    /// @param sharesDigest sha2-256 digest of the encrypted shares on IPFS.
-    /// @param keysDigest Emergency: digest of the patient's data keys wrapped to `publicKey`.
+    /// @param commitments Backup: share i's commitment (see the dev note). Emergency: none.
+    /// @param kemId Backup: HPKE KEM of the escrowed key pair. Emergency: 0.
+    /// @param publicKey Backup: the escrowed key pair's public key (emitted; its commitment
+    /// stored). Emergency: empty.
+    /// @param sharesDigest Backup: sha2-256 digest of the encrypted shares on IPFS.
+    /// Emergency: 0.
+    /// @param keysDigest Emergency: digest of the key object holding, per record anchored
+    /// before, its data key's shares encrypted to the holders. Backup: 0 (ignored).
     /// @return epoch The new epoch.
     function createEscrow(
         Kind kind,
@@ -155,7 +168,9 @@ interface IKeyEscrow {
     /// its release for `requestId`: for Backup the patient's open recovery request, for
     /// Emergency an open break-glass access to this patient (and the caller must hold
     /// `EMERGENCY_ROLE`).
-    /// @param releaseDigest sha2-256 digest on IPFS of the share encrypted to the recipient.
+    /// @param releaseDigest sha2-256 digest on IPFS of the share encrypted to the recipient
+    /// (Emergency: the holder's shares of the data keys of the patient's records, each
+    /// encrypted to the clinician).
     function releaseShare(address patient, Kind kind, bytes32 requestId, uint8 index, bytes32 releaseDigest)
         external;
 

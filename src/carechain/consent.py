@@ -16,8 +16,9 @@ The read audit trail (access receipts, their Merkle batches, ``audit_trail``) is
 from __future__ import annotations
 
 from .crypto import (
-    KemSuite,
+    EmergencyShares,
     KeyPair,
+    Recipient,
     decode_key_object,
     encode_key_object,
     envelope_data_key,
@@ -77,22 +78,24 @@ def build_key_object(
     ipfs: IPFSClient,
     owner_keys: KeyPair,
     heads: list[RecordHead],
-    grantee_key: tuple[KemSuite, bytes],
+    grantee_key: Recipient,
 ) -> bytes:
-    """Wrap every version's data key of ``heads`` to the grantee; returns the object bytes.
+    """Wrap every version's data key of ``heads`` to the grantee (or split it among
+    emergency institutions); returns the object bytes.
 
     ``owner_keys`` must open the records (the patient's or the author's key pair).
     """
-    suite, public_key = grantee_key
     entries = []
     for head in heads:
         for version in contracts.registry.versions(head.record_id):
             context = contracts.record_context(head.patient, head.record_id, version.version)
             envelope = ipfs.cat(version.cid_digest)
             data_key = own_data_key(contracts, ipfs, owner_keys, head, version.version, envelope)
-            entries.append(
-                (head.record_id, version.version, wrap_key(data_key, suite, public_key, context))
-            )
+            if isinstance(grantee_key, EmergencyShares):
+                wrapped = grantee_key.wrap(data_key, context)
+            else:
+                wrapped = wrap_key(data_key, *grantee_key, context)
+            entries.append((head.record_id, version.version, wrapped))
     return encode_key_object(entries)
 
 

@@ -225,16 +225,26 @@ def key_fingerprint(public_key: bytes) -> bytes:
 
 
 def encrypt_record(
-    plaintext: bytes, context: RecordContext, recipients: list[tuple[KemSuite, bytes]]
+    plaintext: bytes,
+    context: RecordContext,
+    recipients: list[Recipient],
 ) -> bytes:
-    """Seal ``plaintext`` under a fresh data key wrapped to every recipient's public key."""
+    """Seal ``plaintext`` under a fresh data key wrapped to every recipient's public key
+    (an :class:`EmergencyShares` recipient gets the data key split among its holders)."""
     if not recipients:
         raise ValueError("a record needs at least one recipient (the patient)")
     data_key = new_data_key()
     parts = [_ENVELOPE_MAGIC, struct.pack(">H", len(recipients))]
-    for suite, public_key in recipients:
-        wrapped = wrap_key(data_key, suite, public_key, context)
-        parts += [key_fingerprint(public_key), struct.pack(">H", len(wrapped)), wrapped]
+    for recipient in recipients:
+        if isinstance(recipient, EmergencyShares):
+            fingerprint, wrapped = EMERGENCY_ENTRY, recipient.wrap(data_key, context)
+        else:
+            suite, public_key = recipient
+            fingerprint, wrapped = (
+                key_fingerprint(public_key),
+                wrap_key(data_key, suite, public_key, context),
+            )
+        parts += [fingerprint, struct.pack(">H", len(wrapped)), wrapped]
     parts.append(seal(plaintext, data_key, context))
     return b"".join(parts)
 
@@ -258,6 +268,11 @@ def _parse_envelope(envelope: bytes) -> tuple[dict[bytes, bytes], bytes]:
     except (ValueError, struct.error) as exc:
         raise DecryptionError(f"not a carechain record envelope ({exc})") from exc
     return keys, envelope[offset:]
+
+
+def envelope_entry(envelope: bytes, fingerprint: bytes) -> bytes | None:
+    """The wrapped entry an envelope keeps under ``fingerprint`` (None if it has none)."""
+    return _parse_envelope(envelope)[0].get(fingerprint)
 
 
 def envelope_readers(envelope: bytes) -> set[bytes]:
@@ -323,3 +338,101 @@ def decode_key_object(data: bytes) -> dict[tuple[bytes, int], bytes]:
     except (ValueError, struct.error) as exc:
         raise DecryptionError(f"not a carechain key object ({exc})") from exc
     return out
+
+
+# --------------------------------------------------------------------------- emergency shares
+#
+# A record of a patient enrolled in emergency escrow has its data key split t-of-n among
+# emergency institutions (SLIP-39, the same maintained implementation as key backups), each
+# share sealed to its institution's published key. The envelope keeps them as one entry under
+# EMERGENCY_ENTRY, itself in the envelope's entry format with no record after it:
+#   "CCE1" | u16 n | n x (fingerprint of the institution's key | u16 length | sealed share)
+# An institution opens only its own share, and only a threshold of shares rebuilds that one
+# record's data key: nothing here opens any other record.
+
+#: The envelope entry holding a record's emergency shares.
+EMERGENCY_ENTRY = hashlib.sha256(b"carechain/emergency-shares/v1").digest()
+
+
+def _emergency_info(context: RecordContext) -> bytes:
+    return b"carechain/emergency-share/v1" + hashlib.sha256(context.associated_data()).digest()
+
+
+_SHARE_HEAD = ">HBB"  # SLIP-39 identifier, member index, member threshold
+
+
+def split_data_key(data_key: bytes, threshold: int, count: int) -> list[bytes]:
+    """Split a (random) data key into ``count`` SLIP-39 shares, ``threshold`` of which rebuild
+    it (the maintained implementation key backups use). A data key is already uniformly
+    random, so SLIP-39's passphrase encryption (PBKDF2, milliseconds a share) is skipped:
+    the key is split as an "encrypted master secret" (``split_ems``, the library's public
+    API for a secret encrypted beforehand). A share is kept in binary (identifier, index,
+    threshold, value; one group, as carechain always splits) rather than as 33 words, whose
+    checksum costs more than the split; :func:`combine_data_key` turns it back into a
+    mnemonic, checksum and all."""
+    from shamir_mnemonic import EncryptedMasterSecret, split_ems
+
+    identifier = int.from_bytes(os.urandom(2), "big") & 0x7FFF  # SLIP-39 ids are 15 bits
+    ems = EncryptedMasterSecret(identifier, True, 0, data_key)
+    return [
+        struct.pack(_SHARE_HEAD, share.identifier, share.index, share.member_threshold)
+        + share.value
+        for share in split_ems(1, [(threshold, count)], ems)[0]
+    ]
+
+
+def combine_data_key(shares: list[bytes]) -> bytes:
+    """Rebuild a data key from shares :func:`split_data_key` made; too few, or shares that do
+    not belong together (one altered, or of another split), raise :class:`DecryptionError`."""
+    from shamir_mnemonic import MnemonicError, Share, decode_mnemonics, recover_ems
+
+    head = struct.calcsize(_SHARE_HEAD)
+    try:
+        mnemonics = []
+        for share in shares:
+            if len(share) <= head:
+                raise MnemonicError("a share is too short")
+            identifier, index, threshold = struct.unpack_from(_SHARE_HEAD, share)
+            value = share[head:]
+            mnemonics.append(
+                Share(identifier, True, 0, 0, 1, 1, index, threshold, value).mnemonic()
+            )
+        return bytes(recover_ems(decode_mnemonics(mnemonics)).ciphertext)
+    except (MnemonicError, ValueError) as exc:
+        raise DecryptionError(f"the emergency shares do not combine: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class EmergencyShares:
+    """A recipient of :func:`encrypt_record` that is not one key: emergency institutions,
+    ``threshold`` of which together rebuild the record's data key."""
+
+    threshold: int
+    holders: tuple[tuple[KemSuite, bytes], ...]
+
+    def wrap(self, data_key: bytes, context: RecordContext) -> bytes:
+        """``data_key`` split among the holders, each share sealed to its holder."""
+        shares = split_data_key(data_key, self.threshold, len(self.holders))
+        info = _emergency_info(context)
+        parts = [_ENVELOPE_MAGIC, struct.pack(">H", len(shares))]
+        for (suite, public_key), share in zip(self.holders, shares, strict=True):
+            sealed = seal_to(suite, public_key, share, info)
+            parts += [key_fingerprint(public_key), struct.pack(">H", len(sealed)), sealed]
+        return b"".join(parts)
+
+
+def open_emergency_share(wrapped: bytes, key_pair: KeyPair, context: RecordContext) -> bytes:
+    """An institution's share of a record's data key, from the record's emergency entry
+    (:meth:`EmergencyShares.wrap`) with the institution's key pair."""
+    entries, _ = _parse_envelope(wrapped)
+    sealed = entries.get(key_fingerprint(key_pair.public_key))
+    if sealed is None:
+        raise KeyNotFoundError(
+            "this record's data key was not split to your key (you were not one of the "
+            "patient's emergency institutions when it was anchored)"
+        )
+    return open_sealed_to(sealed, key_pair, _emergency_info(context))
+
+
+#: Whom a record is encrypted to: one reader's (KEM, public key), or emergency institutions.
+Recipient = tuple[KemSuite, bytes] | EmergencyShares

@@ -1,30 +1,40 @@
-"""Keys held by others: a private key split into t-of-n shares, each encrypted to its
-holder's published key, released to a recipient only under a condition the chain shows.
+"""Keys held by others, released to a recipient only under a condition the chain shows.
 
 Two uses (one contract, :class:`carechain.onchain.escrow.KeyEscrow`):
 
-- **Backup and recovery** of a patient's record key. Shares go to people the patient trusts
-  (relatives, their GP, guardians). On a new device the patient's *account* (its Ethereum
-  key, which is not the lost record key) opens a recovery request naming the new device's
-  public key; each holder's client checks the request on-chain, re-encrypts its share to that
-  key and records the release; the device verifies every share against its on-chain
-  commitment, rebuilds the key from ``t`` good ones, and the patient rotates.
-- **Emergency escrow**: a second key pair per patient, its shares held by emergency-care
-  institutions (``EMERGENCY_ROLE``). Hospitals wrap each new record's data key to it as well;
-  an institution's client releases its share to a clinician only while that clinician's
-  break-glass for the patient is open.
+- **Backup and recovery** of a patient's record key: the private key is split into t-of-n
+  shares, each encrypted to its holder's published key. Shares go to people the patient
+  trusts (relatives, their GP, guardians). On a new device the patient's *account* (its
+  Ethereum key, which is not the lost record key) opens a recovery request naming the new
+  device's public key; each holder's client checks the request on-chain, re-encrypts its
+  share to that key and records the release; the device verifies every share against its
+  on-chain commitment, rebuilds the key from ``t`` good ones, and the patient rotates.
+- **Emergency escrow**: no key of its own. Each record's *data key* is split t-of-n among
+  emergency-care institutions (``EMERGENCY_ROLE``) the patient chose
+  (:class:`carechain.crypto.EmergencyShares`): hospitals put the shares in every new
+  record's envelope, and the patient's enrolment puts those of older records in a key
+  object. While a clinician's break-glass for the patient is open, each institution's client
+  re-encrypts its shares of the patient's records to that clinician and records the release;
+  the clinician rebuilds each record's data key from ``t`` institutions' shares. A clinician
+  thus learns the data keys of records that existed while the access was open — no key that
+  opens anything anchored later, and nothing once it has closed — and one institution alone
+  learns nothing.
 
 Secret sharing is SLIP-39 (``shamir-mnemonic``, Trezor's reference implementation, over
 GF(256), with a digest that catches an inconsistent set of shares); fewer than ``t`` shares
-reveal nothing about the key. Each share is committed on-chain as
+reveal nothing. Each backup share is committed on-chain as
 ``keccak256(abi.encode(patient, kind, epoch, index, salt, share))`` with a random 32-byte
 salt that travels encrypted with the share, so a forged or swapped share is detected and
-never silently combined. Share material never goes on-chain or to IPFS in the clear.
+never silently combined; an emergency share is checked by what it opens (SLIP-39's digest,
+then the record's AES-GCM tag), and a combination that fails is left out. Share material
+never goes on-chain or to IPFS in the clear.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import struct
@@ -35,13 +45,18 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from .crypto import (
+    EMERGENCY_ENTRY,
+    EmergencyShares,
     KemSuite,
     KeyPair,
+    combine_data_key,
     decode_key_object,
-    envelope_data_key,
+    encode_key_object,
+    envelope_entry,
+    open_emergency_share,
+    open_envelope,
     open_sealed_to,
     seal_to,
-    unwrap_key,
 )
 from .errors import (
     CarechainError,
@@ -53,7 +68,7 @@ from .errors import (
     RecoveryError,
 )
 from .ipfs import IPFSClient
-from .model import EscrowKind, EscrowView, RecordHead
+from .model import EscrowKind, EscrowView, RecordVersion
 from .onchain import Contracts
 from .onchain.escrow import key_commitment
 
@@ -236,6 +251,27 @@ def _release_info(
 # --------------------------------------------------------------------------- set up
 
 
+def _checked_holders(
+    contracts: Contracts, patient: str, kind: EscrowKind, holders: Sequence[str], threshold: int
+) -> tuple[list[str], list[tuple[KemSuite, bytes]]]:
+    """The holders (checksummed) and their published keys, after every check the contract
+    makes and more: the threshold, distinct holders who are not the patient, emergency
+    holders' role, and a published key for each (else nothing can be encrypted to them)."""
+    holders = [to_checksum_address(h) for h in holders]
+    _check_threshold(threshold, len(holders))
+    for position, holder in enumerate(holders):
+        if holder == patient or holder in holders[:position]:
+            raise ValueError(
+                f"{holder} is listed twice or is the patient: each share needs its own holder"
+            )
+        if kind is EscrowKind.EMERGENCY and not contracts.registry.has_role("emergency", holder):
+            raise NotAuthorizedError(
+                f"{holder} is not an emergency institution (emergency role): only institutions "
+                "the governor admitted may hold emergency shares"
+            )
+    return holders, [contracts.reader_key(h) for h in holders]  # all published, or stop here
+
+
 def create_escrow(
     contracts: Contracts,
     ipfs: IPFSClient,
@@ -246,27 +282,17 @@ def create_escrow(
     threshold: int,
     keys_digest: bytes = bytes(32),
 ) -> EscrowView:
-    """Split ``escrowed``'s private key among ``holders`` (``threshold`` needed), each share
-    sealed to the holder's published key, the shares object added to IPFS, and the escrow set
-    up on-chain with a commitment per share; a later call is a re-share (a new epoch).
+    """Back up ``escrowed``'s private key: split among ``holders`` (``threshold`` needed),
+    each share sealed to the holder's published key, the shares object added to IPFS, and
+    the escrow set up on-chain with a commitment per share; a later call is a re-share (a
+    new epoch). (Emergency escrow splits data keys instead: :func:`create_emergency_escrow`.)
 
-    Everything is checked before anything is stored (the threshold, distinct holders who are
-    not the patient, each holder's published key, emergency holders' role); if the chain
-    then refuses, what was added to IPFS is unpinned again."""
+    Everything is checked before anything is stored; if the chain then refuses, what was
+    added to IPFS is unpinned again."""
+    if kind is not EscrowKind.BACKUP:
+        raise ValueError("an emergency escrow has no key to split: use create_emergency_escrow")
     address = to_checksum_address(str(patient.address))  # type: ignore[attr-defined]
-    holders = [to_checksum_address(h) for h in holders]
-    _check_threshold(threshold, len(holders))
-    for position, holder in enumerate(holders):
-        if holder == address or holder in holders[:position]:
-            raise ValueError(
-                f"{holder} is listed twice or is the patient: each share needs its own holder"
-            )
-        if kind is EscrowKind.EMERGENCY and not contracts.registry.has_role("emergency", holder):
-            raise NotAuthorizedError(
-                f"{holder} is not an emergency institution (emergency role): only institutions "
-                "the governor admitted may hold emergency shares"
-            )
-    holder_keys = [contracts.reader_key(h) for h in holders]  # all published, or stop here
+    holders, holder_keys = _checked_holders(contracts, address, kind, holders, threshold)
     epoch = contracts.escrow.next_epoch(address, kind)
     shares = split_secret(escrowed.private_bytes(), threshold, len(holders))
     draft = EscrowView(
@@ -300,16 +326,47 @@ def create_escrow(
             int(escrowed.suite),
             escrowed.public_key,
             added.digest,
-            keys_digest,
         )
     except (CarechainError, ValueError):
         ipfs.unpin(added.digest)
         raise
-    log.info(
-        "escrow set up: %s, epoch %d, %d of %d", kind.name.lower(), epoch, threshold, len(holders)
-    )
+    log.info("key backup set up: epoch %d, %d of %d", epoch, threshold, len(holders))
     view = contracts.escrow.escrow(address, kind)
     assert view is not None  # just created
+    return view
+
+
+def emergency_recipient(
+    contracts: Contracts, patient: str, institutions: Sequence[str], threshold: int
+) -> tuple[list[str], EmergencyShares]:
+    """Check ``institutions`` as emergency holders of ``patient``'s data keys (admitted,
+    distinct, keys published, a sound threshold) and return them with the recipient that
+    splits a data key among them."""
+    holders, keys = _checked_holders(
+        contracts, to_checksum_address(patient), EscrowKind.EMERGENCY, institutions, threshold
+    )
+    return holders, EmergencyShares(threshold, tuple(keys))
+
+
+def create_emergency_escrow(
+    contracts: Contracts,
+    patient: object,
+    institutions: Sequence[str],
+    threshold: int,
+    keys_digest: bytes,
+) -> EscrowView:
+    """Enrol ``patient`` in emergency escrow on-chain: ``institutions`` hold, ``threshold``
+    of them needed, shares of every record's data key; ``keys_digest`` is the key object
+    with the shares of records anchored before (built with :func:`emergency_recipient`'s
+    recipient). Hospitals split new records' data keys among the same institutions."""
+    address = to_checksum_address(str(patient.address))  # type: ignore[attr-defined]
+    holders, _ = _checked_holders(contracts, address, EscrowKind.EMERGENCY, institutions, threshold)
+    contracts.escrow.create(
+        patient, EscrowKind.EMERGENCY, threshold, holders, [], 0, b"", bytes(32), keys_digest
+    )
+    view = contracts.escrow.escrow(address, EscrowKind.EMERGENCY)
+    assert view is not None  # just created
+    log.info("emergency escrow set up: epoch %d, %d of %d", view.epoch, threshold, len(holders))
     return view
 
 
@@ -438,31 +495,136 @@ def rebuild_key(
     return rebuilt
 
 
+def _record_release_info(
+    contracts: Contracts, patient: str, access_id: bytes, record: RecordVersion, index: int
+) -> bytes:
+    return _info(
+        b"carechain/emergency-release/v1",
+        contracts,
+        bytes.fromhex(patient.removeprefix("0x")),
+        access_id,
+        record.record_id,
+        struct.pack(">IB", record.version, index),
+    )
+
+
+def release_emergency_shares(
+    contracts: Contracts,
+    ipfs: IPFSClient,
+    holder_account: object,
+    holder_keys: KeyPair,
+    escrow: EscrowView,
+    access_id: bytes,
+    clinician_key: tuple[KemSuite, bytes],
+) -> tuple[bytes, int]:
+    """As an emergency institution, re-encrypt my shares of the data keys of ``escrow``'s
+    patient's records (each record's latest version) to the clinician of break-glass
+    ``access_id``, add them to IPFS as one key object and record the release on-chain.
+    Returns the release's digest and how many records it covers. The caller has checked
+    that the access is open (the contract checks again). Records whose data key was not
+    split to this institution (anchored before the patient enrolled it, or while opted
+    out) are not in the release."""
+    holder = to_checksum_address(str(holder_account.address))  # type: ignore[attr-defined]
+    if holder not in escrow.holders:
+        raise NotAuthorizedError(
+            f"{holder} holds no share of {escrow.patient}'s records' data keys (not one of the "
+            f"institutions of their emergency escrow, epoch {escrow.epoch})"
+        )
+    index = escrow.holders.index(holder)
+    older = decode_key_object(ipfs.cat(escrow.keys_digest))
+    suite, public_key = clinician_key
+    entries = []
+    for record in contracts.registry.records_of(escrow.patient):
+        context = contracts.record_context(escrow.patient, record.record_id, record.version)
+        # The split in the envelope (anchored while enrolled) or in the enrolment's key object
+        # (anchored before it, or split among other institutions then).
+        share = None
+        for wrapped in (
+            envelope_entry(ipfs.cat(record.cid_digest), EMERGENCY_ENTRY),
+            older.get((record.record_id, record.version)),
+        ):
+            if wrapped is not None:
+                with contextlib.suppress(KeyNotFoundError):
+                    share = open_emergency_share(wrapped, holder_keys, context)
+                    break
+        if share is None:
+            continue  # not split to this institution (anchored while not enrolled)
+        info = _record_release_info(contracts, escrow.patient, access_id, record, index)
+        entries.append((record.record_id, record.version, seal_to(suite, public_key, share, info)))
+    added = ipfs.add(encode_key_object(entries))
+    try:
+        contracts.escrow.release(
+            holder_account, escrow.patient, EscrowKind.EMERGENCY, access_id, index, added.digest
+        )
+    except (CarechainError, ValueError):
+        ipfs.unpin(added.digest)
+        raise
+    log.info("emergency shares released: %d record(s), share %d", len(entries), index)
+    return added.digest, len(entries)
+
+
 def emergency_data_key(
     contracts: Contracts,
     ipfs: IPFSClient,
-    emergency_keys: KeyPair,
-    escrow: EscrowView,
-    head: RecordHead,
-    version: int,
+    clinician_keys: KeyPair,
+    access_id: bytes,
+    record: RecordVersion,
     envelope: bytes,
 ) -> bytes:
-    """A record version's data key through the patient's emergency key: wrapped in the
-    envelope (records anchored while the patient was enrolled) or in the escrow's key object
-    (records anchored before)."""
-    context = contracts.record_context(head.patient, head.record_id, version)
-    try:
-        return envelope_data_key(envelope, emergency_keys, context)
-    except KeyNotFoundError:
-        pass
-    wrapped = decode_key_object(ipfs.cat(escrow.keys_digest)).get((head.record_id, version))
-    if wrapped is None:
-        raise KeyNotFoundError(
-            f"record 0x{head.record_id.hex()} version {version} is not wrapped to "
-            f"{head.patient}'s emergency key (anchored after an opt-out, or the patient "
-            "re-enrolled without it)"
+    """A record version's data key for the clinician of break-glass ``access_id``, rebuilt
+    from the shares emergency institutions released to them for it. Each combination of
+    shares is checked by what it opens (SLIP-39's digest, then the record's AES-GCM tag): a
+    forged or altered share is left out and named, never trusted. Too few good shares raise
+    :class:`RecoveryError` saying how many more institutions must release."""
+    patient = record.patient
+    context = contracts.record_context(patient, record.record_id, record.version)
+    shares: dict[str, bytes] = {}
+    problems: list[str] = []
+    for release in contracts.escrow.releases(patient, EscrowKind.EMERGENCY, access_id):
+        if release.holder in shares:
+            continue
+        try:
+            sealed = decode_key_object(ipfs.cat(release.release_digest)).get(
+                (record.record_id, record.version)
+            )
+            if sealed is None:
+                continue  # that institution held no share of this record
+            info = _record_release_info(contracts, patient, access_id, record, release.index)
+            shares[release.holder] = open_sealed_to(sealed, clinician_keys, info)
+        except (DecryptionError, IPFSError) as exc:
+            problems.append(f"the release of {release.holder}: {exc}")
+    # Every share names the threshold of its split; a forged one may lie, so each claim is
+    # tried, smallest first, and only a combination that opens the record is believed.
+    claims = sorted({share[3] for share in shares.values() if len(share) > 4} or {2})
+    tried_enough = False
+    for threshold in claims:
+        if threshold < 2 or threshold > len(shares):
+            continue
+        tried_enough = True
+        for combination in itertools.combinations(shares.items(), threshold):
+            try:
+                data_key = combine_data_key([share for _, share in combination])
+                open_envelope(envelope, data_key, context)
+                return data_key
+            except DecryptionError as exc:
+                names = ", ".join(holder for holder, _ in combination)
+                problems.append(f"the shares of {names} do not open the record ({exc})")
+    for problem in problems:
+        log.warning("emergency read: %s", problem)
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    if not tried_enough:
+        needed = min(claims)
+        raise RecoveryError(
+            f"{len(shares)} emergency institution(s) released a share of record "
+            f"0x{record.record_id.hex()} version {record.version} for this access, but "
+            f"{needed} are needed: ask {needed - len(shares)} more to release theirs "
+            f"(carechain emergency release){detail}"
         )
-    return unwrap_key(wrapped, emergency_keys, context)
+    raise RecoveryError(
+        f"no combination of the {len(shares)} released shares opens record "
+        f"0x{record.record_id.hex()} version {record.version}: a released share is forged "
+        f"or altered; ask another institution to release{detail}"
+    )
 
 
 __all__ = [
@@ -470,10 +632,13 @@ __all__ = [
     "RECOVERY_TTL",
     "HeldShare",
     "combine_shares",
+    "create_emergency_escrow",
     "create_escrow",
     "emergency_data_key",
+    "emergency_recipient",
     "held_share",
     "rebuild_key",
+    "release_emergency_shares",
     "release_share",
     "require_escrow",
     "share_commitment",

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from .consent import permitted_readers
-from .crypto import RecordContext, encrypt_record
+from .crypto import Recipient, RecordContext, encrypt_record
 from .errors import (
     CarechainError,
     ChainError,
@@ -61,17 +61,17 @@ class Hospital(Party):
 
     def _readers(
         self, patient: str, category: Category, record_id: bytes | None = None
-    ) -> list[tuple[Any, bytes]]:
+    ) -> list[Recipient]:
         """Who a new record version is encrypted to: the patient, this hospital, the
-        patient's emergency key if they are enrolled in emergency escrow, and every grantee
-        the patient's active consents let read it (so consent given before a record exists
-        covers it). Grantees with no published key are skipped; they get keys when
-        the patient next shares them."""
-        readers = [
+        patient's emergency institutions if they are enrolled in emergency escrow (the data
+        key split among them), and every grantee the patient's active consents let read it
+        (so consent given before a record exists covers it). Grantees with no published key
+        are skipped; they get keys when the patient next shares them."""
+        readers: list[Recipient] = [
             self.contracts.reader_key(patient),
             (self.key_pair.suite, self.key_pair.public_key),
         ]
-        emergency = self.contracts.emergency_key(patient)  # None if not enrolled
+        emergency = self.contracts.emergency_shares(patient)  # None if not enrolled
         if emergency is not None:
             readers.append(emergency)
         consents = self.contracts.consent.consents(patient=patient)
@@ -128,7 +128,7 @@ class Hospital(Party):
         todo = [i for i, ref in enumerate(results) if ref is None]
         # Who may read depends only on (patient, category): look it up once per pair, not
         # once per record (each lookup is several RPC calls).
-        readers: dict[tuple[str, Category], list[tuple[Any, bytes]]] = {}
+        readers: dict[tuple[str, Category], list[Recipient]] = {}
         for index in todo:
             pair = (items[index][0], kinds[index])
             if pair not in readers:

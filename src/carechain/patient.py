@@ -6,9 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from .consent import build_key_object
-from .crypto import KemSuite, KeyPair
+from .crypto import KeyPair
 from .errors import CarechainError, ConfigurationError
-from .escrow import RECOVERY_TTL, create_escrow, rebuild_key, require_escrow
+from .escrow import (
+    RECOVERY_TTL,
+    create_emergency_escrow,
+    create_escrow,
+    emergency_recipient,
+    rebuild_key,
+    require_escrow,
+)
 from .model import (
     BreakGlassAccess,
     ClaimView,
@@ -228,28 +235,22 @@ class Patient(Party):
     # ------------------------------------------------------------------ emergency escrow
 
     def enroll_emergency(self, institutions: list[str], threshold: int) -> EscrowView:
-        """Let emergency clinicians open my records during an open break-glass: a fresh
-        emergency key pair is split among emergency institutions the governor admitted
-        (``threshold`` needed), the data keys of my records so far are wrapped to it
-        (hospitals wrap new ones), and its private key is then forgotten. Calling it again
-        replaces the emergency key (do so after a break-glass, so what was released then
-        opens nothing new)."""
-        emergency = KeyPair.generate(KemSuite.MLKEM768_X25519)
+        """Let emergency clinicians open my records during an open break-glass: the data key
+        of each of my records so far is split among emergency institutions the governor
+        admitted (``threshold`` of them needed), each share encrypted to its institution, and
+        hospitals split new records' keys the same way. No key exists that opens them all:
+        during a break-glass the institutions release shares of the records that exist then,
+        to that clinician only. Calling it again replaces the institutions: every record so
+        far is split among the new ones too."""
+        holders, recipient = emergency_recipient(
+            self.contracts, self.address, institutions, threshold
+        )  # every check first: nothing is stored for a refused enrolment
         heads = [head for head, _ in self.list_records()]
-        key_object = build_key_object(
-            self.contracts, self.ipfs, self.key_pair, heads, (emergency.suite, emergency.public_key)
-        )
+        key_object = build_key_object(self.contracts, self.ipfs, self.key_pair, heads, recipient)
         keys = self.ipfs.add(key_object)
         try:
-            return create_escrow(
-                self.contracts,
-                self.ipfs,
-                self.account,
-                EscrowKind.EMERGENCY,
-                emergency,
-                institutions,
-                threshold,
-                keys.digest,
+            return create_emergency_escrow(
+                self.contracts, self.account, holders, threshold, keys.digest
             )
         except (CarechainError, ValueError):
             self.ipfs.unpin(keys.digest)

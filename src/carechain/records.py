@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .consent import own_data_key, shared_data_key
-from .crypto import KemSuite, KeyPair, encrypt_record, open_envelope
+from .crypto import KemSuite, KeyPair, Recipient, encrypt_record, open_envelope
 from .errors import ConsentRequiredError, NotAuthorizedError
-from .escrow import emergency_data_key, rebuild_key, release_share, require_escrow
+from .escrow import emergency_data_key, release_emergency_shares, release_share, require_escrow
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
 from .model import EscrowKind, PendingAnchor, Purpose, RecordHead, RecordVersion
@@ -62,7 +62,7 @@ def seal_and_store(
     patient: str,
     record_id: bytes,
     version: int,
-    readers: list[tuple[KemSuite, bytes]],
+    readers: list[Recipient],
     category: Category | None = None,
 ) -> tuple[PendingAnchor, AddedContent]:
     """Validate, encrypt to ``readers``, add and pin on IPFS: ready to anchor (one record;
@@ -80,7 +80,7 @@ class SealJob:
     patient: str
     record_id: bytes
     version: int
-    readers: list[tuple[KemSuite, bytes]]
+    readers: list[Recipient]
     category: Category
     plaintext: bytes  # canonical, already validated FHIR
 
@@ -136,8 +136,6 @@ class Party:
         self.key_pair = key_pair
         #: Signed receipts of this party's consented reads, anchored in batches.
         self.receipts = ReceiptBook(account, contracts, ipfs, key_pair)
-        #: The emergency key rebuilt for one break-glass access (memory only).
-        self._emergency_keys: dict[tuple[bytes, int], KeyPair] = {}
 
     def publish_key(self) -> Any:
         """Publish this party's encryption key so others can encrypt to it."""
@@ -173,10 +171,11 @@ class Party:
         self, record_id: bytes, access_id: bytes, version: int | None = None
     ) -> DecryptedRecord:
         """Read a record of a patient enrolled in emergency escrow during this clinician's
-        open break-glass ``access_id``: the emergency key is rebuilt (in memory) from the
-        shares emergency institutions released to this clinician for that access, and the
-        read is receipted with purpose emergency like any other. Refused (before anything is
-        fetched) once the break-glass has closed, expired or been found unjustified."""
+        open break-glass ``access_id``: its data key is rebuilt (in memory) from the shares
+        emergency institutions released to this clinician for that access — that record's
+        key only — and the read is receipted with purpose emergency like any other. Refused
+        (before anything is fetched) once the break-glass has closed, expired or been found
+        unjustified."""
         head = self.contracts.registry.head(record_id)
         access = self.contracts.consent.break_glass_by_id(access_id)
         if access.patient != head.patient or access.clinician != self.address:
@@ -184,16 +183,11 @@ class Party:
                 f"break-glass 0x{access_id.hex()} is not {self.address}'s access to "
                 f"{head.patient}'s records"
             )
-        escrow = require_escrow(self.contracts, head.patient, EscrowKind.EMERGENCY)
-        cache_key = (access_id, escrow.epoch)
 
         def emergency_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
-            keys = self._emergency_keys.get(cache_key)
-            if keys is None:
-                keys = rebuild_key(self.contracts, self.ipfs, self.key_pair, escrow, access_id)
-                self._emergency_keys = {cache_key: keys}  # one access's key at a time
+            record = self.contracts.registry.version(head.record_id, version, head)
             return emergency_data_key(
-                self.contracts, self.ipfs, keys, escrow, head, version, envelope
+                self.contracts, self.ipfs, self.key_pair, access_id, record, envelope
             )
 
         return self._read_as_reader(head, version, Purpose.EMERGENCY, emergency_key)
@@ -256,10 +250,12 @@ class Party:
         )
 
     def release_emergency_share(self, patient: str, access_id: bytes) -> bytes:
-        """As an emergency institution, release my share of ``patient``'s emergency key to
-        the clinician of break-glass ``access_id`` — only while it is open, for that patient,
-        by a clinician who is still a provider (checked here on the chain's state before
-        anything is stored, and again by the contract). Returns the release's digest."""
+        """As an emergency institution, release my shares of the data keys of ``patient``'s
+        records to the clinician of break-glass ``access_id`` — only while it is open, for
+        that patient, by a clinician who is still a provider (checked here on the chain's
+        state before anything is stored, and again by the contract). The clinician still
+        needs the threshold of institutions, and learns the keys of records that exist now,
+        nothing anchored later. Returns the release's digest."""
         escrow = require_escrow(self.contracts, patient, EscrowKind.EMERGENCY)
         access = self.contracts.consent.break_glass_by_id(access_id)
         clinician = access.clinician
@@ -275,7 +271,7 @@ class Party:
                 "expired, found unjustified, or its clinician is no longer a provider): "
                 "nothing released"
             )
-        return release_share(
+        digest, _ = release_emergency_shares(
             self.contracts,
             self.ipfs,
             self.account,
@@ -284,3 +280,4 @@ class Party:
             access_id,
             self.contracts.reader_key(clinician),
         )
+        return digest

@@ -67,9 +67,40 @@ contract EscrowTest is EscrowFixture {
         vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.MissingValue.selector, "commitment"));
         escrow.createEscrow(BACKUP, 2, holders, commitments, 0x20, PUBLIC_KEY, SHARES, 0);
         vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.MissingValue.selector, "keysDigest"));
-        escrow.createEscrow(
-            EMERGENCY_KEY, 2, _three(emergencyA, emergencyB, emergencyC), _commitments(3), 0x20, PUBLIC_KEY, SHARES, 0
-        );
+        escrow.createEscrow(EMERGENCY_KEY, 2, _three(emergencyA, emergencyB, emergencyC), new bytes32[](0), 0, "", 0, 0);
+        vm.stopPrank();
+    }
+
+    /// An emergency escrow stores who holds shares and the older records' key object, and
+    /// no key: the data keys are split per record.
+    function test_emergencyEscrowHasNoKeyOfItsOwn() public {
+        vm.assertEq(_enrollEmergency(), 1);
+        IKeyEscrow.Escrow memory stored = escrow.getEscrow(patient, EMERGENCY_KEY);
+        vm.assertEq(stored.threshold, 2);
+        vm.assertEq(stored.holders, 3);
+        vm.assertEq(stored.kemId, 0);
+        vm.assertEq(stored.keyCommitment, bytes32(0));
+        vm.assertEq(stored.sharesDigest, bytes32(0));
+        vm.assertEq(stored.keysDigest, KEYS);
+        IKeyEscrow.Share memory share = escrow.getShare(patient, EMERGENCY_KEY, 1, 2);
+        vm.assertEq(share.holder, emergencyC);
+        vm.assertEq(share.commitment, bytes32(0));
+    }
+
+    /// A key, a shares object or commitments given for an emergency escrow are refused: a
+    /// client that sent them would believe a key exists that no release ever uses.
+    function test_emergencyEscrowRefusesAKey() public {
+        address[] memory institutions = _three(emergencyA, emergencyB, emergencyC);
+        bytes32[] memory none = new bytes32[](0);
+        vm.startPrank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.InvalidThreshold.selector, 2, 3, 3));
+        escrow.createEscrow(EMERGENCY_KEY, 2, institutions, _commitments(3), 0, "", 0, KEYS);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NotForEmergency.selector, "publicKey"));
+        escrow.createEscrow(EMERGENCY_KEY, 2, institutions, none, 0x20, "", 0, KEYS);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NotForEmergency.selector, "publicKey"));
+        escrow.createEscrow(EMERGENCY_KEY, 2, institutions, none, 0, PUBLIC_KEY, 0, KEYS);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NotForEmergency.selector, "sharesDigest"));
+        escrow.createEscrow(EMERGENCY_KEY, 2, institutions, none, 0, "", SHARES, KEYS);
         vm.stopPrank();
     }
 

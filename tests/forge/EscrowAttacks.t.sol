@@ -226,14 +226,12 @@ contract EscrowAttacksTest is EscrowFixture {
     }
 
     /// A patient names friends as "emergency" holders: only institutions governance admitted
-    /// may hold emergency shares (hospitals wrap every record to that key).
+    /// may hold emergency shares (hospitals split every record's data key among them).
     function test_attack_emergencyHoldersNotChosenByGovernance() public {
         vm.prank(patient);
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, relative, EMERGENCY_ROLE)
         );
-        escrow.createEscrow(
-            EMERGENCY_KEY, 2, _three(emergencyA, relative, emergencyC), _commitments(3), 0x20, PUBLIC_KEY, SHARES, KEYS
-        );
+        escrow.createEscrow(EMERGENCY_KEY, 2, _three(emergencyA, relative, emergencyC), new bytes32[](0), 0, "", 0, KEYS);
     }
 }

@@ -15,7 +15,7 @@ abstract contract EscrowFixture is ConsentFixture {
     bytes constant PUBLIC_KEY = hex"0102030405060708091011121314151617181920212223242526272829303132";
     bytes constant DEVICE_KEY = hex"a1a2a3a4a5a6a7a8a9b0b1b2b3b4b5b6b7b8b9c0c1c2c3c4c5c6c7c8c9d0d1d2";
     bytes32 constant SHARES = keccak256("shares on IPFS");
-    bytes32 constant KEYS = keccak256("data keys wrapped to the emergency key");
+    bytes32 constant KEYS = keccak256("older records' data keys, split among the institutions");
     bytes32 constant RELEASE = keccak256("a share encrypted to its recipient");
 
     function _three(address a, address b, address c) internal pure returns (address[] memory list) {
@@ -40,11 +40,12 @@ abstract contract EscrowFixture is ConsentFixture {
         return _backup(_three(relative, gp, guardian));
     }
 
-    /// The patient escrows an emergency key with the three institutions, 2 needed.
+    /// The patient enrols in emergency escrow with the three institutions, 2 needed: its
+    /// records' data keys are split among them (no key, shares object or commitments here).
     function _enrollEmergency() internal returns (uint32) {
         vm.prank(patient);
         return escrow.createEscrow(
-            EMERGENCY_KEY, 2, _three(emergencyA, emergencyB, emergencyC), _commitments(3), 0x20, PUBLIC_KEY, SHARES, KEYS
+            EMERGENCY_KEY, 2, _three(emergencyA, emergencyB, emergencyC), new bytes32[](0), 0, "", 0, KEYS
         );
     }
 

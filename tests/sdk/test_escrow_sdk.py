@@ -1,21 +1,41 @@
 """Keys people can lose (issue 18), end to end on anvil and Kubo: a patient backs up their
 record key 2 of 3, loses it, recovers it on a new device, reads every old record and
-rotates; emergency institutions release an emergency key only during an open break-glass.
+rotates; emergency institutions release their shares of each record's data key only during
+an open break-glass, and what they release opens those records and nothing anchored later.
 Every refusal is shown: too few shares, a forged share, a holder without a request, a
 stranger, a release without (or after) break-glass, for another patient, after opt-out."""
+
+import os
 
 import pytest
 
 from carechain import ConsentRequiredError, KemSuite, KeyPair, Patient, Purpose
-from carechain.crypto import envelope_readers, key_fingerprint, seal_to
+from carechain.crypto import (
+    EMERGENCY_ENTRY,
+    decode_key_object,
+    encode_key_object,
+    envelope_readers,
+    key_fingerprint,
+    open_envelope,
+    seal_to,
+)
 from carechain.errors import (
     ChainError,
     ConfigurationError,
+    DecryptionError,
     KeyNotFoundError,
     NotAuthorizedError,
     RecoveryError,
 )
-from carechain.escrow import HeldShare, _release_info, held_share, share_commitment, split_secret
+from carechain.escrow import (
+    HeldShare,
+    _record_release_info,
+    _release_info,
+    emergency_data_key,
+    held_share,
+    share_commitment,
+    split_secret,
+)
 from carechain.hospital import Hospital
 from carechain.model import EscrowKind
 from carechain.samples import chart
@@ -265,7 +285,7 @@ def test_one_institution_alone_opens_nothing(
 ):
     access = er_doctor.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
     institutions[1].release_emergency_share(patient_client.address, access)
-    with pytest.raises(RecoveryError, match="1 valid share"):
+    with pytest.raises(RecoveryError, match=r"1 emergency institution.*2 are needed: ask 1 more"):
         er_doctor.read_in_emergency(chart_refs[0].record_id, access)
 
 
@@ -277,7 +297,7 @@ def test_no_release_without_break_glass(patient_client, institutions, enrolled, 
     with pytest.raises(ChainError, match="NoOpenRequest"):
         contracts.escrow.release(
             institutions[0].account, patient_client.address, EscrowKind.EMERGENCY, bytes(32),
-            0, enrolled.shares_digest,
+            0, enrolled.keys_digest,
         )  # fmt: skip
 
 
@@ -314,23 +334,119 @@ def test_unjustified_verdict_ends_release(
 
 
 def test_opt_out(patient_client, hospital_client, institutions, enrolled, er_doctor, contracts):
-    """After opting out, institutions release nothing and new records are not wrapped to the
-    emergency key: break-glass authorises but opens nothing."""
-    emergency_public = enrolled.public_key
+    """After opting out, institutions release nothing and new records' data keys are not
+    split among them: break-glass authorises but opens nothing."""
+    before = allergy(hospital_client, patient_client)
+    assert EMERGENCY_ENTRY in envelope_readers(patient_client.ipfs.cat(before.digest))
     patient_client.opt_out_emergency()
     access = er_doctor.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
     with pytest.raises(KeyNotFoundError, match="no emergency escrow"):
         institutions[0].release_emergency_share(patient_client.address, access)
     later = allergy(hospital_client, patient_client)
-    readers = envelope_readers(patient_client.ipfs.cat(later.digest))
-    assert key_fingerprint(emergency_public) not in readers
-    assert contracts.emergency_key(patient_client.address) is None
+    assert EMERGENCY_ENTRY not in envelope_readers(patient_client.ipfs.cat(later.digest))
+    assert contracts.emergency_shares(patient_client.address) is None
 
 
-def test_only_admitted_institutions_hold_emergency_shares(patient_client, holders):
+def test_only_admitted_institutions_hold_emergency_shares(patient_client, holders, contracts):
     with pytest.raises(NotAuthorizedError, match="not an emergency institution"):
         patient_client.enroll_emergency([h.address for h in holders], 2)
-    assert patient_client.contracts.emergency_key(patient_client.address) is None
+    assert contracts.emergency_shares(patient_client.address) is None
+    assert contracts.escrow.next_epoch(patient_client.address, EscrowKind.EMERGENCY) == 1
+
+
+def released_to(clinician, contracts, patient, access):
+    """Everything the institutions released to ``clinician`` for ``access``: per holder,
+    {(record id, version): share sealed to the clinician}."""
+    opened = {}
+    for release in contracts.escrow.releases(patient, EscrowKind.EMERGENCY, access):
+        entries = decode_key_object(clinician.ipfs.cat(release.release_digest))
+        opened[release.holder] = dict(entries)
+    return opened
+
+
+def test_what_was_released_opens_nothing_anchored_later(
+    patient_client, hospital_client, institutions, enrolled, er_doctor, chart_refs, contracts
+):
+    """The gap a single emergency key had: a clinician who once got it could open every
+    record anchored afterwards. Now two institutions release during an open break-glass;
+    after it closes the hospital anchors a new allergy record, and nothing the clinician
+    was given holds a share of it — even calling the SDK directly, past the chain's check,
+    it cannot be rebuilt."""
+    patient = patient_client.address
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    institutions[0].release_emergency_share(patient, access)
+    institutions[1].release_emergency_share(patient, access)
+    released = released_to(er_doctor, contracts, patient, access)
+    assert {len(entries) for entries in released.values()} == {len(chart_refs)}
+    patient_client.close_break_glass(access)
+    later = allergy(hospital_client, patient_client)
+    assert all((later.record_id, 1) not in entries for entries in released.values())
+    record = contracts.registry.version(later.record_id)
+    with pytest.raises(RecoveryError, match="0 emergency institution"):
+        emergency_data_key(
+            contracts, er_doctor.ipfs, er_doctor.key_pair, access, record,
+            er_doctor.ipfs.cat(later.digest),
+        )  # fmt: skip
+
+
+def test_each_released_key_opens_only_its_own_record(
+    patient_client, institutions, enrolled, er_doctor, chart_refs, contracts
+):
+    """What a release gives is per record: the key rebuilt for one record does not open
+    another (there is no patient-wide key to rebuild)."""
+    patient = patient_client.address
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    institutions[1].release_emergency_share(patient, access)
+    institutions[2].release_emergency_share(patient, access)
+    first, second = (contracts.registry.version(ref.record_id) for ref in chart_refs[:2])
+    key = emergency_data_key(
+        contracts, er_doctor.ipfs, er_doctor.key_pair, access, first,
+        er_doctor.ipfs.cat(first.cid_digest),
+    )  # fmt: skip
+    with pytest.raises(DecryptionError):
+        open_envelope(
+            er_doctor.ipfs.cat(second.cid_digest), key,
+            contracts.record_context(patient, second.record_id, second.version),
+        )  # fmt: skip
+
+
+def forge_emergency_release(institution, contracts, patient, access, er_doctor, records):
+    """An institution that releases random bytes as its shares (sealed properly to the
+    clinician, so only combining can tell)."""
+    escrow = contracts.escrow.escrow(patient, EscrowKind.EMERGENCY)
+    index = escrow.holders.index(institution.address)
+    suite, key = contracts.reader_key(er_doctor.address)
+    entries = [
+        (
+            r.record_id, r.version,
+            seal_to(suite, key, bytes([1, 2, index + 1, 2]) + os.urandom(32),
+                    _record_release_info(contracts, patient, access, r, index)),
+        )
+        for r in records
+    ]  # fmt: skip
+    added = institution.ipfs.add(encode_key_object(entries))
+    contracts.escrow.release(
+        institution.account, patient, EscrowKind.EMERGENCY, access, index, added.digest
+    )
+
+
+def test_a_forged_emergency_share_is_left_out_and_named(
+    patient_client, institutions, enrolled, er_doctor, chart_refs, contracts, caplog
+):
+    """A lying institution cannot make the clinician accept a wrong key: with two honest
+    releases the record opens (the forged share is named in a warning); with the forger and
+    one honest institution nothing is believed."""
+    patient = patient_client.address
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    records = contracts.registry.records_of(patient)
+    forge_emergency_release(institutions[0], contracts, patient, access, er_doctor, records)
+    institutions[1].release_emergency_share(patient, access)
+    with pytest.raises(RecoveryError, match="a released share is forged or altered"):
+        er_doctor.read_in_emergency(chart_refs[0].record_id, access)
+    institutions[2].release_emergency_share(patient, access)
+    record = er_doctor.read_in_emergency(chart_refs[0].record_id, access)
+    assert record.head.record_id == chart_refs[0].record_id
+    assert institutions[0].address in caplog.text
 
 
 def test_commitments_are_what_the_contract_stores(patient_client, holders, contracts):

@@ -151,7 +151,9 @@ def test_no_share_or_key_material_in_the_clear(
 ):  # fmt: skip
     """Back up a key 2 of 3, recover it on a new device and rotate, enrol in emergency
     escrow and open a record under break-glass: no escrowed private key, no share, no
-    device key is anywhere public — calldata, logs, contract state or the Kubo repository."""
+    device key, no data key split for emergencies and none of its shares is anywhere public
+    — calldata, logs, contract state or the Kubo repository."""
+    import carechain.crypto as crypto_module
     import carechain.escrow as escrow_module
     from carechain import KemSuite, KeyPair, Patient
     from carechain.hospital import Hospital
@@ -165,6 +167,15 @@ def test_no_share_or_key_material_in_the_clear(
         return shares
 
     monkeypatch.setattr(escrow_module, "split_secret", recording_split)
+    split_key = crypto_module.split_data_key
+    keys_seen: list[tuple[bytes, list[bytes]]] = []
+
+    def recording_split_key(data_key, threshold, count):
+        shares = split_key(data_key, threshold, count)
+        keys_seen.append((data_key, shares))
+        return shares
+
+    monkeypatch.setattr(crypto_module, "split_data_key", recording_split_key)
 
     def published(kind, account):
         client = kind(account, contracts, ipfs, KeyPair.generate())
@@ -193,9 +204,12 @@ def test_no_share_or_key_material_in_the_clear(
         institution.release_emergency_share(device.address, access)
     clinician.read_in_emergency(ref.record_id, access)
     clinician.receipts.flush()
-    assert len(secrets_seen) == 2  # the backup and the emergency key were split
+    assert len(secrets_seen) == 1  # the backup; emergency escrow has no key to split
+    assert keys_seen  # the record's data key, split among the institutions at enrolment
 
     private = [secret for secret, _ in secrets_seen] + [device.key_pair.private_bytes()]
+    private += [data_key for data_key, _ in keys_seen]
+    private += [share for _, key_shares in keys_seen for share in key_shares]
     shares = [share for _, split_shares in secrets_seen for share in split_shares]
     places = {
         "transaction calldata or event logs": chain_blobs(chain),

@@ -31,16 +31,16 @@ def emergency_enroll(
     account: Any, key: Path, institutions: tuple[str, ...], threshold: int
 ) -> None:
     """As a patient, let emergency clinicians open your records during an open
-    break-glass: a new emergency key is split among --institution (--threshold needed),
-    your records' data keys are wrapped to it, and hospitals wrap new ones. Run it again to
-    replace the emergency key (after a break-glass, say)."""
+    break-glass: each record's data key is split among --institution (--threshold needed):
+    your records so far now, new ones by the hospital that anchors them. Run it again to
+    replace the institutions."""
     from ..patient import Patient
 
     with role_client(Patient, account, key) as patient:
         view = patient.enroll_emergency(list(institutions), threshold)
     click.echo(
         f"enrolled (epoch {view.epoch}): {view.threshold} of {len(view.holders)} institutions "
-        "release your emergency key, only during an open break-glass"
+        "release shares of your records' keys, only during an open break-glass"
     )
 
 
@@ -91,13 +91,13 @@ def emergency_close(account: Any, access_id: str) -> None:
 @click.argument("access_id")
 @key_option
 def emergency_release(account: Any, patient: str, access_id: str, key: Path) -> None:
-    """As an emergency institution, release your share of PATIENT's emergency key to the
-    clinician of break-glass ACCESS_ID — refused unless it is open, for PATIENT."""
+    """As an emergency institution, release your shares of the keys of PATIENT's records to
+    the clinician of break-glass ACCESS_ID — refused unless it is open, for PATIENT."""
     from ..records import Party
 
     with role_client(Party, account, key) as institution:
         digest = institution.release_emergency_share(patient, hex32(access_id))
-    click.echo(f"released your share for {access_id} (0x{digest.hex()})")
+    click.echo(f"released your shares for {access_id} (0x{digest.hex()})")
 
 
 @emergency.command("read", cls=Connected)
@@ -106,7 +106,7 @@ def emergency_release(account: Any, patient: str, access_id: str, key: Path) -> 
 @click.argument("access_id")
 @key_option
 def emergency_read(account: Any, record_id: str, access_id: str, key: Path) -> None:
-    """As the clinician of open break-glass ACCESS_ID, read RECORD_ID with the emergency
+    """As the clinician of open break-glass ACCESS_ID, read RECORD_ID with the shares of its
     key the institutions released to you; the read is receipted on the patient's trail.
     Prints the FHIR JSON."""
     from ..fhir import dumps as fhir_dumps
@@ -121,8 +121,8 @@ def emergency_read(account: Any, record_id: str, access_id: str, key: Path) -> N
 @emergency.command("log", cls=Connected)
 @chain_options
 def emergency_log(account: Any) -> None:
-    """As a patient, every emergency key share released to a clinician: the break-glass,
-    its clinician, the auditor's verdict, and which institution released which share."""
+    """As a patient, every emergency release to a clinician: the break-glass, its clinician,
+    the auditor's verdict, and which institution released its shares."""
     from ..model import EscrowKind
     from ..onchain import Contracts
 
@@ -132,6 +132,6 @@ def emergency_log(account: Any) -> None:
         verdict = access.verdict.upper() if access.verdict == "unjustified" else access.verdict
         click.echo(
             f"0x{release.request_id.hex()} clinician {access.clinician} "
-            f"({verdict}): share {release.index} from {release.holder} "
+            f"({verdict}): shares from institution {release.index} {release.holder} "
             f"(block {release.block})"
         )

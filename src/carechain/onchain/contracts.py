@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from ..crypto import KemSuite, RecordContext
+from ..crypto import EmergencyShares, KemSuite, RecordContext
 from ..errors import ConfigurationError, KeyNotFoundError
 from ..model import Deployment
 from .access_log import AccessLog
@@ -16,6 +17,8 @@ from .keys import KeyDirectory
 from .registry import Registry
 from .rpc import Node, current
 from .traceability import Traceability
+
+log = logging.getLogger(__name__)
 
 
 class Contracts:
@@ -80,15 +83,34 @@ class Contracts:
         """Whether this deployment has a KeyEscrow."""
         return self._escrow is not None
 
-    def emergency_key(self, patient: str) -> tuple[KemSuite, bytes] | None:
-        """The public key of ``patient``'s emergency escrow, which new records' data keys are
-        also wrapped to; None if the patient is not enrolled (or opted out)."""
+    def emergency_shares(self, patient: str) -> EmergencyShares | None:
+        """The emergency institutions new records of ``patient`` split their data key among
+        (:class:`EmergencyShares`); None if the patient is not enrolled (or opted out). An
+        institution that has withdrawn its published key is left out, with a warning; if
+        fewer than the threshold remain, nothing is split (and that is logged)."""
         if self._escrow is None:
             return None
         from ..model import EscrowKind
 
         view = self._escrow.escrow(patient, EscrowKind.EMERGENCY)
-        return None if view is None else (KemSuite(view.kem_id), view.public_key)
+        if view is None:
+            return None
+        keys = []
+        for holder in view.holders:
+            try:
+                keys.append(self.reader_key(holder))
+            except KeyNotFoundError:
+                log.warning("emergency institution %s has no published key: left out", holder)
+        if len(keys) < view.threshold:
+            log.warning(
+                "%s's emergency escrow needs %d institutions with published keys, %d have one: "
+                "new records are not escrowed",
+                patient,
+                view.threshold,
+                len(keys),
+            )
+            return None
+        return EmergencyShares(view.threshold, tuple(keys))
 
     @property
     def chain_id(self) -> int:
