@@ -139,7 +139,11 @@ contract KeyEscrow is IKeyEscrow {
         if (!_requestOpen(patient, kind, requestId)) revert NoOpenRequest(patient, requestId);
         bytes32 releaseId = keccak256(abi.encode(patient, kind, requestId));
         uint256 bit = uint256(1) << index;
-        if (_released[releaseId] & bit != 0) revert AlreadyReleased(patient, requestId, index);
+        // A backup share goes to the device once. An institution may release again while the
+        // break-glass is open: records anchored since its last release need their shares too.
+        if (kind == Kind.Backup && _released[releaseId] & bit != 0) {
+            revert AlreadyReleased(patient, requestId, index);
+        }
         _released[releaseId] |= bit;
         emit ShareReleased(patient, kind, requestId, msg.sender, index, epoch, releaseDigest);
     }
@@ -192,7 +196,8 @@ contract KeyEscrow is IKeyEscrow {
     /// @dev Backup: the patient's open recovery request (a re-share is refused while one is
     /// open, so it asks for the current epoch's shares). Emergency: an open
     /// break-glass access to this patient whose clinician is still a provider, released by an
-    /// institution that still holds EMERGENCY_ROLE.
+    /// institution that still holds EMERGENCY_ROLE and is not that clinician (its own share
+    /// would count towards the threshold of what it reads).
     function _requestOpen(address patient, Kind kind, bytes32 requestId) private view returns (bool) {
         if (kind == Kind.Backup) {
             Recovery storage recovery = _recoveries[patient];
@@ -202,6 +207,7 @@ contract KeyEscrow is IKeyEscrow {
             revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, EMERGENCY_ROLE);
         }
         IConsentManager.BreakGlass memory access = consent.getBreakGlass(requestId);
+        if (access.clinician == msg.sender) revert ReleaseToSelf(msg.sender);
         return access.patient == patient && access.expiresAt > block.timestamp
             && registry.hasRole(PROVIDER_ROLE, access.clinician);
     }

@@ -118,8 +118,11 @@ interface IKeyEscrow {
     /// @notice No open recovery request `requestId` (Backup), or no open break-glass access
     /// `requestId` to this patient by a clinician who is still a provider (Emergency).
     error NoOpenRequest(address patient, bytes32 requestId);
-    /// @notice This share was already released for this request.
+    /// @notice This backup share was already released for this request.
     error AlreadyReleased(address patient, bytes32 requestId, uint8 index);
+    /// @notice An emergency institution may not release to a break-glass it opened itself:
+    /// its own share would count towards the threshold of what it reads.
+    error ReleaseToSelf(address institution);
     /// @notice A recovery request lasts from 1 second to MAX_RECOVERY.
     error InvalidDuration(uint256 duration, uint256 max);
     /// @notice A recovery request is open: close it before re-sharing the backup.
@@ -167,7 +170,9 @@ interface IKeyEscrow {
     /// @notice As the holder of share `index` of `patient`'s current escrow of `kind`, record
     /// its release for `requestId`: for Backup the patient's open recovery request, for
     /// Emergency an open break-glass access to this patient (and the caller must hold
-    /// `EMERGENCY_ROLE`).
+    /// `EMERGENCY_ROLE` and not be the access's clinician). A backup share is released once
+    /// per request; an institution may release again while the access is open (records
+    /// anchored since its last release).
     /// @param releaseDigest sha2-256 digest on IPFS of the share encrypted to the recipient
     /// (Emergency: the holder's shares of the data keys of the patient's records, each
     /// encrypted to the clinician).

@@ -25,9 +25,7 @@ from .crypto import (
     unwrap_key,
     wrap_key,
 )
-from .errors import (
-    KeyNotFoundError,
-)
+from .errors import CarechainError, KeyNotFoundError
 from .ipfs import IPFSClient
 from .model import ConsentRecord, Purpose, RecordHead, Scope
 from .onchain import Contracts
@@ -79,18 +77,30 @@ def build_key_object(
     owner_keys: KeyPair,
     heads: list[RecordHead],
     grantee_key: Recipient,
+    skipped: list[str] | None = None,
 ) -> bytes:
     """Wrap every version's data key of ``heads`` to the grantee (or split it among
     emergency institutions); returns the object bytes.
 
-    ``owner_keys`` must open the records (the patient's or the author's key pair).
+    ``owner_keys`` must open the records (the patient's or the author's key pair). A version
+    that cannot be fetched or opened raises — unless ``skipped`` is given: it is then left
+    out and described there (for an emergency enrolment, which a junk record anchored by
+    some provider must not block).
     """
     entries = []
     for head in heads:
         for version in contracts.registry.versions(head.record_id):
             context = contracts.record_context(head.patient, head.record_id, version.version)
-            envelope = ipfs.cat(version.cid_digest)
-            data_key = own_data_key(contracts, ipfs, owner_keys, head, version.version, envelope)
+            try:
+                envelope = ipfs.cat(version.cid_digest)
+                data_key = own_data_key(
+                    contracts, ipfs, owner_keys, head, version.version, envelope
+                )
+            except CarechainError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"record 0x{head.record_id.hex()} v{version.version}: {exc}")
+                continue
             if isinstance(grantee_key, EmergencyShares):
                 wrapped = grantee_key.wrap(data_key, context)
             else:

@@ -358,7 +358,8 @@ def _emergency_info(context: RecordContext) -> bytes:
     return b"carechain/emergency-share/v1" + hashlib.sha256(context.associated_data()).digest()
 
 
-_SHARE_HEAD = ">HBB"  # SLIP-39 identifier, member index, member threshold
+#: A data-key share's head: SLIP-39 identifier, member index, member threshold.
+SHARE_HEAD = struct.Struct(">HBB")
 
 
 def split_data_key(data_key: bytes, threshold: int, count: int) -> list[bytes]:
@@ -375,8 +376,7 @@ def split_data_key(data_key: bytes, threshold: int, count: int) -> list[bytes]:
     identifier = int.from_bytes(os.urandom(2), "big") & 0x7FFF  # SLIP-39 ids are 15 bits
     ems = EncryptedMasterSecret(identifier, True, 0, data_key)
     return [
-        struct.pack(_SHARE_HEAD, share.identifier, share.index, share.member_threshold)
-        + share.value
+        SHARE_HEAD.pack(share.identifier, share.index, share.member_threshold) + share.value
         for share in split_ems(1, [(threshold, count)], ems)[0]
     ]
 
@@ -386,14 +386,13 @@ def combine_data_key(shares: list[bytes]) -> bytes:
     not belong together (one altered, or of another split), raise :class:`DecryptionError`."""
     from shamir_mnemonic import MnemonicError, Share, decode_mnemonics, recover_ems
 
-    head = struct.calcsize(_SHARE_HEAD)
     try:
         mnemonics = []
         for share in shares:
-            if len(share) <= head:
+            if len(share) <= SHARE_HEAD.size:
                 raise MnemonicError("a share is too short")
-            identifier, index, threshold = struct.unpack_from(_SHARE_HEAD, share)
-            value = share[head:]
+            identifier, index, threshold = SHARE_HEAD.unpack_from(share)
+            value = share[SHARE_HEAD.size :]
             mnemonics.append(
                 Share(identifier, True, 0, 0, 1, 1, index, threshold, value).mnemonic()
             )

@@ -32,7 +32,6 @@ never goes on-chain or to IPFS in the clear.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import logging
@@ -46,6 +45,7 @@ from eth_utils import keccak, to_checksum_address
 
 from .crypto import (
     EMERGENCY_ENTRY,
+    SHARE_HEAD,
     EmergencyShares,
     KemSuite,
     KeyPair,
@@ -508,6 +508,16 @@ def _record_release_info(
     )
 
 
+@dataclass(frozen=True)
+class EmergencyRelease:
+    """What an institution released for one break-glass: the release's digest on IPFS, how
+    many records' shares it holds, and the records it had to leave out (with why)."""
+
+    digest: bytes
+    records: int
+    left_out: list[str]
+
+
 def release_emergency_shares(
     contracts: Contracts,
     ipfs: IPFSClient,
@@ -516,14 +526,19 @@ def release_emergency_shares(
     escrow: EscrowView,
     access_id: bytes,
     clinician_key: tuple[KemSuite, bytes],
-) -> tuple[bytes, int]:
+) -> EmergencyRelease:
     """As an emergency institution, re-encrypt my shares of the data keys of ``escrow``'s
     patient's records (each record's latest version) to the clinician of break-glass
-    ``access_id``, add them to IPFS as one key object and record the release on-chain.
-    Returns the release's digest and how many records it covers. The caller has checked
-    that the access is open (the contract checks again). Records whose data key was not
-    split to this institution (anchored before the patient enrolled it, or while opted
-    out) are not in the release."""
+    ``access_id``, add them to IPFS as one key object and record the release on-chain. The
+    caller has checked that the access is open (the contract checks again); releasing
+    again while it is open covers records anchored since.
+
+    Each record's share comes from the current enrolment's key object (every record anchored
+    before it, split among the current institutions) or else from the record's envelope
+    (anchored since). Records whose key was not split to this institution (anchored while
+    the patient was not enrolled) are not in the release; a record that cannot be read (its
+    content missing, or not a carechain envelope — any provider can anchor junk for any
+    patient) is left out and reported, and never stops the others."""
     holder = to_checksum_address(str(holder_account.address))  # type: ignore[attr-defined]
     if holder not in escrow.holders:
         raise NotAuthorizedError(
@@ -533,24 +548,25 @@ def release_emergency_shares(
     index = escrow.holders.index(holder)
     older = decode_key_object(ipfs.cat(escrow.keys_digest))
     suite, public_key = clinician_key
-    entries = []
+    entries, left_out = [], []
     for record in contracts.registry.records_of(escrow.patient):
         context = contracts.record_context(escrow.patient, record.record_id, record.version)
-        # The split in the envelope (anchored while enrolled) or in the enrolment's key object
-        # (anchored before it, or split among other institutions then).
-        share = None
-        for wrapped in (
-            envelope_entry(ipfs.cat(record.cid_digest), EMERGENCY_ENTRY),
-            older.get((record.record_id, record.version)),
-        ):
-            if wrapped is not None:
-                with contextlib.suppress(KeyNotFoundError):
-                    share = open_emergency_share(wrapped, holder_keys, context)
-                    break
-        if share is None:
-            continue  # not split to this institution (anchored while not enrolled)
+        try:
+            wrapped = older.get((record.record_id, record.version))
+            if wrapped is None:
+                wrapped = envelope_entry(ipfs.cat(record.cid_digest), EMERGENCY_ENTRY)
+            if wrapped is None:
+                continue  # anchored while the patient was not enrolled
+            share = open_emergency_share(wrapped, holder_keys, context)
+        except KeyNotFoundError:
+            continue  # split among other institutions (an earlier enrolment)
+        except CarechainError as exc:
+            left_out.append(f"record 0x{record.record_id.hex()}: {exc}")
+            continue
         info = _record_release_info(contracts, escrow.patient, access_id, record, index)
         entries.append((record.record_id, record.version, seal_to(suite, public_key, share, info)))
+    for problem in left_out:
+        log.warning("emergency release: left out %s", problem)
     added = ipfs.add(encode_key_object(entries))
     try:
         contracts.escrow.release(
@@ -560,7 +576,7 @@ def release_emergency_shares(
         ipfs.unpin(added.digest)
         raise
     log.info("emergency shares released: %d record(s), share %d", len(entries), index)
-    return added.digest, len(entries)
+    return EmergencyRelease(added.digest, len(entries), left_out)
 
 
 def emergency_data_key(
@@ -572,64 +588,102 @@ def emergency_data_key(
     envelope: bytes,
 ) -> bytes:
     """A record version's data key for the clinician of break-glass ``access_id``, rebuilt
-    from the shares emergency institutions released to them for it. Each combination of
-    shares is checked by what it opens (SLIP-39's digest, then the record's AES-GCM tag): a
-    forged or altered share is left out and named, never trusted. Too few good shares raise
-    :class:`RecoveryError` saying how many more institutions must release."""
+    from the shares emergency institutions released to them for it. Shares are grouped by
+    the split they name (a re-enrolment splits a record again), and each combination of a
+    split's threshold is checked by what it opens (SLIP-39's digest, then the record's
+    AES-GCM tag): a forged or altered share is left out and named, never trusted. Too few
+    good shares raise :class:`RecoveryError` saying how many more institutions must
+    release."""
     patient = record.patient
     context = contracts.record_context(patient, record.record_id, record.version)
-    shares: dict[str, bytes] = {}
+    shares: dict[str, bytes] = {}  # institution -> its share of this record
     problems: list[str] = []
     for release in contracts.escrow.releases(patient, EscrowKind.EMERGENCY, access_id):
         if release.holder in shares:
-            continue
+            continue  # an earlier release of this institution already held it
         try:
             sealed = decode_key_object(ipfs.cat(release.release_digest)).get(
                 (record.record_id, record.version)
             )
             if sealed is None:
-                continue  # that institution held no share of this record
+                continue  # that release holds no share of this record version
             info = _record_release_info(contracts, patient, access_id, record, release.index)
-            shares[release.holder] = open_sealed_to(sealed, clinician_keys, info)
-        except (DecryptionError, IPFSError) as exc:
+            share = open_sealed_to(sealed, clinician_keys, info)
+        except (DecryptionError, IPFSError, IntegrityError) as exc:
             problems.append(f"the release of {release.holder}: {exc}")
-    # Every share names the threshold of its split; a forged one may lie, so each claim is
-    # tried, smallest first, and only a combination that opens the record is believed.
-    claims = sorted({share[3] for share in shares.values() if len(share) > 4} or {2})
-    tried_enough = False
-    for threshold in claims:
-        if threshold < 2 or threshold > len(shares):
             continue
-        tried_enough = True
-        for combination in itertools.combinations(shares.items(), threshold):
+        if len(share) <= SHARE_HEAD.size:
+            problems.append(f"the share of {release.holder} is too short")
+            continue
+        shares[release.holder] = share
+    splits: dict[tuple[int, int], list[tuple[str, bytes]]] = {}
+    for holder, share in shares.items():
+        identifier, _, threshold = SHARE_HEAD.unpack_from(share)
+        splits.setdefault((identifier, threshold), []).append((holder, share))
+    needed = None
+    for (_, threshold), members in sorted(splits.items(), key=lambda item: -len(item[1])):
+        if threshold < 2:
+            problems.append(
+                f"the share of {', '.join(h for h, _ in members)} claims a threshold of "
+                f"{threshold} (forged: carechain splits 2 or more)"
+            )
+            continue
+        if len(members) < threshold:
+            needed = (
+                threshold - len(members)
+                if needed is None
+                else min(needed, threshold - len(members))
+            )
+            continue
+        for combination in itertools.combinations(members, threshold):
             try:
                 data_key = combine_data_key([share for _, share in combination])
                 open_envelope(envelope, data_key, context)
-                return data_key
             except DecryptionError as exc:
                 names = ", ".join(holder for holder, _ in combination)
                 problems.append(f"the shares of {names} do not open the record ({exc})")
-    for problem in problems:
-        log.warning("emergency read: %s", problem)
+                continue
+            strays = [h for h in shares if h not in dict(combination)]
+            if strays:
+                problems.append(
+                    f"the shares of {', '.join(strays)} are not of the split that opened it "
+                    "(forged, or released by an institution of an earlier enrolment)"
+                )
+            _report(problems, f"record 0x{record.record_id.hex()}")
+            return data_key
+    if len(splits) > 1:
+        problems.append(
+            f"the {len(shares)} shares belong to {len(splits)} different splits (one is forged, "
+            "or an institution released from an earlier enrolment): "
+            + "; ".join(", ".join(h for h, _ in members) for members in splits.values())
+        )
+    _report(problems, f"record 0x{record.record_id.hex()}")
     detail = f" ({'; '.join(problems)})" if problems else ""
-    if not tried_enough:
-        needed = min(claims)
+    where = f"record 0x{record.record_id.hex()} version {record.version}"
+    if needed is not None or not shares:
+        more = needed if needed is not None else 2
         raise RecoveryError(
-            f"{len(shares)} emergency institution(s) released a share of record "
-            f"0x{record.record_id.hex()} version {record.version} for this access, but "
-            f"{needed} are needed: ask {needed - len(shares)} more to release theirs "
-            f"(carechain emergency release){detail}"
+            f"{len(shares)} emergency institution(s) released a share of {where} for this "
+            f"access; {more} more must release theirs (carechain emergency release — again, if "
+            f"the record was anchored after their release){detail}"
         )
     raise RecoveryError(
-        f"no combination of the {len(shares)} released shares opens record "
-        f"0x{record.record_id.hex()} version {record.version}: a released share is forged "
-        f"or altered; ask another institution to release{detail}"
+        f"no combination of the {len(shares)} released shares opens {where}: a released "
+        f"share is forged or altered; ask another institution to release{detail}"
     )
+
+
+def _report(problems: list[str], what: str) -> None:
+    """Name every failed share, also when the record opened anyway (a lying institution
+    must be visible whether or not it got in the way)."""
+    for problem in problems:
+        log.warning("emergency read of %s: %s", what, problem)
 
 
 __all__ = [
     "MAX_HOLDERS",
     "RECOVERY_TTL",
+    "EmergencyRelease",
     "HeldShare",
     "combine_shares",
     "create_emergency_escrow",

@@ -45,7 +45,7 @@ PHARMACY_ROLE = keccak(text="carechain.role.pharmacy")
 REGULATOR_ROLE = keccak(text="carechain.role.regulator")
 
 
-#: Emergency-care institutions: they hold shares of patients' emergency keys (KeyEscrow).
+#: Emergency-care institutions: they hold shares of the data keys of patients' records (KeyEscrow).
 EMERGENCY_ROLE = keccak(text="carechain.role.emergency")
 
 
@@ -100,7 +100,7 @@ class Deployment:
     block: int
     #: The Traceability contract (deployments made before it existed have none).
     trace: str = ""
-    #: The KeyEscrow contract: backups and emergency keys (none in older deployments).
+    #: The KeyEscrow contract: backups and emergency escrow (none in older deployments).
     escrow: str = ""
 
     def save(self, directory: Path | None = None) -> Path:
@@ -483,7 +483,7 @@ class EscrowKind(enum.IntEnum):
     """Which key a KeyEscrow escrow holds (IKeyEscrow.Kind)."""
 
     BACKUP = 0  # the patient's record key, for recovery on a new device
-    EMERGENCY = 1  # the patient's emergency key, for break-glass readers
+    EMERGENCY = 1  # the data keys of the patient's records, for break-glass readers
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ guardians) and the audit trail of who read what."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .consent import build_key_object
@@ -33,6 +34,8 @@ from .model import (
 )
 from .receipts import TrailEntry, audit_trail
 from .records import Party
+
+log = logging.getLogger(__name__)
 
 
 class Patient(Party):
@@ -246,7 +249,12 @@ class Patient(Party):
             self.contracts, self.address, institutions, threshold
         )  # every check first: nothing is stored for a refused enrolment
         heads = [head for head, _ in self.list_records()]
-        key_object = build_key_object(self.contracts, self.ipfs, self.key_pair, heads, recipient)
+        skipped: list[str] = []  # records that cannot be read (junk anyone may anchor)
+        key_object = build_key_object(
+            self.contracts, self.ipfs, self.key_pair, heads, recipient, skipped
+        )
+        for problem in skipped:
+            log.warning("emergency enrolment: left out %s", problem)
         keys = self.ipfs.add(key_object)
         try:
             return create_emergency_escrow(
@@ -258,11 +266,12 @@ class Patient(Party):
 
     def opt_out_emergency(self) -> object:
         """Opt out of emergency escrow: institutions release nothing more, hospitals stop
-        wrapping new records to the emergency key. Break-glass then only authorises (the
+        splitting new records' keys among them. Break-glass then only authorises (the
         author hospital can still serve an emergency from what it wrote)."""
         return self.contracts.escrow.remove(self.account, EscrowKind.EMERGENCY)
 
     def emergency_releases(self) -> list[ShareRelease]:
-        """Every share of my emergency key an institution released, and for which break-glass
-        (the access id): my trail of emergency openings, beside ``audit_trail``'s receipts."""
+        """Every release of an institution's shares of my records' keys, and for which
+        break-glass (the access id): my trail of emergency openings, beside
+        ``audit_trail``'s receipts."""
         return self.contracts.escrow.releases(self.address, EscrowKind.EMERGENCY)

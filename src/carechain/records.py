@@ -11,7 +11,13 @@ from typing import Any
 from .consent import own_data_key, shared_data_key
 from .crypto import KemSuite, KeyPair, Recipient, encrypt_record, open_envelope
 from .errors import ConsentRequiredError, NotAuthorizedError
-from .escrow import emergency_data_key, release_emergency_shares, release_share, require_escrow
+from .escrow import (
+    EmergencyRelease,
+    emergency_data_key,
+    release_emergency_shares,
+    release_share,
+    require_escrow,
+)
 from .fhir import Category, canonical_bytes, category_for, parse_resource
 from .ipfs import AddedContent, IPFSClient
 from .model import EscrowKind, PendingAnchor, Purpose, RecordHead, RecordVersion
@@ -249,13 +255,15 @@ class Party:
             device,
         )
 
-    def release_emergency_share(self, patient: str, access_id: bytes) -> bytes:
+    def release_emergency_share(self, patient: str, access_id: bytes) -> EmergencyRelease:
         """As an emergency institution, release my shares of the data keys of ``patient``'s
         records to the clinician of break-glass ``access_id`` — only while it is open, for
         that patient, by a clinician who is still a provider (checked here on the chain's
         state before anything is stored, and again by the contract). The clinician still
         needs the threshold of institutions, and learns the keys of records that exist now,
-        nothing anchored later. Returns the release's digest."""
+        nothing anchored later (release again, while it is open, for records anchored since).
+        An institution never releases to a break-glass it opened itself: its own share would
+        count towards the threshold. Returns what was released (and what was left out)."""
         escrow = require_escrow(self.contracts, patient, EscrowKind.EMERGENCY)
         access = self.contracts.consent.break_glass_by_id(access_id)
         clinician = access.clinician
@@ -271,7 +279,12 @@ class Party:
                 "expired, found unjustified, or its clinician is no longer a provider): "
                 "nothing released"
             )
-        digest, _ = release_emergency_shares(
+        if clinician == self.address:
+            raise NotAuthorizedError(
+                f"break-glass 0x{access_id.hex()} is your own: an institution does not release "
+                "to itself (its share would count towards the threshold); nothing released"
+            )
+        return release_emergency_shares(
             self.contracts,
             self.ipfs,
             self.account,
@@ -280,4 +293,3 @@ class Party:
             access_id,
             self.contracts.reader_key(clinician),
         )
-        return digest

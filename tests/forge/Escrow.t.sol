@@ -201,6 +201,20 @@ contract EscrowTest is EscrowFixture {
         vm.assertEq(escrow.getEscrow(patient, EMERGENCY_KEY).keysDigest, KEYS);
     }
 
+    /// A record anchored during the emergency, after an institution released, needs its
+    /// share too: the institution releases again while the access is open (each an event).
+    function test_institutionReleasesAgainWhileOpen() public {
+        _enrollEmergency();
+        bytes32 accessId = _breakGlass();
+        vm.startPrank(emergencyA);
+        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
+        vm.expectEmit();
+        emit IKeyEscrow.ShareReleased(patient, EMERGENCY_KEY, accessId, emergencyA, 0, 1, keccak256("again"));
+        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, keccak256("again"));
+        vm.stopPrank();
+        vm.assertTrue(escrow.isReleased(patient, EMERGENCY_KEY, accessId, 0));
+    }
+
     function test_recordRewrap() public {
         vm.prank(patient);
         escrow.recordRewrap(KEYS);

@@ -191,6 +191,22 @@ contract EscrowAttacksTest is EscrowFixture {
         escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
     }
 
+    /// An institution that is also a provider opens a break-glass itself and releases to
+    /// itself: its own share would count towards the threshold, so one other institution
+    /// would be enough.
+    function test_attack_institutionReleasesToItsOwnBreakGlass() public {
+        _enrollEmergency();
+        vm.prank(governor);
+        registry.grantRole(PROVIDER_ROLE, emergencyA);
+        vm.prank(emergencyA);
+        bytes32 accessId = consent.openBreakGlass(patient, keccak256("unconscious-in-ED"), 4 hours);
+        vm.prank(emergencyA);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.ReleaseToSelf.selector, emergencyA));
+        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
+        vm.prank(emergencyB);
+        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 1, RELEASE);
+    }
+
     /// ...after the patient opted out of emergency escrow.
     function test_attack_releaseAfterOptOut() public {
         _enrollEmergency();

@@ -14,8 +14,10 @@ from carechain.crypto import (
     EMERGENCY_ENTRY,
     decode_key_object,
     encode_key_object,
+    envelope_entry,
     envelope_readers,
     key_fingerprint,
+    open_emergency_share,
     open_envelope,
     seal_to,
 )
@@ -36,8 +38,9 @@ from carechain.escrow import (
     share_commitment,
     split_secret,
 )
+from carechain.fhir import Category
 from carechain.hospital import Hospital
-from carechain.model import EscrowKind
+from carechain.model import EscrowKind, PendingAnchor, new_record_id
 from carechain.samples import chart
 
 pytestmark = pytest.mark.integration
@@ -285,7 +288,7 @@ def test_one_institution_alone_opens_nothing(
 ):
     access = er_doctor.open_break_glass(patient_client.address, "unconscious-in-ED", 3600)
     institutions[1].release_emergency_share(patient_client.address, access)
-    with pytest.raises(RecoveryError, match=r"1 emergency institution.*2 are needed: ask 1 more"):
+    with pytest.raises(RecoveryError, match=r"1 emergency institution.*1 more must release"):
         er_doctor.read_in_emergency(chart_refs[0].record_id, access)
 
 
@@ -410,20 +413,28 @@ def test_each_released_key_opens_only_its_own_record(
         )  # fmt: skip
 
 
-def forge_emergency_release(institution, contracts, patient, access, er_doctor, records):
-    """An institution that releases random bytes as its shares (sealed properly to the
-    clinician, so only combining can tell)."""
+def forge_emergency_release(
+    institution, contracts, patient, access, er_doctor, records, same_split=False
+):
+    """An institution that releases random bytes as its shares, sealed properly to the
+    clinician, so only combining can tell. With ``same_split`` it keeps its real share's
+    head (the split's identifier, its index, the threshold): only the value lies."""
     escrow = contracts.escrow.escrow(patient, EscrowKind.EMERGENCY)
     index = escrow.holders.index(institution.address)
     suite, key = contracts.reader_key(er_doctor.address)
-    entries = [
-        (
-            r.record_id, r.version,
-            seal_to(suite, key, bytes([1, 2, index + 1, 2]) + os.urandom(32),
-                    _record_release_info(contracts, patient, access, r, index)),
-        )
-        for r in records
-    ]  # fmt: skip
+    older = decode_key_object(institution.ipfs.cat(escrow.keys_digest))
+    entries = []
+    for r in records:
+        head = bytes([1, 2, index + 1, 2])
+        if same_split:
+            context = contracts.record_context(patient, r.record_id, r.version)
+            real = open_emergency_share(
+                older[(r.record_id, r.version)], institution.key_pair, context
+            )
+            head = real[:4]
+        forged = head + os.urandom(32)
+        info = _record_release_info(contracts, patient, access, r, index)
+        entries.append((r.record_id, r.version, seal_to(suite, key, forged, info)))
     added = institution.ipfs.add(encode_key_object(entries))
     contracts.escrow.release(
         institution.account, patient, EscrowKind.EMERGENCY, access, index, added.digest
@@ -433,20 +444,156 @@ def forge_emergency_release(institution, contracts, patient, access, er_doctor, 
 def test_a_forged_emergency_share_is_left_out_and_named(
     patient_client, institutions, enrolled, er_doctor, chart_refs, contracts, caplog
 ):
-    """A lying institution cannot make the clinician accept a wrong key: with two honest
-    releases the record opens (the forged share is named in a warning); with the forger and
-    one honest institution nothing is believed."""
+    """A lying institution cannot make the clinician accept a wrong key: with the forger and
+    one honest institution nothing is believed (the read says the shares do not belong
+    together); with two honest releases the record opens, and the forger is named in a
+    warning."""
     patient = patient_client.address
     access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
     records = contracts.registry.records_of(patient)
     forge_emergency_release(institutions[0], contracts, patient, access, er_doctor, records)
     institutions[1].release_emergency_share(patient, access)
-    with pytest.raises(RecoveryError, match="a released share is forged or altered"):
+    with pytest.raises(RecoveryError, match=r"1 more must release.*2 different splits"):
         er_doctor.read_in_emergency(chart_refs[0].record_id, access)
     institutions[2].release_emergency_share(patient, access)
+    caplog.clear()  # the forger must be named by the read that succeeds, too
     record = er_doctor.read_in_emergency(chart_refs[0].record_id, access)
     assert record.head.record_id == chart_refs[0].record_id
     assert institutions[0].address in caplog.text
+
+
+def test_a_forged_share_of_the_same_split_is_caught_by_what_it_opens(
+    patient_client, institutions, enrolled, er_doctor, chart_refs, contracts, caplog
+):
+    """The cleverer liar keeps its real share's head, so its share joins the honest split:
+    combined with one honest share it opens nothing (SLIP-39's digest or the record's
+    AES-GCM tag refuses it); with two honest shares the record opens and the liar is named."""
+    patient = patient_client.address
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    records = contracts.registry.records_of(patient)
+    forge_emergency_release(
+        institutions[2], contracts, patient, access, er_doctor, records, same_split=True
+    )
+    institutions[0].release_emergency_share(patient, access)
+    with pytest.raises(RecoveryError, match="a released share is forged or altered"):
+        er_doctor.read_in_emergency(chart_refs[1].record_id, access)
+    institutions[1].release_emergency_share(patient, access)
+    caplog.clear()
+    assert er_doctor.read_in_emergency(chart_refs[1].record_id, access).head.patient == patient
+    assert institutions[2].address in caplog.text
+
+
+def anchor_junk(provider, contracts, ipfs, patient):
+    """What any admitted provider can do: anchor, for any patient, content that is not a
+    carechain envelope."""
+    junk = ipfs.add(b"not a carechain envelope")
+    contracts.registry.anchor(
+        provider.account, PendingAnchor(new_record_id(), patient, Category(0), junk.digest)
+    )
+
+
+def test_a_junk_record_blocks_neither_enrolment_nor_release(
+    patient_client, institutions, er_doctor, contracts, ipfs, chart_refs
+):
+    """A provider anchors junk for the patient before and after enrolment: the enrolment
+    and every institution's release leave it out (and say so) instead of failing, and the
+    patient's real records still open in an emergency."""
+    patient = patient_client.address
+    anchor_junk(er_doctor, contracts, ipfs, patient)
+    patient_client.enroll_emergency([i.address for i in institutions], 2)
+    anchor_junk(er_doctor, contracts, ipfs, patient)
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    first = institutions[0].release_emergency_share(patient, access)
+    institutions[1].release_emergency_share(patient, access)
+    assert first.records == len(chart_refs)
+    assert len(first.left_out) == 2 and "not a carechain" in first.left_out[0]
+    assert er_doctor.read_in_emergency(chart_refs[0].record_id, access).head.patient == patient
+
+
+def test_re_enrolment_replaces_the_split_of_older_records(
+    patient_client, hospital_client, institutions, er_doctor
+):
+    """Re-enrolment replaces institution 1 by 2 and raises nothing else: a record anchored
+    under the first enrolment opens with the two current institutions (each releases its
+    share of the new split, not of the envelope's old one)."""
+    patient = patient_client.address
+    patient_client.enroll_emergency([institutions[0].address, institutions[1].address], 2)
+    earlier = allergy(hospital_client, patient_client)
+    patient_client.enroll_emergency([institutions[0].address, institutions[2].address], 2)
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    institutions[0].release_emergency_share(patient, access)
+    institutions[2].release_emergency_share(patient, access)
+    assert er_doctor.read_in_emergency(earlier.record_id, access).head.patient == patient
+
+
+def test_a_raised_threshold_holds_for_older_records(
+    patient_client, hospital_client, institutions, er_doctor
+):
+    """The patient re-enrols to need all three institutions: two releases no longer open a
+    record anchored under the 2-of-3 enrolment."""
+    patient = patient_client.address
+    addresses = [i.address for i in institutions]
+    patient_client.enroll_emergency(addresses, 2)
+    earlier = allergy(hospital_client, patient_client)
+    patient_client.enroll_emergency(addresses, 3)
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    institutions[0].release_emergency_share(patient, access)
+    institutions[1].release_emergency_share(patient, access)
+    with pytest.raises(RecoveryError, match=r"2 emergency institution.*1 more must release"):
+        er_doctor.read_in_emergency(earlier.record_id, access)
+    institutions[2].release_emergency_share(patient, access)
+    assert er_doctor.read_in_emergency(earlier.record_id, access).head.patient == patient
+
+
+def test_a_record_anchored_during_the_emergency_opens_after_a_second_release(
+    patient_client, hospital_client, institutions, enrolled, er_doctor
+):
+    """A lab result arrives an hour into the emergency, after the institutions released:
+    they release again while the access is open, and the clinician reads it."""
+    patient = patient_client.address
+    access = er_doctor.open_break_glass(patient, "unconscious-in-ED", 3600)
+    institutions[0].release_emergency_share(patient, access)
+    institutions[1].release_emergency_share(patient, access)
+    later = allergy(hospital_client, patient_client)
+    with pytest.raises(RecoveryError, match="again, if the record was anchored after"):
+        er_doctor.read_in_emergency(later.record_id, access)
+    institutions[0].release_emergency_share(patient, access)
+    institutions[1].release_emergency_share(patient, access)
+    assert er_doctor.read_in_emergency(later.record_id, access).head.record_id == later.record_id
+
+
+def test_an_institution_does_not_release_to_its_own_break_glass(
+    patient_client, institutions, enrolled, governor, contracts
+):
+    """An institution that is also a provider opens the break-glass itself: its client
+    refuses to release to it, and so does the contract (its own share would count towards
+    the threshold, leaving one other institution to convince)."""
+    patient = patient_client.address
+    contracts.registry.admit(governor, "provider", institutions[0].account)
+    access = institutions[0].open_break_glass(patient, "unconscious-in-ED", 3600)
+    with pytest.raises(NotAuthorizedError, match="your own"):
+        institutions[0].release_emergency_share(patient, access)
+    with pytest.raises(ChainError, match="ReleaseToSelf"):
+        contracts.escrow.release(
+            institutions[0].account, patient, EscrowKind.EMERGENCY, access, 0,
+            enrolled.keys_digest,
+        )  # fmt: skip
+
+
+def test_an_institution_removed_by_governance_gets_no_shares_of_new_records(
+    patient_client, hospital_client, institutions, enrolled, governor, contracts
+):
+    """Governance removes institution 0 from the emergency role: records anchored from then
+    on are split between the two that remain (still 2 needed), so it holds no share of them."""
+    contracts.registry.remove(governor, "emergency", institutions[0].account)
+    shares = contracts.emergency_shares(patient_client.address)
+    assert shares is not None and len(shares.holders) == 2
+    later = allergy(hospital_client, patient_client)
+    context = contracts.record_context(patient_client.address, later.record_id, 1)
+    wrapped = envelope_entry(patient_client.ipfs.cat(later.digest), EMERGENCY_ENTRY)
+    with pytest.raises(KeyNotFoundError):
+        open_emergency_share(wrapped, institutions[0].key_pair, context)
+    assert open_emergency_share(wrapped, institutions[1].key_pair, context)
 
 
 def test_commitments_are_what_the_contract_stores(patient_client, holders, contracts):

@@ -12,7 +12,7 @@ from .common import ADDRESS, Connected, chain_options, hex32, key_option, role_c
 
 @click.group()
 def emergency() -> None:
-    """Break-glass access, and the emergency key escrow that lets it open records."""
+    """Break-glass access, and the emergency escrow that lets it open records."""
 
 
 @emergency.command("enroll", cls=Connected)
@@ -96,8 +96,13 @@ def emergency_release(account: Any, patient: str, access_id: str, key: Path) -> 
     from ..records import Party
 
     with role_client(Party, account, key) as institution:
-        digest = institution.release_emergency_share(patient, hex32(access_id))
-    click.echo(f"released your shares for {access_id} (0x{digest.hex()})")
+        release = institution.release_emergency_share(patient, hex32(access_id))
+    click.echo(
+        f"released your shares of {release.records} record(s) for {access_id} "
+        f"(0x{release.digest.hex()})"
+    )
+    for problem in release.left_out:
+        click.echo(f"left out {problem}", err=True)
 
 
 @emergency.command("read", cls=Connected)

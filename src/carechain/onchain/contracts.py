@@ -70,7 +70,7 @@ class Contracts:
 
     @property
     def escrow(self) -> KeyEscrow:
-        """The KeyEscrow (backups and emergency keys); older deployments have none."""
+        """The KeyEscrow (backups and emergency escrow); older deployments have none."""
         if self._escrow is None:
             raise ConfigurationError(
                 f"deployment '{self.deployment.network}' has no KeyEscrow contract (it predates "
@@ -87,7 +87,8 @@ class Contracts:
         """The emergency institutions new records of ``patient`` split their data key among
         (:class:`EmergencyShares`); None if the patient is not enrolled (or opted out). An
         institution that has withdrawn its published key is left out, with a warning; if
-        fewer than the threshold remain, nothing is split (and that is logged)."""
+        fewer than the threshold remain, nothing is split (and that is logged). So is one that
+        governance removed from the emergency role: it could no longer release its shares."""
         if self._escrow is None:
             return None
         from ..model import EscrowKind
@@ -97,14 +98,17 @@ class Contracts:
             return None
         keys = []
         for holder in view.holders:
+            if not self.registry.has_role("emergency", holder):
+                log.warning("%s is no longer an emergency institution: left out", holder)
+                continue
             try:
                 keys.append(self.reader_key(holder))
             except KeyNotFoundError:
                 log.warning("emergency institution %s has no published key: left out", holder)
         if len(keys) < view.threshold:
             log.warning(
-                "%s's emergency escrow needs %d institutions with published keys, %d have one: "
-                "new records are not escrowed",
+                "%s's emergency escrow needs %d admitted institutions with published keys, %d "
+                "remain: new records are not escrowed (the patient should enrol again)",
                 patient,
                 view.threshold,
                 len(keys),

@@ -1,4 +1,4 @@
-"""The KeyEscrow: threshold backups of record keys and emergency keys (shares, commitments,
+"""The KeyEscrow: threshold backups of record keys and emergency escrow (shares, commitments,
 recovery requests, releases, re-wrapped data keys)."""
 
 from __future__ import annotations
