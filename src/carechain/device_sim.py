@@ -64,7 +64,11 @@ def observation(
         ],
         "code": {
             "coding": [
-                {"system": "http://loinc.org", "code": measurement.loinc, "display": measurement.display}
+                {
+                    "system": "http://loinc.org",
+                    "code": measurement.loinc,
+                    "display": measurement.display,
+                }
             ]
         },
         "subject": {"identifier": {"system": ADDRESS_SYSTEM, "value": patient}},
@@ -109,7 +113,9 @@ class SimulatedDevice:
         """The next value of the walk, pulled gently back toward the resting value."""
         m = self.measurement
         drift = (m.resting - self._value) * 0.05
-        self._value = min(m.high, max(m.low, self._value + drift + self._rng.uniform(-m.step, m.step)))
+        self._value = min(
+            m.high, max(m.low, self._value + drift + self._rng.uniform(-m.step, m.step))
+        )
         return Decimal(f"{self._value:.{m.decimals}f}")
 
     def reading(self, moment: float) -> dict[str, Any]:
@@ -122,12 +128,12 @@ class SimulatedDevice:
         return [self.reading(start + i * self.every) for i in range(count)]
 
 
-def stream(devices: list[SimulatedDevice], start: float, end: float) -> Iterator[tuple[float, SimulatedDevice]]:
+def stream(
+    devices: list[SimulatedDevice], start: float, end: float
+) -> Iterator[tuple[float, SimulatedDevice]]:
     """When each device reads, from ``start`` to ``end``, in time order: (moment, device).
     Devices are staggered across their first interval, as devices switched on one by one."""
-    queue = [
-        (start + d.every * i / max(1, len(devices)), i, d) for i, d in enumerate(devices)
-    ]
+    queue = [(start + d.every * i / max(1, len(devices)), i, d) for i, d in enumerate(devices)]
     heapq.heapify(queue)
     while queue:
         moment, i, device = heapq.heappop(queue)

@@ -104,7 +104,7 @@ class Verdict:
         return self.reason is None
 
     def words(self) -> str:
-        """"trusted", or the reason with its details."""
+        """ "trusted", or the reason with its details."""
         return "trusted" if self.reason is None else f"{self.reason.value}: {self.detail}"
 
 
@@ -151,7 +151,11 @@ def _jcs_ready(value: Any) -> Any:
     if isinstance(value, list):
         return [_jcs_ready(v) for v in value]
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and abs(value) < 2**53
+            else float(value)
+        )
     return value
 
 
@@ -286,6 +290,72 @@ def mark_untrusted(observation: dict[str, Any], verdict: Verdict) -> dict[str, A
 def new_assignment_salt() -> bytes:
     """32 random bytes for a patient assignment's commitment."""
     return secrets.token_bytes(32)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A device worn by a patient, as the gateway knows it: the salt of its assignment."""
+
+    udi: str
+    patient: str
+    salt: bytes
+
+    def to_json(self) -> dict[str, str]:
+        """As the CLI writes it to a file (the salt is not secret from the gateway, but
+        it is what keeps the patient's name off the chain: keep it with the records)."""
+        return {"udi": self.udi, "patient": self.patient, "salt": "0x" + self.salt.hex()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Pairing:
+        """Read what :meth:`to_json` wrote."""
+        try:
+            return cls(
+                data["udi"],
+                to_checksum_address(data["patient"]),
+                bytes.fromhex(data["salt"].removeprefix("0x")),
+            )
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise InvalidRecordError(f"not a device pairing (udi, patient, salt): {exc}") from None
+
+
+# ---------------------------------------------------------------------- binding devices
+
+
+def _device_keys(contracts: Contracts) -> Any:
+    if contracts.device_keys is None:
+        raise CarechainError(
+            "this deployment has no DeviceKeys contract (it predates signed device readings); "
+            "redeploy (ape run deploy)"
+        )
+    return contracts.device_keys
+
+
+def bind_device_key(contracts: Contracts, manufacturer: Any, udi: str, public_key: bytes) -> Any:
+    """(The device's manufacturer) Bind a device's Ed25519 public key to its UDI, or rotate
+    it: the key it had stops being valid at this block's time."""
+    return _device_keys(contracts).set_key(manufacturer, parse_udi(udi).device_id, public_key)
+
+
+def revoke_device_key(contracts: Contracts, party: Any, udi: str) -> Any:
+    """(Manufacturer or regulator) End a device's key now, with no successor."""
+    return _device_keys(contracts).revoke_key(party, parse_udi(udi).device_id)
+
+
+def assign_to_patient(contracts: Contracts, hospital: Any, udi: str, patient: str) -> Pairing:
+    """(The hospital holding the device) Assign the device to ``patient``; the chain gets a
+    salted commitment, the returned :class:`Pairing` (with the salt) goes to the gateway."""
+    device = parse_udi(udi).device_id
+    patient = to_checksum_address(patient)
+    salt = new_assignment_salt()
+    _device_keys(contracts).assign_patient(
+        hospital, device, patient_commitment(device, patient, salt)
+    )
+    return Pairing(udi, patient, salt)
+
+
+def release_from_patient(contracts: Contracts, hospital: Any, udi: str) -> Any:
+    """(The hospital holding the device) The device is worn by no one from now."""
+    return _device_keys(contracts).assign_patient(hospital, parse_udi(udi).device_id, b"\0" * 32)
 
 
 # ---------------------------------------------------------------------- the chain's view
@@ -423,8 +493,7 @@ def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | Non
         ended = f"until {_utc(k.valid_to)}" if k.valid_to else "only later"
         return Verdict(
             Reason.ROTATED_OUT_KEY,
-            f"signed at {when} with a key of {reading.udi} valid from {_utc(k.valid_from)} "
-            f"{ended}",
+            f"signed at {when} with a key of {reading.udi} valid from {_utc(k.valid_from)} {ended}",
         )
     if not any(k.covers(reading.time) for k in keys):
         return Verdict(Reason.NO_KEY, f"{reading.udi} had no valid key at {when}")
@@ -518,7 +587,11 @@ def read_readings(
     mode = untrusted_policy(mode)
     record = party.read_record(record_id)
     patient = record.head.patient
-    entries = record.resource.get("entry") or [] if record.resource.get("resourceType") == "Bundle" else [{"resource": record.resource}]
+    entries = (
+        record.resource.get("entry") or []
+        if record.resource.get("resourceType") == "Bundle"
+        else [{"resource": record.resource}]
+    )
     checked, bad = [], []
     for index, entry in enumerate(entries):
         observation = entry.get("resource") or {}
@@ -540,15 +613,6 @@ def read_readings(
             bad,
         )
     return checked
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """A device worn by a patient, as the gateway knows it: the salt of its assignment."""
-
-    udi: str
-    patient: str
-    salt: bytes
 
 
 class Gateway:
@@ -587,6 +651,16 @@ class Gateway:
         """Tell the gateway a device's patient assignment (its salt)."""
         self._salts[(parse_udi(pairing.udi).device_id, pairing.patient.lower())] = pairing.salt
 
+    def salted(self, observation: dict[str, Any]) -> dict[str, Any]:
+        """The reading with its device's assignment salt, if the gateway knows the pairing
+        of its device and patient (else as it is: it will fail its assignment check)."""
+        try:
+            reading = Reading.of(observation)
+        except InvalidRecordError:
+            return observation
+        salt = self._salts.get((reading.device_id, reading.patient.lower()))
+        return observation if salt is None else with_assignment_salt(observation, salt)
+
     def add(self, observation: dict[str, Any], arrived: float | None = None) -> Verdict:
         """Check a signed reading and buffer it; a refused one is not kept (``on_refused``
         and the log hear of it), an untrusted one in ``mark`` mode is kept marked."""
@@ -595,13 +669,14 @@ class Gateway:
         except InvalidRecordError as exc:
             verdict = Verdict(Reason.MALFORMED, str(exc))
         else:
-            salt = self._salts.get((reading.device_id, reading.patient.lower()))
-            if salt is not None and not reading.salt:
-                observation = with_assignment_salt(observation, salt)
+            if not reading.salt:
+                observation = self.salted(observation)
                 reading = Reading.of(observation)
             verdict = self.verifier.verify_reading(reading)
         if not verdict.trusted:
-            log.warning("reading %s: %s", "refused" if self.mode == "refuse" else "marked", verdict.words())
+            log.warning(
+                "reading %s: %s", "refused" if self.mode == "refuse" else "marked", verdict.words()
+            )
             if self.on_refused is not None:
                 self.on_refused(observation, verdict)
             if self.mode == "refuse" or verdict.reason is Reason.MALFORMED:
@@ -617,7 +692,9 @@ class Gateway:
         """Readings buffered, not yet anchored."""
         return sum(len(b) for b in self._buffers.values())
 
-    def flush(self, now: float | None = None, everything: bool = False) -> list[tuple[Any, list[dict[str, Any]]]]:
+    def flush(
+        self, now: float | None = None, everything: bool = False
+    ) -> list[tuple[Any, list[dict[str, Any]]]]:
         """Anchor every buffer that is full or old enough (``everything``: all of them) as
         records of their patients, in one batched ingest; returns (record ref, readings)."""
         now = time.time() if now is None else now
@@ -625,7 +702,9 @@ class Gateway:
             key
             for key, buffer in self._buffers.items()
             if buffer
-            and (everything or len(buffer) >= self.max_readings or now - buffer[0][0] >= self.max_age)
+            and (
+                everything or len(buffer) >= self.max_readings or now - buffer[0][0] >= self.max_age
+            )
         ]
         groups: list[tuple[str, list[dict[str, Any]]]] = []
         for key in ready:
@@ -646,3 +725,21 @@ class Gateway:
             raise
         return list(zip(refs, [readings for _, readings in groups], strict=True))
 
+
+def ingest_readings(
+    hospital: Any,
+    verifier: ReadingVerifier,
+    observations: Iterable[dict[str, Any]],
+    pairings: Iterable[Pairing] = (),
+    max_readings: int = 60,
+    mode: str | None = None,
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Check a set of signed readings (a file the CLI reads) and anchor them as records of
+    their patients, ``max_readings`` per record per device, in one batched ingest. All or
+    nothing: in ``refuse`` mode one untrusted reading refuses them all before anything is
+    stored (:class:`UntrustedReadingError` lists each and why)."""
+    gateway = Gateway(hospital, verifier, pairings, max_readings, float("inf"), mode)
+    checked = check_readings(verifier, [gateway.salted(o) for o in observations], gateway.mode)
+    for observation in checked:
+        gateway.add(observation)
+    return gateway.flush(everything=True)
