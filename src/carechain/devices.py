@@ -39,7 +39,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -513,9 +513,8 @@ def _verifies(public_key: bytes, signature: bytes, content: bytes) -> bool:
 
 
 def _utc(seconds: int) -> str:
-    from .model import utc_minutes
-
-    return utc_minutes(seconds)
+    """A Unix time to the second (readings come a second apart): ``2026-12-03 14:05:09 UTC``."""
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # ---------------------------------------------------------------------- records
@@ -629,7 +628,7 @@ class Gateway:
 
     def __init__(
         self,
-        hospital: Any,
+        hospital: Any | None,
         verifier: ReadingVerifier,
         pairings: Iterable[Pairing] = (),
         max_readings: int = 60,

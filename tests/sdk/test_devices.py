@@ -145,9 +145,7 @@ def test_a_sensor_assigned_to_the_patient_streams_trusted_readings_the_doctor_re
     stored = hospital_client.ipfs.cat(ref.digest)
     assert b"GLU-0001" not in stored and b"mg/dL" not in stored
 
-    patient_client.grant_access(
-        doctor_client.address, Scope.all(), Purpose.TREATMENT, start + 3600
-    )
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, start + 3600)
     for reader in (patient_client, doctor_client):
         checked = read_readings(reader, ref.record_id, world["verifier"], mode="refuse")
         assert [c.verdict.trusted for c in checked] == [True] * 4
