@@ -48,7 +48,10 @@ def observation(
     measurement: Measurement, udi: str, patient: str, moment: float, value: Decimal
 ) -> dict[str, Any]:
     """An unsigned reading: a FHIR Observation naming the device (UDI) and the patient."""
-    stamp = datetime.fromtimestamp(int(moment), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # To the millisecond when the moment has a fraction (a device sampling faster than 1 Hz).
+    stamp = datetime.fromtimestamp(int(moment), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    millis = round((moment - int(moment)) * 1000)
+    stamp += f".{min(millis, 999):03d}Z" if millis else "Z"
     return {
         "resourceType": "Observation",
         "status": "final",
