@@ -389,6 +389,16 @@ class ReadingVerifier:
         self.ttl = ttl
         self._states: dict[bytes, DeviceState] = {}
         self._block_times: dict[int, int] = {}
+        self._head: tuple[float, int] = (-1.0, 0)  # (when asked, the head's time)
+
+    def now(self) -> float:
+        """The later of the wall clock and the chain's head time (asked at most once a
+        second): a reading dated after it comes from the future."""
+        asked, head = self._head
+        if time.monotonic() - asked > 1.0:
+            head = self.contracts.node.head_timestamp()
+            self._head = (time.monotonic(), head)
+        return max(time.time(), head)
 
     def state(self, device_id: bytes) -> DeviceState:
         """The device's history as the chain tells it (cached)."""
@@ -443,7 +453,7 @@ class ReadingVerifier:
         verdict = _signature_verdict(reading, state.keys)
         if verdict is not None:
             return verdict
-        if reading.time > time.time() + CLOCK_SKEW:
+        if reading.time > self.now() + CLOCK_SKEW:
             return Verdict(Reason.FUTURE, f"the reading is dated {when}, later than now")
         if state.decommissioned_at is not None and state.decommissioned_at <= reading.time:
             return Verdict(

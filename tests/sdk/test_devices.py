@@ -20,6 +20,7 @@ from carechain.devices import (
     check_readings,
     ingest_readings,
     read_readings,
+    release_from_patient,
     revoke_device_key,
     sign_reading,
     signed_content,
@@ -163,6 +164,17 @@ def test_a_reading_from_an_unknown_device_is_refused(world, contracts, patient_c
     assert world["gateway"].pending() == 0
 
 
+def test_a_registered_device_without_a_key_is_refused(world, contracts, hospital_client):
+    """Registered, but its manufacturer never bound a key: nothing it signs is trusted."""
+    keyless = "(01)00844588003288(21)GLU-NOKEY"
+    SupplyChainParty(world["maker"], contracts, hospital_client.ipfs).register_device(
+        keyless, b"IFU"
+    )
+    reading = SimulatedDevice(keyless, world["device"].patient).reading(head_time(contracts))
+    verdict = world["verify"](reading)
+    assert verdict.reason is Reason.NO_KEY and "no signing key" in verdict.detail
+
+
 def test_a_tampered_reading_is_refused_on_ingest_and_on_read(world, contracts, hospital_client):
     """A value changed after signing fails the signature; marked mode keeps it flagged, and
     every later read flags it again."""
@@ -250,8 +262,13 @@ def test_a_device_assigned_to_another_patient_is_refused(
     assert world["gateway"].add(before).trusted
     assert world["gateway"].add(after).reason is Reason.OTHER_PATIENT
     assert world["gateway"].add(other.reading(t0 + 15)).trusted
+    # Returned to the hospital: worn by no one, so nobody's readings are trusted.
+    set_next_block_time(chain, t0 + 20)
+    release_from_patient(contracts, hospital, SENSOR)
+    unworn = verify(other.reading(t0 + 25))
+    assert unworn.reason is Reason.NOT_ASSIGNED and "no patient" in unworn.detail
     # On-chain: a salted commitment, not an address.
-    [first, second] = contracts.device_keys.assignments(device_udi_id())
+    [first, second, _] = contracts.device_keys.assignments(device_udi_id())
     assert patient_client.address.lower()[2:] not in first.patient.hex()
     assert first.valid_to == second.valid_from == t0 + 10
 
