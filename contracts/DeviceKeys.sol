@@ -46,7 +46,7 @@ contract DeviceKeys is IDeviceKeys {
         index = history.length;
         if (index == MAX_HISTORY) revert HistoryFull(deviceId, MAX_HISTORY);
         if (index != 0 && history[index - 1].validTo == 0) history[index - 1].validTo = uint40(block.timestamp);
-        history.push(DeviceKey(publicKey, uint40(block.timestamp), 0));
+        _keys[deviceId].push(DeviceKey(publicKey, uint40(block.timestamp), 0));
         _bound[deviceId][publicKey] = true;
         emit DeviceKeySet(deviceId, index, publicKey, msg.sender);
     }
@@ -81,7 +81,7 @@ contract DeviceKeys is IDeviceKeys {
         bytes32 current = index == 0 ? bytes32(0) : history[index - 1].patient;
         if (current == patient) revert AlreadyAssigned(deviceId, patient);
         if (index != 0) history[index - 1].validTo = uint40(block.timestamp);
-        history.push(Assignment(patient, uint40(block.timestamp), 0, msg.sender));
+        _assignments[deviceId].push(Assignment(patient, uint40(block.timestamp), 0, msg.sender));
         emit DevicePatientAssigned(deviceId, index, patient, msg.sender);
     }
 

@@ -683,7 +683,7 @@ class Gateway:
                 reading = Reading.of(observation)
             verdict = self.verifier.verify_reading(reading)
         if not verdict.trusted:
-            log.warning(
+            log.info(
                 "reading %s: %s", "refused" if self.mode == "refuse" else "marked", verdict.words()
             )
             if self.on_refused is not None:

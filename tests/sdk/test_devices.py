@@ -89,7 +89,7 @@ def set_next_block_time(chain, moment: int) -> None:
 
 
 @pytest.fixture
-def world(accounts, governor, contracts, hospital, hospital_client, patient_client, second_patient):
+def world(accounts, governor, contracts, hospital, hospital_client, patient_client):
     """A glucose sensor registered by its maker, in service at the hospital, its key bound,
     assigned to the patient; the gateway knows the pairing."""
     maker, regulator = accounts[11], accounts[14]
@@ -116,7 +116,6 @@ def world(accounts, governor, contracts, hospital, hospital_client, patient_clie
         "pairing": pairing,
         "verifier": verifier,
         "gateway": gateway,
-        "second_patient": second_patient,
     }
 
 
@@ -294,7 +293,7 @@ def test_a_reading_signed_with_a_rotated_out_key_is_refused(world, contracts, ch
 
 
 def test_only_the_manufacturer_binds_keys_and_only_the_holder_assigns_patients(
-    world, contracts, hospital, stranger, patient
+    stranger, patient, world, contracts, hospital
 ):
     """Through the SDK, the contract's refusals arrive by name."""
     key = SimulatedDevice(SENSOR, patient.address).public_key
