@@ -40,14 +40,9 @@ RESULTS = Path(__file__).parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from carechain import Contracts, Hospital, KeyPair, KuboNode, deploy  # noqa: E402
+from carechain.device_gateway import Gateway, read_readings  # noqa: E402
 from carechain.device_sim import HEART_RATE, SimulatedDevice, stream  # noqa: E402
-from carechain.devices import (  # noqa: E402
-    Gateway,
-    ReadingVerifier,
-    assign_to_patient,
-    bind_device_key,
-    read_readings,
-)
+from carechain.devices import ReadingVerifier, assign_to_patient, bind_device_key  # noqa: E402
 from carechain.trace import SupplyChainParty, device_id  # noqa: E402
 
 SECONDS = float(os.environ.get("CARECHAIN_BENCH_DEVICES_SECONDS", "300"))

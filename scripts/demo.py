@@ -32,14 +32,9 @@ from carechain import (
     Purpose,
     Scope,
 )
+from carechain.device_gateway import Gateway, read_readings
 from carechain.device_sim import GLUCOSE, SimulatedDevice
-from carechain.devices import (
-    Gateway,
-    ReadingVerifier,
-    assign_to_patient,
-    bind_device_key,
-    read_readings,
-)
+from carechain.devices import ReadingVerifier, assign_to_patient, bind_device_key
 from carechain.errors import RecoveryError
 from carechain.fhir import describe
 from carechain.fhir_claims import build_claim

@@ -6,20 +6,17 @@ from decimal import Decimal
 
 import pytest
 
+from carechain.device_gateway import Gateway, check_readings, ingest_readings, read_readings
 from carechain.device_sim import GLUCOSE, HEART_RATE, SimulatedDevice, stream
 from carechain.devices import (
     SIGNATURE_URL,
     UNTRUSTED_URL,
-    Gateway,
     Pairing,
     ReadingVerifier,
     Reason,
     UntrustedReadingError,
     assign_to_patient,
     bind_device_key,
-    check_readings,
-    ingest_readings,
-    read_readings,
     release_from_patient,
     revoke_device_key,
     sign_reading,

@@ -155,7 +155,8 @@ def devices_ingest(
     """(Provider) Check the signed readings in FILES and anchor them as encrypted records of
     their patients, PER_RECORD readings of one device per record. With --untrusted refuse,
     one untrusted reading refuses them all and nothing is stored."""
-    from ..devices import Pairing, ReadingVerifier, ingest_readings
+    from ..device_gateway import ingest_readings
+    from ..devices import Pairing, ReadingVerifier
     from ..hospital import Hospital
 
     paired = [Pairing.from_json(json.loads(p.read_text())) for p in pairings]
@@ -185,7 +186,8 @@ def devices_ingest(
 def devices_verify(account: Any, pairings: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     """Check signed readings against the chain as it was at each reading's time; a table of
     verdicts. Exits 2 if any is not trusted."""
-    from ..devices import Gateway, Pairing, ReadingVerifier
+    from ..device_gateway import Gateway
+    from ..devices import Pairing, ReadingVerifier
     from ..onchain import Contracts
 
     verifier = ReadingVerifier(Contracts.load())
@@ -208,7 +210,8 @@ def devices_verify(account: Any, pairings: tuple[Path, ...], files: tuple[Path, 
 def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> None:
     """A patient's device readings (those records the account may read), each checked again
     against the chain, as a table. Untrusted readings are shown marked, never hidden."""
-    from ..devices import ReadingVerifier, read_readings
+    from ..device_gateway import read_readings
+    from ..devices import ReadingVerifier
     from ..errors import CarechainError
     from ..fhir import Category
     from ..records import Party
@@ -250,7 +253,8 @@ def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> No
 
 
 def _row(observation: dict[str, Any], verdict: Any) -> tuple[str, ...]:
-    from ..devices import CheckedReading, Reading
+    from ..device_gateway import CheckedReading
+    from ..devices import Reading
     from ..errors import InvalidRecordError
 
     try:
