@@ -218,6 +218,57 @@ def trace_rows(chain_api: Any, contracts: Contracts, governor: Any, hospital: An
     return rows
 
 
+def device_rows(chain_api: Any, contracts: Contracts, governor: Any, hospital: Any) -> list[dict]:
+    """DeviceKeys: a device's first key, a rotation, a revocation, its first patient and a
+    reassignment, each next to its floor. Every call first asks Traceability for the device
+    (its two slots, a cold contract) and, for a binding or an assignment, the registry for
+    the caller's role (a cold contract, one slot)."""
+    maker = accounts.test_accounts[11]
+    registry = contracts.registry.contract
+    trace = contracts.trace.contract
+    keys = contracts.device_keys.contract
+    if not registry.hasRole(MANUFACTURER_ROLE, maker):
+        registry.grantRole(MANUFACTURER_ROLE, maker, sender=governor)
+    if trace.companyPrefixOf(844588003288)[2] != maker.address:
+        trace.assignCompanyPrefix(844588, 7, maker, sender=governor)
+    receipt = trace.registerDevice(
+        844588003288, secrets.token_bytes(32), secrets.token_bytes(32), sender=maker
+    )
+    device = bytes(receipt.decode_logs(trace.DeviceRegistered)[0].deviceId)
+    trace.assignDevice(device, hospital, sender=maker)
+    set_log = log_gas(3, 64)  # DeviceKeySet: sig, deviceId, by | index, publicKey
+    two_contracts = 2 * 2_600  # Traceability and the registry, cold
+    rows = []
+    receipt = keys.setKey(device, secrets.token_bytes(32), sender=maker)
+    # fresh: the history's length, the key (two slots), the device's "had this key" bit
+    fixed = 4 * 22_100 + two_contracts + set_log
+    rows.append({"name": "DeviceKeys.setKey (first key)", **measure(chain_api, receipt, fixed, 3)})
+    receipt = keys.setKey(device, secrets.token_bytes(32), sender=maker)
+    # fresh: the new key (two slots) and its bit; rewritten: the length and the old key's
+    # validity slot (2,100 cold read + 2,900 each)
+    fixed = 3 * 22_100 + 2 * 5_000 + two_contracts + set_log
+    rows.append({"name": "DeviceKeys.setKey (rotation)", **measure(chain_api, receipt, fixed, 3)})
+    receipt = keys.revokeKey(device, sender=maker)
+    # the manufacturer needs no role read; rewritten: the key's validity slot; read: length
+    fixed = 5_000 + 2_600 + log_gas(3, 32)
+    rows.append({"name": "DeviceKeys.revokeKey", **measure(chain_api, receipt, fixed, 3)})
+    assigned_log = log_gas(3, 64)  # DevicePatientAssigned: sig, deviceId, hospital | 2 words
+    receipt = keys.assignPatient(device, secrets.token_bytes(32), sender=hospital)
+    # fresh: the length and the assignment (two slots: commitment; times + hospital)
+    fixed = 3 * 22_100 + two_contracts + assigned_log
+    rows.append(
+        {"name": "DeviceKeys.assignPatient (first)", **measure(chain_api, receipt, fixed, 3)}
+    )
+    receipt = keys.assignPatient(device, secrets.token_bytes(32), sender=hospital)
+    # fresh: the new assignment (two slots); rewritten: the length and the previous one's
+    # times; read: the previous commitment (is it the same patient?)
+    fixed = 2 * 22_100 + 2 * 5_000 + two_contracts + assigned_log
+    rows.append(
+        {"name": "DeviceKeys.assignPatient (reassign)", **measure(chain_api, receipt, fixed, 4)}
+    )
+    return rows
+
+
 def main() -> None:
     """Measure, print the table, write the JSON."""
     logger.set_level("WARNING")
@@ -333,6 +384,7 @@ def main() -> None:
         )
         rows.extend(claims_rows(chain, contracts, governor, hospital, patient))
         rows.extend(trace_rows(chain, contracts, governor, hospital))
+        rows.extend(device_rows(chain, contracts, governor, hospital))
         eas = compare(registry, governor, hospital, patient)
         del provider
 

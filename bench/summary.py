@@ -1,10 +1,11 @@
 """Gather the benchmark results into one summary: JSON to compare runs, Markdown to read,
 and a PNG chart.
 
-    make bench      (runs gas.py, paths.py, claims.py and network.py first; or: python
+    make bench      (runs gas.py, paths.py, claims.py, network.py and devices.py first; or: python
                      bench/summary.py)
 
-Reads bench/results/gas.json, paths.json, claims.json and network.json (whichever exist) and writes
+Reads bench/results/gas.json, paths.json, claims.json, network.json and devices.json
+(whichever exist) and writes
 bench/results/summary.json, summary.md and summary.png. ``summary.json`` always has at least
 ``{"gas": [{"name", "gas", "floor"}], "eas": {"ours", "eas"}, "ingest": {"naive_rps",
 "best_rps"}, "read_ms": {"1MiB": {"p50", "p95"}}}`` so that runs can be compared.
@@ -37,7 +38,7 @@ def _load(name: str) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The summary from whatever results exist."""
     gas, paths, claims = _load("gas"), _load("paths"), _load("claims")
-    network = _load("network")
+    network, devices = _load("network"), _load("devices")
     summary: dict[str, Any] = {}
     if gas:
         summary["gas"] = [
@@ -65,6 +66,8 @@ def build() -> dict[str, Any]:
         }
     if network:
         summary["network"] = network
+    if devices:
+        summary["devices"] = devices
     summary["targets"] = _verdicts(summary)
     return summary
 
@@ -164,6 +167,22 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| anchor on A → verified on B, p50 / p95 | {lat['p50']:.2f} s / {lat['p95']:.2f} s |",
             f"| of which waiting for A's block, p50 | {lat['waiting_for_a_block_p50']:.2f} s |",
             f"| a new member replicates {rep['records']:,} records | {rep['seconds']:.0f} s |",
+            "",
+        ]
+    if "devices" in summary:
+        d = summary["devices"]
+        lat = d["latency_s"]
+        lines += [
+            f"Signed device readings, {d['devices']} devices through one gateway for "
+            f"{d['seconds']} s:",
+            "",
+            "| figure | value |",
+            "|---|---:|",
+            f"| readings per minute (target {d['target_per_minute']:,}) | {d['per_minute']:,} |",
+            f"| readings anchored / refused | {d['anchored']:,} / {d['refused']:,} |",
+            f"| readings per record | {d['readings_per_record']} |",
+            f"| reading → anchored, p50 / p95 | {lat['p50']:.1f} s / {lat['p95']:.1f} s |",
+            f"| gas per reading | {d['gas_per_reading']:,} |",
             "",
         ]
     return "\n".join(lines)

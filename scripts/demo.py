@@ -32,6 +32,9 @@ from carechain import (
     Purpose,
     Scope,
 )
+from carechain.device_gateway import Gateway, read_readings
+from carechain.device_sim import GLUCOSE, SimulatedDevice
+from carechain.devices import ReadingVerifier, assign_to_patient, bind_device_key
 from carechain.errors import RecoveryError
 from carechain.fhir import describe
 from carechain.fhir_claims import build_claim
@@ -442,6 +445,52 @@ def cli():
         for line in ward.device_history(udi):
             device.add_row(line)
         console.print(device)
+
+        console.rule("medical devices that sign their readings: alice's glucose sensor")
+        sensor_udi, faulty_udi = (f"(01)00844588003288(21)GLU-{n}" for n in ("0007", "0008"))
+        sensor = SimulatedDevice(sensor_udi, alice.address, GLUCOSE, seed=7)
+        faulty = SimulatedDevice(faulty_udi, alice.address, GLUCOSE, seed=8)
+        for simulated in (sensor, faulty):  # made, delivered, its key bound, given to alice
+            maker.register_device(simulated.udi, b"CGM sensor: instructions for use")
+            maker.assign_device(simulated.udi, ward.address)
+            bind_device_key(contracts, maker_acct, simulated.udi, simulated.public_key)
+        pairings = [
+            assign_to_patient(contracts, hospital_acct, s.udi, alice.address)
+            for s in (sensor, faulty)
+        ]
+        ward.log_service(faulty_udi, "quality-check", False, b"reads 18% high against YSI")
+        console.print(
+            "two glucose sensors made by the manufacturer, their Ed25519 keys bound to their "
+            "UDIs, both given to alice (the chain holds a salted commitment, not her address); "
+            "the second failed its quality check"
+        )
+        start = chain.blocks.head.timestamp + 1
+        chain.pending_timestamp = start + 3600  # an hour of alice's day passes
+        chain.mine()
+        verifier = ReadingVerifier(contracts)
+        gateway = Gateway(hospital, verifier, pairings, max_readings=12)
+        for i in range(12):  # one reading every five minutes
+            gateway.add(sensor.reading(start + 300 * i))
+        refused = gateway.add(faulty.reading(start + 600))
+        console.print(f"a reading from the failed sensor: [red]refused[/red] — {refused.words()}")
+        [(series, _)] = gateway.flush(everything=True)
+        console.print(
+            f"the gateway batched alice's 12 signed readings into one encrypted record "
+            f"({series.gas_used:,} gas, {series.gas_used // 12:,} per reading)"
+        )
+        alice.grant_access(
+            doctor.address,
+            Scope.category(Category.OBSERVATION),
+            Purpose.TREATMENT,
+            chain.blocks.head.timestamp + 30 * 86400,
+        )
+        readings = Table(
+            "time", "glucose", "device", "check", title="alice's glucose, as her doctor reads it"
+        )
+        for c in read_readings(doctor, series.record_id, verifier):
+            readings.add_row(when(c.time), c.value, c.udi, c.verdict.words())
+        console.print(readings)
+        doctor.receipts.flush()
 
         console.rule("keys people can lose: alice's key file is gone; 2 of 3 holders bring it back")
         guardian_acct = accounts.test_accounts[7]

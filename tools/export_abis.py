@@ -17,6 +17,7 @@ SHIPPED = (
     "AccessLog",
     "ClaimsManager",
     "ConsentManager",
+    "DeviceKeys",
     "KeyDirectory",
     "KeyEscrow",
     "MockStablecoin",

@@ -102,6 +102,8 @@ class Deployment:
     trace: str = ""
     #: The KeyEscrow contract: backups and emergency escrow (none in older deployments).
     escrow: str = ""
+    #: The DeviceKeys contract: medical devices' signing keys (none in older deployments).
+    device_keys: str = ""
 
     def save(self, directory: Path | None = None) -> Path:
         """Write the deployment file; returns its path."""

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     deployments_dir: Path = PROJECT_ROOT / "deployments"
     #: Seconds to wait for one IPFS request.
     ipfs_timeout: float = 60.0
+    #: What happens to a device reading that fails its check (unknown or decommissioned
+    #: device, failed quality check, another patient's device, rotated-out key, tampered):
+    #: ``refuse`` it, or ``mark`` it untrusted and keep it (carechain.devices).
+    untrusted_readings: str = "refuse"
 
 
 def get_settings() -> Settings:

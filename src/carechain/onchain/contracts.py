@@ -11,6 +11,7 @@ from ..model import Deployment
 from .access_log import AccessLog
 from .claims import ClaimsManager
 from .consent import ConsentManager
+from .device_keys import DeviceKeys
 from .escrow import KeyEscrow
 from .index import LogIndex
 from .keys import KeyDirectory
@@ -59,11 +60,15 @@ class Contracts:
         self.claims = ClaimsManager(node, deployment.claims, deployment.token, since)
         self.trace = Traceability(node, deployment.trace, since) if deployment.trace else None
         self._escrow = KeyEscrow(node, deployment.escrow, since) if deployment.escrow else None
+        self.device_keys = (
+            DeviceKeys(node, deployment.device_keys, since) if deployment.device_keys else None
+        )
         self.index: LogIndex | None = None
         if index is not None:
             wrappers = [self.registry, self.keys, self.consent, self.access_log, self.claims]
             wrappers += [self.trace] if self.trace else []
             wrappers += [self._escrow] if self._escrow else []
+            wrappers += [self.device_keys] if self.device_keys else []
             self.index = LogIndex(index, node, [w.contract.address for w in wrappers], since)
             for wrapper in wrappers:
                 wrapper.contract.index = self.index

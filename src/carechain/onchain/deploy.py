@@ -44,6 +44,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     trace = project.Traceability.deploy(registry, sender=sender)
     escrow = project.KeyEscrow.deploy(registry, consent, sender=sender)
+    device_keys = project.DeviceKeys.deploy(trace, registry, sender=sender)
     # The head through our own client: Ape's block reader refuses proof-of-authority
     # headers (97 bytes of extraData) on a custom network such as the consortium.
     from .rpc import current
@@ -61,6 +62,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         block=node.block_number(),
         trace=str(trace.address),
         escrow=str(escrow.address),
+        device_keys=str(device_keys.address),
     )
 
 
