@@ -60,12 +60,16 @@ def main() -> None:
         KuboNode(Path(tmp) / "kubo") as kubo,
     ):
         governor, hospital_acct, patient_acct, insurer_acct = accounts.test_accounts[:4]
-        contracts = Contracts(deploy(governor))
+        deployment = deploy(governor)
+        contracts = Contracts(deployment)
         contracts.registry.admit(governor, "provider", hospital_acct)
         contracts.registry.admit(governor, "insurer", insurer_acct)
         hospital = Hospital(hospital_acct, contracts, kubo.client, KeyPair.generate())
         patient = Patient(patient_acct, contracts, kubo.client, KeyPair.generate())
-        insurer = Insurer(insurer_acct, contracts, kubo.client, KeyPair.generate())
+        # The insurer's worker lists events from its local index, as `carechain insurer
+        # worker` does (Contracts.load keeps one per user).
+        insurer_view = Contracts(deployment, index=Path(tmp) / "insurer-index.sqlite")
+        insurer = Insurer(insurer_acct, insurer_view, kubo.client, KeyPair.generate())
         for party in (hospital, patient, insurer):
             party.publish_key()
         contracts.claims.token.mint(insurer_acct, 10**12, sender=governor)

@@ -90,7 +90,7 @@ class AccessReceipt:
     def digest(self, contracts: Contracts) -> bytes:
         """The EIP-712 digest the reader signs (what ``AccessLog.verifyReceipt`` takes),
         hashed directly (the typed-data encoder, ``typed_data``, gives the same digest at
-        about a hundred times the cost; a worker hashes every receipt it anchors)."""
+        about three times the cost; a worker hashes every receipt it anchors)."""
         struct = keccak(
             abi_encode(
                 ["bytes32", "address", "address", "bytes32", "uint32", "uint8", "uint64"],
