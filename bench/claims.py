@@ -60,12 +60,16 @@ def main() -> None:
         KuboNode(Path(tmp) / "kubo") as kubo,
     ):
         governor, hospital_acct, patient_acct, insurer_acct = accounts.test_accounts[:4]
-        contracts = Contracts(deploy(governor))
+        deployment = deploy(governor)
+        contracts = Contracts(deployment)
         contracts.registry.admit(governor, "provider", hospital_acct)
         contracts.registry.admit(governor, "insurer", insurer_acct)
         hospital = Hospital(hospital_acct, contracts, kubo.client, KeyPair.generate())
         patient = Patient(patient_acct, contracts, kubo.client, KeyPair.generate())
-        insurer = Insurer(insurer_acct, contracts, kubo.client, KeyPair.generate())
+        # The insurer's worker lists events from its local index, as `carechain insurer
+        # worker` does (Contracts.load keeps one per user).
+        insurer_view = Contracts(deployment, index=Path(tmp) / "insurer-index.sqlite")
+        insurer = Insurer(insurer_acct, insurer_view, kubo.client, KeyPair.generate())
         for party in (hospital, patient, insurer):
             party.publish_key()
         contracts.claims.token.mint(insurer_acct, 10**12, sender=governor)
@@ -88,11 +92,17 @@ def main() -> None:
                 end=now + 365 * 86400,
                 auto_approve_below=auto,
             )
-        [_, encounter, *_] = hospital.anchor_records(
-            [(patient.address, r) for r in chart(7, "MRN-7")]
+        # A record backs at most one claim: every claim cites an Encounter of its own, which
+        # the hospital may read for treatment (its care relationship) and the insurer for
+        # payment.
+        encounters = iter(
+            ref.record_id
+            for ref in hospital.anchor_records(
+                [(patient.address, chart(i, f"MRN-{i}")[1]) for i in range(4 * CLAIMS)]
+            )
         )
-        patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * 86400)
-        evidence = [encounter.record_id]
+        for grantee, purpose in ((hospital, Purpose.TREATMENT), (insurer, Purpose.PAYMENT)):
+            patient.grant_access(grantee.address, Scope.all(), purpose, now + 365 * 86400)
 
         for mode, policy_id in policies.items():
             results["runs"][mode] = {}
@@ -107,7 +117,7 @@ def main() -> None:
                         insurer.address,
                         patient.address,
                         [(code, "Office visit", 120 * USD)],
-                        evidence,
+                        [next(encounters)],
                     )
                 rules = Rules.from_dict(
                     {

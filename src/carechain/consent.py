@@ -15,6 +15,8 @@ The read audit trail (access receipts, their Merkle batches, ``audit_trail``) is
 
 from __future__ import annotations
 
+import functools
+
 from .crypto import (
     EmergencyShares,
     KeyPair,
@@ -154,14 +156,22 @@ def shared_data_key(
     for consent in contracts.consent.consents(patient=head.patient, grantee=reader):
         if not consent.active or consent.deny or consent.keys_digest == bytes(32):
             continue
-        keys = decode_key_object(ipfs.cat(consent.keys_digest))
-        wrapped = keys.get((head.record_id, version))
+        wrapped = _key_object(ipfs, consent.keys_digest).get((head.record_id, version))
         if wrapped is not None:
             return unwrap_key(wrapped, reader_keys, context)
     raise KeyNotFoundError(
         f"you have consent for record 0x{head.record_id.hex()} but no key for version {version}: "
         "ask the patient to share keys again (grant with key sharing), or the author to re-key"
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _key_object(ipfs: IPFSClient, digest: bytes) -> dict[tuple[bytes, int], bytes]:
+    """A grant's key object, fetched (checked against its digest) and parsed once: it is
+    addressed by its content, so what a digest names never changes, and a reader that opens
+    many records under one grant (an insurer reviewing claims) parses it once, not once per
+    record. It holds data keys wrapped to the grantee only, never a key in the clear."""
+    return decode_key_object(ipfs.cat(digest))
 
 
 __all__ = [

@@ -99,18 +99,23 @@ class Hospital(Party):
 
         Everything is checked first (FHIR validity, the sender's role, every patient's
         key), so bad input fails before anything is stored. Records are encrypted and added
-        to IPFS in groups (one multipart request each, several in flight), and each batch is
-        stored while the previous batch's transaction is being mined. If a batch's
-        transaction fails, everything stored and not anchored is unpinned again and the
-        error is raised; batches anchored before it stay anchored (their refs are on the
-        exception, as ``exc.anchored``).
+        to IPFS in groups (one request each, several in flight), unpinned, and each batch is
+        stored while the previous batch's transaction is being mined. Only once a batch's
+        transaction is mined are its records pinned, with one pin for the whole batch
+        (:meth:`IPFSClient.pin_together`): nothing is ever pinned without its anchor, even if
+        the process is killed mid-batch (what was stored and not anchored is left unpinned,
+        for Kubo's garbage collection). If a batch's transaction fails, the error is raised;
+        batches anchored before it stay anchored (their refs are on the exception, as
+        ``exc.anchored``).
 
         With ``idempotent``, each record's id is derived from the patient and the FHIR
         resource's logical id (``Type/id``) with a key only this hospital holds
         (:meth:`record_id_for`), so running the same ingest again — after a crash, a
         killed process or a lost receipt — anchors nothing twice: records already on-chain
-        are returned with ``existing=True`` and nothing is sent for them. Every resource
-        then needs an ``id``, and a changed resource is not re-anchored (supersede it).
+        are returned with ``existing=True`` and nothing is sent for them (their content is
+        pinned again, in case the earlier run was killed between anchoring and pinning).
+        Every resource then needs an ``id``, and a changed resource is not re-anchored
+        (supersede it).
         """
         registry = self.contracts.registry
         batch_size = max(1, min(batch_size, registry.max_batch))
@@ -125,6 +130,9 @@ class Hospital(Party):
             for index, anchored in enumerate(registry.exists_each(record_ids)):
                 if anchored:
                     results[index] = self._existing_ref(record_ids[index])
+            existing = [ref.digest for ref in results if ref is not None]
+            if existing:
+                self.ipfs.pin_together(existing)
         todo = [i for i, ref in enumerate(results) if ref is None]
         # Who may read depends only on (patient, category): look it up once per pair, not
         # once per record (each lookup is several RPC calls).
@@ -140,13 +148,13 @@ class Hospital(Party):
         # IPFS_PIPELINE groups are in flight at once (Kubo works in its own process while
         # Python encrypts the next group). A stored batch is anchored by a second executor
         # while the next batch is being stored; its transaction is awaited before the next
-        # one is sent, so there is one anchoring transaction in flight at a time.
+        # one is sent, so there is one anchoring transaction in flight at a time. Content is
+        # stored unpinned and pinned (one pin per batch) only after its anchor is mined.
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         in_flight: tuple[list[int], list[Any], list[Any], Future[Any]] | None = None
-        stored_unanchored: list[Any] = []  # content added but not (yet) anchored
 
         def settle(flight: tuple[list[int], list[Any], list[Any], Future[Any]]) -> None:
-            """Wait for a batch's anchoring transaction and record its refs."""
+            """Wait for a batch's anchoring transaction, record its refs, pin its content."""
             chunk, pending, added, future = flight
             receipt = future.result()
             gas_each = int(receipt.gas_used) // len(pending)
@@ -158,8 +166,7 @@ class Hospital(Party):
                 )  # fmt: skip
                 results[i] = ref
                 refs.append(ref)
-            for content in added:
-                stored_unanchored.remove(content)
+            self.ipfs.pin_together([content.digest for content in added])
             report(len(chunk))
 
         done = 0
@@ -193,31 +200,29 @@ class Hospital(Party):
                                 )
                                 for i in group
                             ],
+                            pin=False,
                         )
                         for group in _groups(chunk, plaintexts)
                     ]
                     wait(futures)
                     pending, added = [], []
-                    for future in futures:  # keep what was stored, to unpin on failure
-                        if future.exception() is None:
-                            for item, content in future.result():
-                                pending.append(item)
-                                added.append(content)
-                    stored_unanchored += added
-                    for future in futures:
-                        future.result()  # the first failure, if any, is raised here
+                    for future in futures:  # the first failure, if any, is raised here
+                        for item, content in future.result():
+                            pending.append(item)
+                            added.append(content)
                     if in_flight is not None:  # the previous batch's transaction
-                        settle(in_flight)
-                        in_flight = None
+                        flight, in_flight = in_flight, None
+                        settle(flight)
                     send = registry.anchor if len(pending) == 1 else registry.anchor_batch
                     anchor = pending[0] if len(pending) == 1 else pending
                     in_flight = (chunk, pending, added, sender.submit(send, self.account, anchor))
                 if in_flight is not None:
-                    settle(in_flight)
+                    flight, in_flight = in_flight, None
+                    settle(flight)
             except (CarechainError, KeyboardInterrupt) as exc:  # Ctrl-C: the same clean-up
                 if in_flight is not None and in_flight[3].exception() is None:
-                    settle(in_flight)  # it landed: its records are anchored, keep them
-                self._unpin(content.digest for content in stored_unanchored)
+                    with contextlib.suppress(CarechainError):
+                        settle(in_flight)  # it landed: its records are anchored, pin them
                 exc.anchored = refs  # type: ignore[attr-defined]
                 raise
         return [ref for ref in results if ref is not None]

@@ -8,6 +8,7 @@ one of the package's own errors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 from .errors import ContentNotFoundError, IntegrityError, IPFSError, IPFSUnavailableError
 from .unixfs import (
     KUBO_ADD_PARAMS,
+    batch_node,
     cid_from_digest,
     dag_digest,
     digest_from_cid,
@@ -193,6 +195,27 @@ class IPFSClient:
             params["timeout"] = f"{timeout:g}s"
         self._post("pin/add", params=params)
 
+    def pin_together(self, digests: Sequence[bytes], timeout: float = 60.0) -> bytes:
+        """Keep several stored contents with one pin: a single content is pinned itself;
+        more are linked from a :func:`~carechain.unixfs.batch_node` stored and pinned in
+        one request (its CID checked like any other). Returns the pinned node's digest.
+        Every content must be on the node already (``timeout``: give up after so many
+        seconds rather than look for it elsewhere)."""
+        if len(digests) == 1:
+            self.pin(digests[0], timeout=timeout)
+            return digests[0]
+        node = batch_node(list(digests))
+        params = {"cid-codec": "dag-pb", "mhtype": "sha2-256", "pin": "true",
+                  "timeout": f"{timeout:g}s"}  # fmt: skip
+        response = self._post("block/put", params=params, files={"file": ("batch", node)})
+        digest = hashlib.sha256(node).digest()
+        if str(response.json().get("Key")) != cid_from_digest(digest):
+            raise IntegrityError(
+                "the IPFS node stored a batch node under a CID that is not its hash; the node "
+                "is misconfigured or not trustworthy"
+            )
+        return digest
+
     def unpin(self, digest: bytes) -> None:
         """Unpin content (crypto-shredding destroys the keys; this frees the bytes)."""
         self._post("pin/rm", params={"arg": cid_from_digest(digest)})
@@ -222,11 +245,11 @@ class IPFSClient:
         self._post("swarm/peering/rm", params={"arg": peer_id})
 
     def is_pinned(self, digest: bytes) -> bool:
-        """Whether the content is pinned (recursively) on the node: one lookup of that CID,
-        not a listing of every pin."""
+        """Whether the node keeps the content: pinned itself, or linked from a pinned batch
+        node (:meth:`pin_together`). One lookup of that CID, not a listing of every pin."""
         cid = cid_from_digest(digest)
         try:
-            response = self._post("pin/ls", params={"arg": cid, "type": "recursive"})
+            response = self._post("pin/ls", params={"arg": cid, "type": "all"})
         except IPFSError as exc:
             if "is not pinned" in str(exc):
                 return False

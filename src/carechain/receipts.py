@@ -6,13 +6,14 @@ their Merkle root is anchored in the AccessLog, so the patient can see and prove
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_account.messages import _hash_eip191_message
 from eth_utils import keccak
 
 from .crypto import (
@@ -45,6 +46,31 @@ _RECEIPT_FIELDS = [
 ]
 
 
+_RECEIPT_TYPEHASH = keccak(
+    text="AccessReceipt(" + ",".join(f"{kind} {name}" for name, kind in _RECEIPT_FIELDS) + ")"
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_separator(chain_id: int, access_log: str) -> bytes:
+    """The AccessLog's EIP-712 domain separator (name, version 1, chain, contract)."""
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                keccak(
+                    text="EIP712Domain(string name,string version,uint256 chainId,"
+                    "address verifyingContract)"
+                ),
+                keccak(text="carechain AccessLog"),
+                keccak(text="1"),
+                chain_id,
+                access_log,
+            ],
+        )
+    )
+
+
 @dataclass(frozen=True)
 class AccessReceipt:
     """One read: who read which record version of whom, why, and when; signed by the reader."""
@@ -62,8 +88,25 @@ class AccessReceipt:
         return _receipt_message(self, contracts)
 
     def digest(self, contracts: Contracts) -> bytes:
-        """The EIP-712 digest the reader signs (what ``AccessLog.verifyReceipt`` takes)."""
-        return bytes(_hash_eip191_message(self.typed_data(contracts)))
+        """The EIP-712 digest the reader signs (what ``AccessLog.verifyReceipt`` takes),
+        hashed directly (the typed-data encoder, ``typed_data``, gives the same digest at
+        about three times the cost; a worker hashes every receipt it anchors)."""
+        struct = keccak(
+            abi_encode(
+                ["bytes32", "address", "address", "bytes32", "uint32", "uint8", "uint64"],
+                [
+                    _RECEIPT_TYPEHASH,
+                    self.reader,
+                    self.patient,
+                    self.record_id,
+                    self.version,
+                    int(self.purpose),
+                    self.read_at,
+                ],
+            )
+        )
+        domain = _domain_separator(contracts.chain_id, contracts.access_log.address)
+        return keccak(b"\x19\x01" + domain + struct)
 
     def leaf(self, contracts: Contracts) -> bytes:
         """The Merkle leaf: :func:`receipt_leaf` of the EIP-712 digest."""

@@ -92,10 +92,11 @@ class SealJob:
 
 
 def seal_and_store_many(
-    contracts: Contracts, ipfs: IPFSClient, jobs: list[SealJob]
+    contracts: Contracts, ipfs: IPFSClient, jobs: list[SealJob], pin: bool = True
 ) -> list[tuple[PendingAnchor, AddedContent]]:
     """Encrypt each job's record to its readers and add all of them to IPFS in one request
-    (pinned); ready to anchor, in input order."""
+    (pinned, unless ``pin`` is False: the caller pins them once they are anchored); ready to
+    anchor, in input order."""
     envelopes = [
         encrypt_record(
             job.plaintext,
@@ -104,7 +105,7 @@ def seal_and_store_many(
         )
         for job in jobs
     ]
-    added = ipfs.add_many(envelopes, pin=True)
+    added = ipfs.add_many(envelopes, pin=pin)
     return [
         (PendingAnchor(job.record_id, job.patient, job.category, content.digest), content)
         for job, content in zip(jobs, added, strict=True)

@@ -21,6 +21,7 @@ MAX_FILE_SIZE = CHUNK_SIZE * MAX_LINKS
 
 _DAG_PB = 0x70
 _SHA2_256 = 0x12
+_UNIXFS_DIRECTORY = 1
 _UNIXFS_FILE = 2
 #: Kubo's add options that produce exactly the layout this module rebuilds.
 KUBO_ADD_PARAMS = {
@@ -83,6 +84,21 @@ def leaf_node(chunk: bytes) -> bytes:
     """The dag-pb node Kubo stores for one chunk of a file (a UnixFS file with the bytes)."""
     unixfs = _uint_field(1, _UNIXFS_FILE) + _field(2, chunk) + _uint_field(3, len(chunk))
     return _field(1, unixfs)
+
+
+def batch_node(digests: list[bytes]) -> bytes:
+    """A UnixFS directory node linking records stored together (entries ``000000``,
+    ``000001``, ... in order): pinning it keeps every one of them with a single pin (Kubo
+    writes its pin set durably once per pin, milliseconds each, so pinning a batch's records
+    one by one costs more than storing them). It names only ciphertexts' CIDs, in the order
+    they were anchored in one transaction, which the chain shows anyway."""
+    if not digests:
+        raise ValueError("a batch node links at least one record")
+    links = b"".join(
+        _field(2, _field(1, cid_bytes(digest)) + _field(2, f"{index:06d}".encode()))
+        for index, digest in enumerate(digests)
+    )
+    return links + _field(1, _uint_field(1, _UNIXFS_DIRECTORY))
 
 
 def dag_digest(data: bytes) -> bytes:

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from eth_account.messages import _hash_eip191_message
 
 from carechain import (
     Category,
@@ -182,6 +183,8 @@ def test_audit_trail_shows_and_proves_every_read(
         assert entry.receipt.reader == entry.reader == doctor
         assert entry.root == root
         digest = entry.receipt.digest(contracts)
+        # hashed directly, it is the digest the typed-data encoder gives (and signs)
+        assert digest == bytes(_hash_eip191_message(entry.receipt.typed_data(contracts)))
         assert contracts.access_log.verify(doctor, root, digest, entry.proof)
         assert not contracts.access_log.verify(patient_client.address, root, digest, entry.proof)
     stored = contracts.access_log.batch(doctor, root)

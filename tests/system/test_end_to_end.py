@@ -1,5 +1,7 @@
 """Hospital → IPFS → chain → patient, against a real anvil and a real Kubo node."""
 
+import hashlib
+
 import pytest
 
 from carechain import (
@@ -18,7 +20,7 @@ from carechain import (
 from carechain.model import PendingAnchor
 from carechain.records import fetch_and_open
 from carechain.samples import chart
-from carechain.unixfs import cid_from_digest
+from carechain.unixfs import batch_node, cid_from_digest
 
 pytestmark = pytest.mark.integration
 
@@ -129,12 +131,12 @@ def test_failed_anchor_unpins_its_content(
     assert ipfs.pins() == pins_before
 
 
-def test_a_failing_batch_keeps_the_batches_before_it_and_unpins_the_rest(
+def test_a_failing_batch_keeps_the_batches_before_it_and_pins_nothing_of_the_rest(
     hospital_client, patient_client, contracts, ipfs, monkeypatch
 ):
     """Batches are stored while the previous one's transaction is in flight; when the third
     batch's transaction is refused, the first two stay anchored (their refs are on the
-    error) and everything stored for the third is unpinned."""
+    error) and pinned (one pin each), and nothing stored for the third is pinned."""
     taken = hospital_client.anchor_record(patient_client.address, chart(24, "MRN-24")[0])
     pins_before = ipfs.pins()
     fresh = iter([bytes([i]) * 32 for i in range(1, 5)] + [taken.record_id, b"\x09" * 32])
@@ -147,7 +149,11 @@ def test_a_failing_batch_keeps_the_batches_before_it_and_unpins_the_rest(
     assert len({ref.transaction for ref in kept}) == 2
     assert all(contracts.registry.exists(ref.record_id) for ref in kept)
     assert not contracts.registry.exists(b"\x09" * 32)
-    assert ipfs.pins() == pins_before | {ref.cid for ref in kept}
+    pairs = [kept[0:2], kept[2:4]]
+    assert ipfs.pins() == pins_before | {
+        cid_from_digest(hashlib.sha256(batch_node([r.digest for r in p])).digest()) for p in pairs
+    }
+    assert all(ipfs.is_pinned(ref.digest) for ref in kept)
     assert patient_client.read_record(kept[3].record_id).resource == items[3][1]
 
 

@@ -456,3 +456,26 @@ def test_the_worker_catches_up_behind_an_endpoint_that_caps_ranges_and_results(
     assert endpoint.refused > 0
     assert [onchain(contracts, c)[0] for c in claims] == [ClaimStatus.PAID] * 4
     assert journal.status()["paid_count"] == 4
+
+
+def test_decisions_sent_together_skip_a_refused_one_without_a_nonce_gap(
+    clients, covered, contracts, insurer_client, journal, chain
+):
+    """Decisions are estimated, written and sent as one batch; one the chain would refuse
+    (here: approved by hand, outside the worker, meanwhile) is told to the worker and takes
+    no nonce, so the others are numbered without a gap and land."""
+    taken = submit(clients, covered, 300 * USD, "99213")
+    fresh = submit(clients, covered, 310 * USD, "99214")
+    insurer_client.approve(bytes.fromhex(taken[2:]), 300 * USD)
+    worker = Worker(insurer_client, rules(), journal)
+    nonce = chain.provider.web3.eth.get_transaction_count(insurer_client.address, "pending")
+
+    sent = worker.outbox.submit_many(
+        [("approve", [taken, 300 * USD]), ("approve", [fresh, 310 * USD])]
+    )
+    assert sent == 1
+    [tx] = journal.live_txs()
+    assert tx["nonce"] == nonce and json.loads(tx["args"]) == [fresh, 310 * USD]
+    mined(chain, journal)
+    assert onchain(contracts, fresh)[0] is ClaimStatus.APPROVED
+    assert onchain(contracts, taken)[0] is ClaimStatus.APPROVED  # by hand, once

@@ -185,6 +185,18 @@ class Node:
             raise ChainError(f"the node has no block {tag}")
         return block
 
+    def block_hashes(self, numbers: Sequence[int]) -> list[str]:
+        """The hashes of several blocks, asked in one batch request."""
+        replies = self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        out = []
+        for number, reply in zip(numbers, replies, strict=True):
+            if isinstance(reply, RpcError):
+                raise reply
+            if reply is None:
+                raise ChainError(f"the node has no block {number}")
+            out.append(str(reply["hash"]))
+        return out
+
     def block_number(self) -> int:
         """The head's number."""
         return int(self.request("eth_blockNumber"), 16)
@@ -278,37 +290,61 @@ class Node:
     def prepare(self, signer: Signer, to: str, data: bytes, gas: int | None = None) -> dict:
         """The unsigned transaction: estimated gas (plus GAS_MARGIN), the pending nonce and
         fees from the head (EIP-1559 where the chain has a base fee), in one round trip."""
-        call = {"from": signer.address, "to": to, "data": "0x" + data.hex()}
-        estimate, nonce, head, tip = self.batch(
+        [tx] = self.prepare_many(signer, [(to, data)], gas)
+        if isinstance(tx, Exception):
+            raise tx
+        return tx
+
+    def prepare_many(
+        self, signer: Signer, calls: Sequence[tuple[str, bytes]], gas: int | None = None
+    ) -> list[dict | Reverted | RpcError]:
+        """:meth:`prepare` for several calls, in one round trip: each is estimated on its
+        own against the head (so each must stand on its own, not rely on an earlier one of
+        the list) and gets the pending nonce; number them before signing. A call the chain
+        would refuse is its :class:`Reverted` (or :class:`RpcError`) in its place."""
+        estimates = [
+            ("eth_estimateGas", [{"from": signer.address, "to": to, "data": "0x" + data.hex()}])
+            for to, data in calls
+        ]
+        *estimated, nonce, head, tip = self.batch(
             [
-                ("eth_estimateGas", [call]),
+                *estimates,
                 ("eth_getTransactionCount", [signer.address, "pending"]),
                 ("eth_getBlockByNumber", ["latest", False]),
                 ("eth_maxPriorityFeePerGas", []),
             ]
         )
-        if isinstance(estimate, RpcError):
-            raise _reverted(estimate) if estimate.is_revert else estimate
         for reply in (nonce, head):
             if isinstance(reply, RpcError):
                 raise reply
-        tx: dict[str, Any] = {
-            "chainId": self.chain_id,
-            "nonce": int(nonce, 16),
-            "to": to,
-            "data": "0x" + data.hex(),
-            "value": 0,
-            "gas": gas or math.ceil(int(estimate, 16) * GAS_MARGIN),
-        }
+        fees: dict[str, Any]
         base_fee = head.get("baseFeePerGas")
         if base_fee is None:  # a chain without EIP-1559
-            tx["gasPrice"] = int(self.request("eth_gasPrice"), 16)
-            return tx
-        priority = int(tip, 16) if not isinstance(tip, RpcError) else 10**9
-        tx.update(
-            type=2, maxPriorityFeePerGas=priority, maxFeePerGas=2 * int(base_fee, 16) + priority
-        )
-        return tx
+            fees = {"gasPrice": int(self.request("eth_gasPrice"), 16)}
+        else:
+            priority = int(tip, 16) if not isinstance(tip, RpcError) else 10**9
+            fees = {
+                "type": 2,
+                "maxPriorityFeePerGas": priority,
+                "maxFeePerGas": 2 * int(base_fee, 16) + priority,
+            }
+        out: list[dict | Reverted | RpcError] = []
+        for (to, data), estimate in zip(calls, estimated, strict=True):
+            if isinstance(estimate, RpcError):
+                out.append(_reverted(estimate) if estimate.is_revert else estimate)
+                continue
+            out.append(
+                {
+                    "chainId": self.chain_id,
+                    "nonce": int(nonce, 16),
+                    "to": to,
+                    "data": "0x" + data.hex(),
+                    "value": 0,
+                    "gas": gas or math.ceil(int(estimate, 16) * GAS_MARGIN),
+                    **fees,
+                }
+            )
+        return out
 
     def sign(self, signer: Signer, to: str, data: bytes, gas: int | None = None) -> Any:
         """The signed transaction (``raw_transaction``, ``hash``), not sent."""
@@ -321,6 +357,21 @@ class Node:
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt of a mined transaction, or None."""
         return self.request("eth_getTransactionReceipt", [tx_hash])
+
+    def receipts(self, tx_hashes: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """The receipts of several transactions (None for one not mined), by hash, asked in
+        one batch request."""
+        replies = self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        for reply in replies:
+            if isinstance(reply, RpcError):
+                raise reply
+        return dict(zip(tx_hashes, replies, strict=True))
+
+    def send_raw_many(self, raws: Sequence[bytes]) -> list[str | RpcError]:
+        """Broadcast several signed transactions in one batch request; each answer is its
+        hash or its :class:`RpcError` (an "already known", say), in order."""
+        replies = self.batch([("eth_sendRawTransaction", ["0x" + bytes(r).hex()]) for r in raws])
+        return [r if isinstance(r, RpcError) else str(r) for r in replies]
 
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         """A transaction the node knows (mined or in its pool), or None."""

@@ -8,6 +8,7 @@ import logging
 import signal
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,10 @@ log = logging.getLogger("carechain.worker")
 
 #: How many scanned block hashes are kept to find where a reorg forked.
 REORG_WINDOW = 128
+#: How many claims' evidence is read at once while deciding.
+JUDGES = 8
+#: The most decisions estimated, written and sent together.
+SEND_BATCH = 100
 
 #: What each decision becomes once its transaction is final, and what it was before.
 _AFTER = {"approve": "approved", "deny": "denied", "settle": "paid"}
@@ -80,6 +85,7 @@ class Worker:
         # from inside a read (that would send a transaction the journal does not know).
         insurer.receipts.batch_size = None
         self._stop = False
+        self._known_states: dict[str, tuple[ClaimStatus, int]] = {}
         self._check_identity()
         if self.journal.get("cursor") is None:
             start = insurer.contracts.deployment.block if start_block is None else start_block
@@ -262,7 +268,8 @@ class Worker:
             self.contract.PolicyIssued, {"insurer": insurer}, policy_start, safe
         )
         submitted = self.contract.logs(self.contract.ClaimSubmitted, {}, start, safe)
-        hashes = [(n, self._block_hash(n)) for n in range(max(start, stop - REORG_WINDOW), stop)]
+        numbers = list(range(max(start, stop - REORG_WINDOW), stop))
+        hashes = list(zip(numbers, self.node.block_hashes(numbers), strict=True))
         new = 0
         with self.journal.transaction() as db:
             for p in policies:
@@ -310,8 +317,26 @@ class Worker:
         )
 
     def _onchain(self, claim_id: str) -> tuple[ClaimStatus, int]:
+        known = self._known_states.get(claim_id)
+        if known is not None:
+            return known
         stored = self.contract.getClaim(_bytes(claim_id))
         return ClaimStatus(int(stored.status)), int(stored.approved)
+
+    def finalizing(self, txs: list[sqlite3.Row]) -> None:
+        """The outbox is about to finalize ``txs`` (all deep enough already): read their
+        claims' states from the chain in one batch, for the ``final`` calls that follow in
+        this reconcile (and only those: :meth:`finalized` forgets them)."""
+        claim_ids = [c for tx in txs for c in self._claims_of(tx["kind"], json.loads(tx["args"]))]
+        stored = self.contract.getClaim.calls([(_bytes(c),) for c in claim_ids])
+        self._known_states = {
+            c: (ClaimStatus(int(s.status)), int(s.approved))
+            for c, s in zip(claim_ids, stored, strict=True)
+        }
+
+    def finalized(self) -> None:
+        """The reconcile that :meth:`finalizing` read for is over."""
+        self._known_states = {}
 
     def _decide(self) -> int:
         """Apply the rules to every new claim. Evidence is read (consented, logged), the
@@ -320,13 +345,22 @@ class Worker:
         if not rows:
             return 0
         decisions: list[tuple[str, str, Decision | None, ClaimStatus, int]] = []
-        for row in rows:
-            status, approved = self._onchain(row["claim_id"])
+        stored = self.contract.getClaim.calls([(_bytes(row["claim_id"]),) for row in rows])
+        to_judge: list[tuple[sqlite3.Row, sqlite3.Row]] = []
+        for row, claim in zip(rows, stored, strict=True):
+            status, approved = ClaimStatus(int(claim.status)), int(claim.approved)
             if status is not ClaimStatus.SUBMITTED:
                 # Auto-approved on submission, or decided by hand outside the worker.
                 decisions.append((row["claim_id"], "chain", None, status, approved))
                 continue
-            decisions.append((row["claim_id"], "rules", self._judge(row), status, approved))
+            to_judge.append((row, self.journal.policy(row["policy_id"])))
+        # Each claim's evidence is read on its own (consented, receipted); the reads of
+        # different claims wait on the node and Kubo, so they overlap in threads.
+        with ThreadPoolExecutor(max_workers=JUDGES) as pool:
+            judged = [pool.submit(self._judge, row, policy) for row, policy in to_judge]
+            wait(judged)
+        for (row, _), future in zip(to_judge, judged, strict=True):
+            decisions.append((row["claim_id"], "rules", future.result(), ClaimStatus.SUBMITTED, 0))
         self._anchor_receipts()
         with self.journal.transaction() as db:
             for claim_id, _, decision, status, approved in decisions:
@@ -350,10 +384,10 @@ class Worker:
             )
         return len(decisions)
 
-    def _judge(self, row: sqlite3.Row) -> Decision:
+    def _judge(self, row: sqlite3.Row, policy: sqlite3.Row) -> Decision:
         """Open the claim and its evidence and apply the rules; anything unreadable goes to
-        the manual queue with the reason."""
-        policy = self.journal.policy(row["policy_id"])
+        the manual queue with the reason. Runs in a thread: it reads the chain and Kubo,
+        never the journal."""
         view = self._view(row)
         try:
             fhir_claim = self.insurer.open_claim(view, policy["patient"])
@@ -417,7 +451,9 @@ class Worker:
         return sent
 
     def _send_decisions(self) -> int:
-        sent = 0
+        """Send every decided claim's approval or denial: one transaction each (a claim is
+        approved or denied on its own), estimated, written and sent together."""
+        calls: list[tuple[str, list[Any]]] = []
         for row in self.journal.claims("approve", "deny"):
             if row["tx_id"] is not None:
                 continue
@@ -425,8 +461,11 @@ class Worker:
                 args: list[Any] = [row["claim_id"], row["approve_amount"]]
             else:
                 args = [row["claim_id"], row["reason"]]
-            sent += self.outbox.submit(row["state"], args)
-        return sent
+            calls.append((row["state"], args))
+        return sum(
+            self.outbox.submit_many(calls[i : i + SEND_BATCH])
+            for i in range(0, len(calls), SEND_BATCH)
+        )
 
     def _settle(self) -> int:
         """Settle approved claims in batches: a full batch at once, a partial one when its
