@@ -138,6 +138,7 @@ bench: setup
 	$(PY) bench/claims.py
 	$(PY) bench/cli.py
 	$(PY) bench/network.py
+	$(PY) bench/scale.py
 	$(PY) bench/summary.py
 
 clean:

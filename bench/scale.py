@@ -38,15 +38,35 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 sys.path.insert(0, str(ROOT / "src"))
 
-from carechain import Deployment  # noqa: E402
+from carechain import (  # noqa: E402
+    ClaimStatus,
+    Deployment,
+    Hospital,
+    Insurer,
+    KeyPair,
+    KuboNode,
+    Party,
+    Patient,
+    Purpose,
+    Scope,
+    deploy,
+)
+from carechain.fhir import Category  # noqa: E402
 from carechain.onchain import Contracts, Node  # noqa: E402
+from carechain.samples import chart  # noqa: E402
+from carechain.worker import Journal, Rules, Worker  # noqa: E402
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 PATIENTS = 10_000
@@ -186,7 +206,7 @@ class Bulk:
     """The synthetic bulk: records for 10,000 patients and, per 100 records, the consents,
     policy, claim and access receipts of one patient; sent unsigned (anvil impersonates)."""
 
-    def __init__(self, node: Node, contracts: Contracts, governor: str) -> None:
+    def __init__(self, node: Node, contracts: Contracts, governor: str, policies: int) -> None:
         self.node = node
         self.contracts = contracts
         self.hospital = _address(b"scale-hospital", 0)
@@ -194,6 +214,7 @@ class Bulk:
         self.reader = _address(b"scale-reader", 0)
         self.records = 0
         self.groups = 0
+        self.policy_count = policies  # the policy ids issued so far
         self.sent = 0
         self._claims: list[tuple[str, int, bytes, int]] = []
         self._nonces: dict[str, int] = {}
@@ -269,8 +290,7 @@ class Bulk:
             (grantee, 2, bytes(32), purpose, 0, self.policy_end, False, bytes(32))
             for grantee, purpose in ((self.insurer, 1), (self.hospital, 0))
         ]
-        terms = (patient, 1_000 * USD, 0, 1_000, 0xFFFFFFFF, self.policy_start,
-                 self.policy_end, 0)  # fmt: skip
+        terms = (patient, 1_000 * USD, 0, 1_000, 0xFFFFFFFF, self.policy_start, self.policy_end, 0)
         self.policy_count += 1
         self._claims.append((patient, self.policy_count, _word(b"scale-record", j), j))
         return [
@@ -335,28 +355,23 @@ def _role(name: str) -> str:
 # --------------------------------------------------------------------------- the bench
 
 
+@dataclass
+class Measured:
+    """What the measures need: the chain, the deployment and the measured parties."""
+
+    folder: Path
+    url: str
+    deployment: Deployment
+    deployment_file: Path
+    kubo: KuboNode
+    patient: Patient
+    insurer: Insurer
+    bulk: Bulk
+
+
 def main() -> None:
     from ape import accounts, networks
     from ape.logging import logger
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from carechain import (
-        ClaimStatus,
-        Hospital,
-        Insurer,
-        KeyPair,
-        KuboNode,
-        Party,
-        Patient,
-        Purpose,
-        Scope,
-        deploy,
-    )
-    from carechain.fhir import Category
-    from carechain.samples import chart
-    from carechain.worker import Journal, Rules, Worker
 
     logger.set_level("WARNING")
     console = Console()
@@ -364,7 +379,8 @@ def main() -> None:
     if limit not in SIZES:
         raise SystemExit(f"SCALE_MAX must be one of {', '.join(SIZES)}, not {limit!r}")
     sizes = {k: v for k, v in SIZES.items() if v <= SIZES[limit]}
-    results: dict[str, Any] = {"patients": PATIENTS, "sizes": {}}
+    results: dict[str, Any] = {"patients": PATIENTS, "records_per_block": RECORDS_PER_BLOCK,
+                               "sizes": {}}  # fmt: skip
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="carechain-scale-"))
     try:
@@ -373,112 +389,120 @@ def main() -> None:
             networks.parse_network_choice(f"ethereum:local:{url}"),
             KuboNode(folder / "kubo") as kubo,
         ):
-            governor, hospital_acct, patient_acct, doctor_acct, insurer_acct = (
-                accounts.test_accounts[:5]
-            )
+            governor, *parties = accounts.test_accounts[:5]
             node = Node(url)
             deployment = deploy(governor)
-            deployment_file = deployment.save(folder)
             contracts = Contracts(deployment, node)
-            contracts.registry.admit(governor, "provider", hospital_acct)
-            contracts.registry.admit(governor, "insurer", insurer_acct)
-            hospital = Hospital(hospital_acct, contracts, kubo.client, KeyPair.generate())
-            patient = Patient(patient_acct, contracts, kubo.client, KeyPair.generate())
-            doctor = Party(doctor_acct, contracts, kubo.client, KeyPair.generate())
-            insurer = Insurer(insurer_acct, contracts, kubo.client, KeyPair.generate())
-            for party in (hospital, patient, doctor, insurer):
-                party.publish_key()
-
-            # the measured parties' own data, real and encrypted
-            now = node.head_timestamp()
-            charts = [r for i in range(9) for r in chart(i, f"MRN-S{i}")][:MEASURED_RECORDS]
-            refs = hospital.anchor_records([(patient.address, r) for r in charts])
-            patient.grant_access(doctor.address, Scope.all(), Purpose.TREATMENT, now + 365 * DAY)
-            for ref in refs[:5]:
-                doctor.read_record(ref.record_id, purpose=Purpose.TREATMENT)
-            doctor.receipts.flush()
-            contracts.claims.token.mint(insurer_acct, 1_000_000 * USD, sender=governor)
-            insurer.fund_escrow(100_000 * USD)
-            policy = insurer.issue_policy(patient.address, 5_000 * USD, 0, 1_000,
-                                          set(Category), now - 2 * DAY, now + 365 * DAY)  # fmt: skip
-            patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, now + 365 * DAY)
-            patient.grant_access(hospital.address, Scope.all(), Purpose.TREATMENT,
-                                 now + 365 * DAY, share_keys=False)  # fmt: skip
-            for n, ref in enumerate(refs[5:10]):
-                hospital.bill(policy, insurer.address, patient.address,
-                              [(f"9921{n}", "Office visit", 150 * USD)], [ref.record_id])  # fmt: skip
-
-            bulk = Bulk(node, contracts, str(governor.address))
-            bulk.policy_count = policy
+            patient, insurer, policy = own_data(contracts, kubo, governor, *parties)
+            bulk = Bulk(node, contracts, str(governor.address), policy)
+            at = Measured(folder, url, deployment, deployment.save(folder), kubo, patient,
+                          insurer, bulk)  # fmt: skip
             for label, size in sizes.items():
                 start = time.perf_counter()
                 with Progress(console=console, transient=True) as bar:
                     task = bar.add_task(f"growing the chain to {label} records", total=size)
                     bulk.grow(size, lambda n, t=task: bar.update(t, completed=n))
                 built = time.perf_counter() - start
-                console.print(f"{label}: built in {built:.0f} s ({bulk.sent:,} transactions, "
-                              f"head {node.block_number():,}, anvil {anvil_rss_mib(url):,.0f} MiB)")  # fmt: skip
-                results["sizes"][label] = measure(
-                    label, folder, deployment, deployment_file, url, kubo, patient, insurer,
-                    (patient_acct, insurer_acct), bulk, built, Journal, Rules, Worker,
-                    ClaimStatus, Patient, Insurer, console,
-                )  # fmt: skip
+                console.print(
+                    f"{label}: built in {built:.0f} s ({bulk.sent:,} transactions, head "
+                    f"{node.block_number():,}, anvil {anvil_rss_mib(url):,.0f} MiB)"
+                )
+                results["sizes"][label] = measure(label, at, console)
+                results["sizes"][label]["build_s"] = built
                 results["sizes"][label]["anvil_rss_mib"] = anvil_rss_mib(url)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results["seconds"] = time.perf_counter() - began
-    report(results, console, Table)
+    report(results, console)
 
 
-def measure(label, folder, deployment, deployment_file, url, kubo, patient, insurer, accts,
-            bulk, built, Journal, Rules, Worker, ClaimStatus, Patient, Insurer, console):  # fmt: skip
+def own_data(
+    contracts: Contracts, kubo: KuboNode, governor: Any, *accounts: Any
+) -> tuple[Patient, Insurer, int]:
+    """The measured parties and their own data, real: 50 FHIR records encrypted on Kubo, a
+    doctor's five consented reads (their receipts anchored), a policy and five open claims."""
+    hospital_acct, patient_acct, doctor_acct, insurer_acct = accounts
+    registry = contracts.registry
+    registry.admit(governor, "provider", hospital_acct)
+    registry.admit(governor, "insurer", insurer_acct)
+    hospital = Hospital(hospital_acct, contracts, kubo.client, KeyPair.generate())
+    patient = Patient(patient_acct, contracts, kubo.client, KeyPair.generate())
+    doctor = Party(doctor_acct, contracts, kubo.client, KeyPair.generate())
+    insurer = Insurer(insurer_acct, contracts, kubo.client, KeyPair.generate())
+    for party in (hospital, patient, doctor, insurer):
+        party.publish_key()
+    now = contracts.node.head_timestamp()
+    year = now + 365 * DAY
+    charts = [r for i in range(9) for r in chart(i, f"MRN-S{i}")][:MEASURED_RECORDS]
+    refs = hospital.anchor_records([(patient.address, r) for r in charts])
+    patient.grant_access(doctor.address, Scope.all(), Purpose.TREATMENT, year)
+    for ref in refs[:5]:
+        doctor.read_record(ref.record_id, purpose=Purpose.TREATMENT)
+    doctor.receipts.flush()
+    contracts.claims.token.mint(insurer_acct, 1_000_000 * USD, sender=governor)
+    insurer.fund_escrow(100_000 * USD)
+    policy = insurer.issue_policy(
+        patient.address, 5_000 * USD, 0, 1_000, set(Category), now - 2 * DAY, year
+    )
+    patient.grant_access(insurer.address, Scope.all(), Purpose.PAYMENT, year)
+    patient.grant_access(hospital.address, Scope.all(), Purpose.TREATMENT, year, share_keys=False)
+    for n, ref in enumerate(refs[5:10]):
+        item = (f"9921{n}", "Office visit", 150 * USD)
+        hospital.bill(policy, insurer.address, patient.address, [item], [ref.record_id])
+    return patient, insurer, policy
+
+
+def measure(label: str, at: Measured, console: Console) -> dict[str, Any]:
     """Every measure at one size of the chain."""
-    index = folder / f"index-{label}.sqlite"
-    sync = first_sync(deployment_file, url, index)
-    node = Node(url)
-    indexed = Contracts(deployment, node, index)
+    index = at.folder / f"index-{label}.sqlite"
+    sync = first_sync(at.deployment_file, at.url, index)
+    node = Node(at.url)
+    indexed = Contracts(at.deployment, node, index)
     # every transaction of the bulk and of the measured parties did what it should
-    g = bulk.groups
-    expected = {"RecordAnchored": bulk.records + MEASURED_RECORDS, "ConsentGranted": 2 * g + 3,
-                "PolicyIssued": g + 1, "ClaimSubmitted": g + 5, "AccessBatchAnchored": g + 1}  # fmt: skip
+    g = at.bulk.groups
+    expected = {
+        "RecordAnchored": at.bulk.records + MEASURED_RECORDS,
+        "ConsentGranted": 2 * g + 3,
+        "PolicyIssued": g + 1,
+        "ClaimSubmitted": g + 5,
+        "AccessBatchAnchored": g + 1,
+    }
     assert event_counts(indexed) == expected, (event_counts(indexed), expected)
-    me = Patient(accts[0], indexed, kubo.client, patient.key_pair)
-    them = Insurer(accts[1], indexed, kubo.client, insurer.key_pair)
+    kubo = at.kubo.client
+    me = Patient(at.patient.account, indexed, kubo, at.patient.key_pair)
+    them = Insurer(at.insurer.account, indexed, kubo, at.insurer.key_pair)
     listing_ms, listing_mib, listed = timed(me.list_records)
     assert len(listed) == MEASURED_RECORDS
     trail_ms, trail_mib, trail = timed(me.audit_trail)
     assert len(trail) == 5 and not any(entry.problem for entry in trail)
     claims_ms, claims_mib, open_claims = timed(lambda: them.claims(ClaimStatus.SUBMITTED))
     assert len(open_claims) == 5
-    worker = Worker(
-        Insurer(accts[1], Contracts(deployment, node), kubo.client, insurer.key_pair),
-        Rules(),
-        Journal(folder / f"worker-{label}.sqlite"),
-    )
+    # the worker reads the chain itself (paged eth_getLogs), as `carechain worker` does
+    plain = Insurer(at.insurer.account, Contracts(at.deployment, node), kubo, at.insurer.key_pair)
+    worker = Worker(plain, Rules(), Journal(at.folder / f"worker-{label}.sqlite"))
     with peak_rise() as memory:
         start = time.perf_counter()
         found = worker._scan(node.block_number() - worker.rules.confirmations + 1)
         worker_s = time.perf_counter() - start
     assert found == 5
-    claims_on_chain = bulk.groups + 5
+    claims_read = g + 5
     out = {
-        "records": bulk.records + MEASURED_RECORDS,
+        "records": at.bulk.records + MEASURED_RECORDS,
         "blocks": node.block_number(),
-        "build_s": built,
         "first_sync": {
             **sync,
             "events_per_s": sync["events"] / sync["seconds"],
             "index_mib": index.stat().st_size / 2**20,
-        },  # fmt: skip
+        },
         "listing": {"ms": listing_ms, "peak_mib": listing_mib},
         "audit_trail": {"ms": trail_ms, "peak_mib": trail_mib},
         "open_claims": {"ms": claims_ms, "peak_mib": claims_mib},
         "worker_catchup": {
             "seconds": worker_s,
-            "claims_read": claims_on_chain,
-            "events_per_s": claims_on_chain / worker_s,
+            "claims_read": claims_read,
+            "events_per_s": claims_read / worker_s,
             "peak_mib": memory["peak_mib"],
-        },  # fmt: skip
+        },
     }
     console.print(
         f"{label}: first sync {sync['events']:,} events in {sync['seconds']:.1f} s "
@@ -508,13 +532,16 @@ def event_counts(contracts: Contracts) -> dict[str, int]:
     return out
 
 
-def report(results: dict[str, Any], console: Any, table_class: Any) -> None:
-    table = table_class("records", "first sync s", "events/s", "peak MiB", "listing ms",
-                        "audit trail ms", "open claims ms", "worker catch-up s",
-                        title="one patient's and one insurer's reads as the chain grows")  # fmt: skip
+def report(results: dict[str, Any], console: Console) -> None:
+    table = Table(
+        "records", "build s", "first sync s", "events/s", "peak MiB", "listing ms",
+        "audit trail ms", "open claims ms", "worker catch-up s",
+        title="one patient's and one insurer's reads as the chain grows",
+    )  # fmt: skip
     for label, r in results["sizes"].items():
         table.add_row(
             label,
+            f"{r['build_s']:.0f}",
             f"{r['first_sync']['seconds']:.1f}",
             f"{r['first_sync']['events_per_s']:,.0f}",
             f"{r['first_sync']['peak_mib']:.0f}",

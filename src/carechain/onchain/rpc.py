@@ -33,10 +33,10 @@ RECEIPT_POLL = 0.1
 #: Headroom on a gas estimate (state can move between the estimate and the block).
 GAS_MARGIN = 1.25
 #: How many blocks the first eth_getLogs of a node asks for (few: a block of a busy chain can
-#: hold a thousand logs, and the first page must not be millions), and the most any asks for. After a page with fewer logs than LOG_PAGE_QUIET, LOG_QUIET_PAGES
-#: times in a row, the next page is twice as long; a page with more than LOG_PAGE_FULL logs
-#: makes the next one short enough for about LOG_PAGE_TARGET (so a dense stretch of chain is
-#: read in pages of bounded size, not in one answer of millions of logs).
+#: hold a thousand logs, and a first page must not be millions), and the most any asks for.
+#: After LOG_QUIET_PAGES pages in a row with fewer logs than LOG_PAGE_QUIET, the next page is
+#: twice as long; a page with more than LOG_PAGE_FULL logs makes the next one short enough for
+#: about LOG_PAGE_TARGET, so a dense stretch of chain is read in pages of bounded size.
 LOG_SPAN_FIRST = 16
 LOG_SPAN_MAX = 1_000_000
 LOG_PAGE_QUIET = 1_000
