@@ -109,7 +109,7 @@ def peak_rise() -> Iterator[dict[str, float]]:
     before = _rss_mib("VmRSS")
     out: dict[str, float] = {}
     yield out
-    out["peak_mib"] = _rss_mib("VmHWM") - before
+    out["peak_mib"] = max(0.0, _rss_mib("VmHWM") - before)
 
 
 def timed(function: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, float, Any]:
