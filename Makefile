@@ -139,6 +139,7 @@ bench: setup
 	$(PY) bench/cli.py
 	$(PY) bench/network.py
 	$(PY) bench/devices.py
+	$(PY) bench/scale.py
 	$(PY) bench/summary.py
 
 clean:

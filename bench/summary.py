@@ -1,13 +1,13 @@
 """Gather the benchmark results into one summary: JSON to compare runs, Markdown to read,
 and a PNG chart.
 
-    make bench      (runs gas.py, paths.py, claims.py, network.py and devices.py first; or: python
-                     bench/summary.py)
+    make bench      (runs gas.py, paths.py, claims.py, network.py, devices.py and scale.py
+                     first; or: python bench/summary.py)
 
-Reads bench/results/gas.json, paths.json, claims.json, network.json and devices.json
-(whichever exist) and writes
-bench/results/summary.json, summary.md and summary.png. ``summary.json`` always has at least
-``{"gas": [{"name", "gas", "floor"}], "eas": {"ours", "eas"}, "ingest": {"naive_rps",
+Reads bench/results/gas.json, paths.json, claims.json, network.json, devices.json and
+scale.json (whichever exist) and writes bench/results/summary.json, summary.md and
+summary.png (and scale.png, the scale figures on their own). ``summary.json`` always has at
+least ``{"gas": [{"name", "gas", "floor"}], "eas": {"ours", "eas"}, "ingest": {"naive_rps",
 "best_rps"}, "read_ms": {"1MiB": {"p50", "p95"}}}`` so that runs can be compared.
 """
 
@@ -28,6 +28,8 @@ TARGETS = {
     "ingest_speedup": 100.0,
     "claims_reviewed_50_per_s": 50.0,
     "read_1mib_p50_ms": 100.0,
+    "scale_listing_ms": 50.0,  # a patient's listing after catch-up, at every chain size
+    "scale_catchup_events_per_s": 20_000.0,  # a first sync of the index, at the largest size
 }
 
 
@@ -39,7 +41,7 @@ def _load(name: str) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The summary from whatever results exist."""
     gas, paths, claims = _load("gas"), _load("paths"), _load("claims")
-    network, devices = _load("network"), _load("devices")
+    network, devices, scale = _load("network"), _load("devices"), _load("scale")
     summary: dict[str, Any] = {}
     if gas:
         summary["gas"] = [
@@ -69,8 +71,30 @@ def build() -> dict[str, Any]:
         summary["network"] = network
     if devices:
         summary["devices"] = devices
+    if scale:
+        summary["scale"] = _scale(scale)
     summary["targets"] = _verdicts(summary)
     return summary
+
+
+def _scale(scale: dict[str, Any]) -> dict[str, Any]:
+    """The scale bench's headline figures by chain size ("10k", "100k", "1M"): a patient's
+    listing after catch-up (ms), the peak RSS of a process doing a first sync of the index
+    (the heaviest read; MiB), and the first sync's events per second at the largest size."""
+    sizes = scale["sizes"]
+    largest = sizes[list(sizes)[-1]]
+    return {
+        "listing_ms": {label: round(r["listing"]["ms"], 2) for label, r in sizes.items()},
+        "peak_mib": {label: round(r["first_sync"]["peak_mib"], 1) for label, r in sizes.items()},
+        "catchup_events_per_s": round(largest["first_sync"]["events_per_s"]),
+        "audit_trail_ms": {label: round(r["audit_trail"]["ms"], 2) for label, r in sizes.items()},
+        "open_claims_ms": {label: round(r["open_claims"]["ms"], 2) for label, r in sizes.items()},
+        "first_sync_s": {label: round(r["first_sync"]["seconds"], 2) for label, r in sizes.items()},
+        "worker_catchup_s": {
+            label: round(r["worker_catchup"]["seconds"], 3) for label, r in sizes.items()
+        },
+        "build_s": {label: round(r["build_s"]) for label, r in sizes.items()},
+    }
 
 
 def _verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -101,6 +125,12 @@ def _verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "read_ms" in summary:
         p50 = summary["read_ms"]["1MiB"]["p50"]
         check("read_1mib_p50_ms", p50, TARGETS["read_1mib_p50_ms"], True)
+    if "scale" in summary:
+        scale = summary["scale"]
+        slowest = max(scale["listing_ms"].values())
+        check("scale_listing_ms", slowest, TARGETS["scale_listing_ms"], True)
+        rate = scale["catchup_events_per_s"]
+        check("scale_catchup_events_per_s", rate, TARGETS["scale_catchup_events_per_s"], False)
     return out
 
 
@@ -189,7 +219,59 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| gas per reading | {d['gas_per_reading']:,} |",
             "",
         ]
+    if "scale" in summary:
+        lines += scale_table(summary["scale"])
     return "\n".join(lines)
+
+
+def scale_table(scale: dict[str, Any]) -> list[str]:
+    """The scale figures as a Markdown table, one column per chain size."""
+    sizes = list(scale["listing_ms"])
+    rows = [
+        ("building the chain to this size, s", "build_s", "{:,.0f}"),
+        ("first sync of a patient's index, s", "first_sync_s", "{:,.1f}"),
+        ("its peak RSS, MiB", "peak_mib", "{:,.0f}"),
+        ("listing the patient's 50 records, ms", "listing_ms", "{:,.1f}"),
+        ("the patient's audit trail (5 reads), ms", "audit_trail_ms", "{:,.1f}"),
+        ("an insurer's open claims (5), ms", "open_claims_ms", "{:,.1f}"),
+        ("the worker's catch-up, s", "worker_catchup_s", "{:,.2f}"),
+    ]
+    lines = [
+        "A million records (bench/scale.py): one chain grown to each size; after catch-up.",
+        "",
+        "| records | " + " | ".join(sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for name, key, form in rows:
+        lines.append(f"| {name} | " + " | ".join(form.format(scale[key][s]) for s in sizes) + " |")
+    lines += [
+        "",
+        f"First sync at the largest size: {scale['catchup_events_per_s']:,} events/s.",
+        "",
+    ]
+    return lines
+
+
+def scale_chart(scale: dict[str, Any], ax: Any) -> None:
+    """Time against chain size, both on log scales."""
+    sizes = list(scale["listing_ms"])
+    records = [{"10k": 1e4, "100k": 1e5, "1M": 1e6}[s] for s in sizes]
+    series = [
+        ("first sync (index)", [scale["first_sync_s"][s] * 1000 for s in sizes]),
+        ("worker catch-up", [scale["worker_catchup_s"][s] * 1000 for s in sizes]),
+        ("listing 50 records", [scale["listing_ms"][s] for s in sizes]),
+        ("audit trail", [scale["audit_trail_ms"][s] for s in sizes]),
+        ("open claims", [scale["open_claims_ms"][s] for s in sizes]),
+    ]
+    for label, values in series:
+        ax.plot(records, values, marker="o", label=label)
+    ax.axhline(TARGETS["scale_listing_ms"], color="grey", linestyle="--", label="listing target")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("records on the chain (log)")
+    ax.set_ylabel("ms (log)")
+    ax.set_title("reads as the chain grows")
+    ax.legend(fontsize=7)
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:
@@ -199,9 +281,15 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (gas_ax, read_ax, rate_ax) = plt.subplots(
-        1, 3, figsize=(17, 6), gridspec_kw={"width_ratios": [2.2, 1, 1]}
+    scale = summary.get("scale")
+    figure, (gas_ax, read_ax, rate_ax, *scale_ax) = plt.subplots(
+        1,
+        4 if scale else 3,
+        figsize=(22 if scale else 17, 6),
+        gridspec_kw={"width_ratios": [2.2, 1, 1, 1.2] if scale else [2.2, 1, 1]},
     )
+    if scale:
+        scale_chart(scale, scale_ax[0])
     rows = summary.get("gas", [])
     names = [g["name"] for g in rows]
     y = range(len(rows))
@@ -237,6 +325,12 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+    if scale:
+        figure, ax = plt.subplots(figsize=(7, 5))
+        scale_chart(scale, ax)
+        figure.tight_layout()
+        figure.savefig(path.with_name("scale.png"), dpi=110)
+        plt.close(figure)
 
 
 def main() -> None:
@@ -247,7 +341,7 @@ def main() -> None:
     (RESULTS / "summary.md").write_text(text + "\n")
     chart(summary, RESULTS / "summary.png")
     print(text)
-    print(f"written: {RESULTS / 'summary.json'}, summary.md, summary.png")
+    print(f"written: {RESULTS / 'summary.json'}, summary.md, summary.png (and scale.png)")
 
 
 if __name__ == "__main__":

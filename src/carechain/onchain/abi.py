@@ -19,6 +19,10 @@ from eth_utils import keccak, to_checksum_address
 
 ABI_DIR = Path(__file__).with_name("abi")
 
+#: Checksummed addresses, remembered: a listing decodes the same few (contracts, providers,
+#: insurers) in every log, and checksumming costs a keccak per address.
+_checksum = functools.lru_cache(maxsize=4096)(to_checksum_address)
+
 
 def abi_type(param: dict[str, Any]) -> str:
     """The canonical type of an ABI parameter (tuples spelled out: ``(address,uint8)[]``)."""
@@ -81,8 +85,30 @@ def _shape(param: dict[str, Any], value: Any) -> Any:
             [_shape(c, v) for c, v in zip(components, value, strict=True)],
         )
     if kind == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     return value
+
+
+def _topic_decoder(param: dict[str, Any]) -> Any:
+    """How to read an indexed argument's topic word, by hand (a catch-up decodes every log:
+    eth-abi's general decoder cost several times the rest): the word itself for a dynamic
+    value (only its hash is logged) and ``bytesN``, the number for integers, the address for
+    an address, checksummed."""
+    kind = abi_type(param)
+    if kind in ("bytes", "string") or kind.endswith("]") or "(" in kind:
+        return lambda word: word
+    if kind == "address":
+        return lambda word: _checksum("0x" + word[12:].hex())
+    if kind.startswith("uint"):
+        return lambda word: int.from_bytes(word, "big")
+    if kind.startswith("int"):
+        return lambda word: int.from_bytes(word, "big", signed=True)
+    if kind == "bool":
+        return lambda word: word != bytes(32)
+    if kind.startswith("bytes"):
+        size = int(kind[5:])
+        return lambda word: word[:size]
+    raise ValueError(f"an indexed {kind} is not an ABI type the SDK decodes")
 
 
 def _arg(param: dict[str, Any], value: Any) -> Any:
@@ -147,7 +173,7 @@ class Log:
     def __init__(self, event_name: str, args: dict[str, Any], raw: dict[str, Any]) -> None:
         self.event_name = event_name
         self.args = args
-        self.address = to_checksum_address(raw["address"])
+        self.address = _checksum(raw["address"])
         self.block_number = int(raw["blockNumber"], 16)
         self.block_hash = str(raw["blockHash"])
         self.log_index = int(raw["logIndex"], 16)
@@ -178,6 +204,7 @@ class Event:
         self.topic = "0x" + keccak(text=signature).hex()
         self._data = [p for p in self.inputs if not p.get("indexed")]
         self._data_types = [abi_type(p) for p in self._data]
+        self._topics = {p["name"]: _topic_decoder(p) for p in self.inputs if p.get("indexed")}
 
     def topics(self, search: dict[str, Any] | None = None) -> list[Any]:
         """The ``eth_getLogs`` topic filter: this event, and the indexed arguments in
@@ -199,20 +226,16 @@ class Event:
     def decode(self, raw: dict[str, Any]) -> Log:
         """A raw log (as ``eth_getLogs`` or a receipt gives it) of this event, decoded."""
         data = bytes.fromhex(str(raw["data"]).removeprefix("0x"))
-        values = iter(abi_decode(self._data_types, data))
+        values = iter(abi_decode(self._data_types, data)) if self._data_types else iter(())
         topics = iter(raw["topics"][1:])
         args: dict[str, Any] = {}
         for param in self.inputs:
+            name = param["name"]
             if param.get("indexed"):
                 word = bytes.fromhex(str(next(topics)).removeprefix("0x"))
-                kind = abi_type(param)
-                dynamic = kind in ("bytes", "string") or kind.endswith("]") or "(" in kind
-                # an indexed dynamic value is only its hash
-                args[param["name"]] = (
-                    word if dynamic else _shape(param, abi_decode([kind], word)[0])
-                )
+                args[name] = self._topics[name](word)
             else:
-                args[param["name"]] = _shape(param, next(values))
+                args[name] = _shape(param, next(values))
         return Log(self.name, args, raw)
 
     def matches(self, raw: dict[str, Any]) -> bool:

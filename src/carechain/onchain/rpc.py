@@ -32,11 +32,17 @@ RECEIPT_FIRST_POLL = 0.002
 RECEIPT_POLL = 0.1
 #: Headroom on a gas estimate (state can move between the estimate and the block).
 GAS_MARGIN = 1.25
-#: The most blocks one eth_getLogs asks for; a page with fewer logs than LOG_PAGE_QUIET
-#: doubles the next page's span (after an endpoint made it smaller).
+#: How many blocks the first eth_getLogs of a node asks for (few: a block of a busy chain can
+#: hold a thousand logs, and a first page must not be millions), and the most any asks for.
+#: After LOG_QUIET_PAGES pages in a row with fewer logs than LOG_PAGE_QUIET, the next page is
+#: twice as long; a page with more than LOG_PAGE_FULL logs makes the next one short enough for
+#: about LOG_PAGE_TARGET, so a dense stretch of chain is read in pages of bounded size.
+LOG_SPAN_FIRST = 16
 LOG_SPAN_MAX = 1_000_000
 LOG_PAGE_QUIET = 1_000
-LOG_QUIET_PAGES = 4
+LOG_QUIET_PAGES = 2
+LOG_PAGE_TARGET = 5_000
+LOG_PAGE_FULL = 2 * LOG_PAGE_TARGET
 #: How endpoints word "this eth_getLogs asks for too much" (hosted providers cap the block
 #: range at a few thousand and the results at about ten thousand).
 _SIZE_REFUSAL = re.compile(
@@ -111,7 +117,7 @@ class Node:
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
         #: How many blocks one eth_getLogs asks for (halved when the endpoint refuses).
-        self._log_span = LOG_SPAN_MAX
+        self._log_span = LOG_SPAN_FIRST
 
     def __repr__(self) -> str:
         return f"Node({self.url!r})"
@@ -252,13 +258,24 @@ class Node:
         stop: int | str = "latest",
     ) -> list[dict[str, Any]]:
         """Raw logs of ``address`` (or of any of several) matching ``topics`` in blocks
-        ``start`` to ``stop``, read
-        in pages an endpoint accepts: a page refused for its size ("block range too
-        large", "more than 10000 results") is halved, and after LOG_QUIET_PAGES quiet pages
-        in a row the next one is twice as long (up to LOG_SPAN_MAX blocks). The span that
-        worked is remembered for this node."""
+        ``start`` to ``stop``, read in the pages :meth:`log_pages` reads."""
+        return [raw for _, page in self.log_pages(address, topics, start, stop) for raw in page]
+
+    def log_pages(
+        self,
+        address: str | list[str],
+        topics: list[Any],
+        start: int = 0,
+        stop: int | str = "latest",
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """The same logs, one page at a time: ``(last block of the page, its raw logs)``, so
+        that a reader of a long chain holds one page, never every log. Pages are what an
+        endpoint accepts: a page refused for its size ("block range too large", "more than
+        10000 results") is halved; a page with more than LOG_PAGE_FULL logs makes the next
+        one shorter, to about LOG_PAGE_TARGET logs; after LOG_QUIET_PAGES quiet pages in a
+        row the next one is twice as long (up to LOG_SPAN_MAX blocks). The span that worked
+        is remembered for this node."""
         end = self.block_number() if stop == "latest" else int(stop)
-        out: list[dict[str, Any]] = []
         low, quiet = start, 0
         while low <= end:
             high = min(end, low + self._log_span - 1)
@@ -271,13 +288,16 @@ class Node:
                     raise
                 self._log_span = max(1, (high - low + 1) // 2)
                 continue
-            out += page
-            low = high + 1
+            yield high, page
+            span, low = high - low + 1, high + 1
+            if len(page) > LOG_PAGE_FULL:  # dense: aim the next page at LOG_PAGE_TARGET logs
+                self._log_span = max(1, span * LOG_PAGE_TARGET // len(page))
+                quiet = 0
+                continue
             quiet = quiet + 1 if len(page) < LOG_PAGE_QUIET else 0
             if quiet >= LOG_QUIET_PAGES:  # several quiet pages in a row: try a longer one
                 self._log_span = min(self._log_span * 2, LOG_SPAN_MAX)
                 quiet = 0
-        return out
 
     # ------------------------------------------------------------------ transactions
     def transact(self, sender: Any, to: str, data: bytes, gas: int | None = None) -> Receipt:
