@@ -16,6 +16,7 @@ from .keys import KeyDirectory
 from .registry import Registry
 from .rpc import Node, current
 from .traceability import Traceability
+from .trials import ClinicalTrials
 
 
 class Contracts:
@@ -56,11 +57,13 @@ class Contracts:
         self.claims = ClaimsManager(node, deployment.claims, deployment.token, since)
         self.trace = Traceability(node, deployment.trace, since) if deployment.trace else None
         self._escrow = KeyEscrow(node, deployment.escrow, since) if deployment.escrow else None
+        self._trials = ClinicalTrials(node, deployment.trials, since) if deployment.trials else None
         self.index: LogIndex | None = None
         if index is not None:
             wrappers = [self.registry, self.keys, self.consent, self.access_log, self.claims]
             wrappers += [self.trace] if self.trace else []
             wrappers += [self._escrow] if self._escrow else []
+            wrappers += [self._trials] if self._trials else []
             self.index = LogIndex(index, node, [w.contract.address for w in wrappers], since)
             for wrapper in wrappers:
                 wrapper.contract.index = self.index
@@ -74,6 +77,16 @@ class Contracts:
                 "key backup and emergency escrow); redeploy (ape run deploy --network ...)"
             )
         return self._escrow
+
+    @property
+    def trials(self) -> ClinicalTrials:
+        """The ClinicalTrials contract; older deployments have none."""
+        if self._trials is None:
+            raise ConfigurationError(
+                f"deployment '{self.deployment.network}' has no ClinicalTrials contract (it "
+                "predates clinical trials); redeploy (ape run deploy --network ...)"
+            )
+        return self._trials
 
     @property
     def has_escrow(self) -> bool:

@@ -44,6 +44,8 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     claims = project.ClaimsManager.deploy(registry, consent, token, sender=sender)
     trace = project.Traceability.deploy(registry, sender=sender)
     escrow = project.KeyEscrow.deploy(registry, consent, sender=sender)
+    # Rewards settle in the claims' stablecoin (whose decimals the ClaimsManager checked).
+    trials = project.ClinicalTrials.deploy(registry, consent, access_log, token, sender=sender)
     # The head through our own client: Ape's block reader refuses proof-of-authority
     # headers (97 bytes of extraData) on a custom network such as the consortium.
     from .rpc import current
@@ -61,6 +63,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         block=node.block_number(),
         trace=str(trace.address),
         escrow=str(escrow.address),
+        trials=str(trials.address),
     )
 
 
