@@ -219,11 +219,11 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
         address sponsor = trial.sponsor;
         bytes32 digest = _receiptDigest(sponsor, msg.sender, recordId, version, readAt);
         if (!accessLog.verifyReceipt(sponsor, root, digest, proof)) revert ReceiptNotAnchored(root, digest);
-        // Read while enrolled, anchored before the consent ended or was withdrawn.
+        // Anchored while enrolled, by the chain's clock (a receipt's readAt is the reader's).
         uint40 anchoredAt = accessLog.getBatch(sponsor, root).anchoredAt;
-        uint40 cutoff = _cutoff(trial, msg.sender, enrolment);
-        if (readAt < enrolment.enrolledAt || readAt > anchoredAt || anchoredAt >= cutoff) {
-            revert ReadOutsideEnrolment(readAt, anchoredAt, enrolment.enrolledAt, cutoff);
+        uint40 last = _lastCounted(trial, msg.sender, enrolment);
+        if (anchoredAt < enrolment.enrolledAt || anchoredAt > last) {
+            revert AnchoredOutsideEnrolment(anchoredAt, enrolment.enrolledAt, last);
         }
         (, address patient, uint8 category) = consent.accessInfo(sponsor, recordId, IConsentManager.Purpose.Research);
         if (
@@ -243,8 +243,9 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
     function attestMilestone(uint32 trialId, address participant, bytes32 milestone) external {
         Trial storage trial = _sponsored(trialId);
         Enrolment storage enrolment = _enrolled(trialId, participant);
-        uint40 cutoff = _cutoff(trial, participant, enrolment);
-        if (block.timestamp >= cutoff) revert ParticipationEnded(trialId, participant, cutoff);
+        if (!_consentStands(trial, participant, enrolment) || block.timestamp >= trial.endsAt) {
+            revert ParticipationEnded(trialId, participant);
+        }
         uint64 amount = trial.rewardPerMilestone;
         _credit(trialId, trial, participant, enrolment, keccak256(abi.encode(trialId, participant, milestone)), amount);
         enrolment.owed += amount;
@@ -343,16 +344,18 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
         return given.end == trial.endsAt && given.version == enrolment.consentVersion;
     }
 
-    /// @dev The first second at which nothing more is earned: the trial's end, the recorded
-    /// withdrawal, or — a withdrawal not recorded yet — now.
-    function _cutoff(Trial storage trial, address participant, Enrolment storage enrolment)
+    /// @dev The last second a batch of receipts may have been anchored in to earn: the
+    /// second the withdrawal was recorded (the benefit of the doubt within it goes to the
+    /// participant); a withdrawal not recorded yet, now (the contract cannot know when the
+    /// consent was revoked: recording it is what stops rewards); else the trial's last second.
+    function _lastCounted(Trial storage trial, address participant, Enrolment storage enrolment)
         private
         view
         returns (uint40)
     {
         if (enrolment.withdrawnAt != 0) return enrolment.withdrawnAt;
         if (!_consentStands(trial, participant, enrolment)) return uint40(block.timestamp);
-        return trial.endsAt;
+        return trial.endsAt - 1;
     }
 
     /// @dev Checks a reward of `amount` under `key` and marks it given (the caller pays or

@@ -145,16 +145,16 @@ interface IClinicalTrials {
     error ConsentRequired(uint32 trialId, bytes32 grantId, uint40 endsAt);
     /// @notice The participant's enrolment consent still stands: no withdrawal to record.
     error ConsentStillGiven(uint32 trialId, address participant);
-    /// @notice The participant's part ended at `endedAt`: the trial's end, or their withdrawal
-    /// (a revoked or changed enrolment consent).
-    error ParticipationEnded(uint32 trialId, address participant, uint40 endedAt);
+    /// @notice The participant's part ended: the trial is over, or they withdrew (revoked or
+    /// changed the enrolment consent).
+    error ParticipationEnded(uint32 trialId, address participant);
     /// @notice The receipt is not in a batch the sponsor anchored (or not a research read
     /// of the caller's record by the sponsor).
     error ReceiptNotAnchored(bytes32 root, bytes32 receiptDigest);
-    /// @notice The read was not made while the participant was enrolled and consenting:
-    /// before enrolment, after the batch was anchored, or anchored at or after `cutoff`
-    /// (the consent's end or its withdrawal).
-    error ReadOutsideEnrolment(uint64 readAt, uint40 anchoredAt, uint40 enrolledAt, uint40 cutoff);
+    /// @notice The receipt's batch was not anchored while the participant was enrolled and
+    /// consenting: before enrolment, or after `lastCounted` (the trial's last second, or the
+    /// second the participant's withdrawal was recorded). Times are the chain's.
+    error AnchoredOutsideEnrolment(uint40 anchoredAt, uint40 enrolledAt, uint40 lastCounted);
     /// @notice The record is not the caller's, or outside the trial's consent scope.
     error RecordOutsideScope(bytes32 recordId, address patient, uint8 category);
     /// @notice This contribution (record version) or milestone was rewarded already.
@@ -192,7 +192,8 @@ interface IClinicalTrials {
     function enrol(uint32 trialId) external returns (bytes32 grantId);
 
     /// @notice Record that `participant` withdrew (revoked or changed the enrolment consent);
-    /// anyone may call. Receipts anchored from now on earn nothing.
+    /// anyone may call. Receipts anchored after this second earn nothing; until it is
+    /// recorded, the contract cannot tell when the consent was revoked.
     function recordWithdrawal(uint32 trialId, address participant) external;
 
     /// @notice The sponsor posts the results resource's digest; once, closing enrolment.
@@ -209,7 +210,8 @@ interface IClinicalTrials {
     /// enrolment consent, proven by the sponsor's receipt in a batch the sponsor anchored.
     /// @param recordId The record read (the caller's, inside the trial's scope).
     /// @param version The version read.
-    /// @param readAt The receipt's read time.
+    /// @param readAt The receipt's read time (the reader's clock: part of what it signed; the
+    /// enrolment window is checked on the batch's anchoring time, the chain's clock).
     /// @param root The anchored batch's Merkle root.
     /// @param proof The receipt's Merkle path to `root`.
     /// @return amount Token units paid.

@@ -274,51 +274,44 @@ contract TrialsAttacksTest is TrialsFixture {
         _claim(bob, R1, readAt, root, proof);
     }
 
-    /// Reads outside the enrolment: before enrolling, a receipt dated after its batch was
-    /// anchored, a batch anchored after a withdrawal or after the trial's end.
+    /// Receipts anchored outside the enrolment: before enrolling, after a recorded withdrawal,
+    /// after the trial's end (the chain's clock; a receipt's own time is the reader's).
     function test_attack_readsOutsideTheEnrolment() public {
         // Absolute times: under via-IR, a local copy of block.timestamp may be re-read after a warp.
         uint40 t0 = 1_800_000_000;
         uint40 enrolledAt = t0 + 1 hours;
-        uint40 endsAt = _endsAt();
+        uint40 last = _endsAt() - 1;
         (, bytes32 earlyRoot, bytes32[] memory earlyProof) = _read(patient, R1);
         vm.warp(enrolledAt);
         bytes32 grantId = _enrol(patient);
         _fund(100e6);
-        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ReadOutsideEnrolment.selector, t0, t0, enrolledAt, endsAt));
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, t0, enrolledAt, last));
         _claim(patient, R1, t0, earlyRoot, earlyProof);
 
-        uint64 future = enrolledAt + 1 days;
-        bytes32 digest = _receipt(sponsor, patient, R1, 1, RESEARCH, future);
-        (bytes32 root, bytes32[] memory proof) = _anchorPair(sponsor, patient, digest, keccak256("z"));
-        vm.expectRevert(
-            abi.encodeWithSelector(IClinicalTrials.ReadOutsideEnrolment.selector, future, enrolledAt, enrolledAt, endsAt)
-        );
-        _claim(patient, R1, future, root, proof);
-
-        // Revoked, the withdrawal not yet recorded: the cutoff is now.
-        uint40 late = enrolledAt + 1 days;
-        vm.warp(late);
+        // Withdrawn and recorded: a batch anchored a second later earns nothing.
+        uint40 withdrawnAt = enrolledAt + 1 days;
+        vm.warp(withdrawnAt);
         vm.prank(patient);
         consent.revoke(grantId);
+        trials.recordWithdrawal(trialId, patient);
+        vm.warp(withdrawnAt + 1);
         (, bytes32 lateRoot, bytes32[] memory lateProof) = _read(patient, R2);
-        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ReadOutsideEnrolment.selector, late, late, enrolledAt, late));
+        uint40 late = withdrawnAt + 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, withdrawnAt)
+        );
         _claim(patient, R2, late, lateRoot, lateProof);
     }
 
     function test_attack_readsAfterTheTrialEnded() public {
         _enrol(patient);
         _fund(100e6);
-        vm.warp(_endsAt());
+        uint40 endsAt = _endsAt();
+        uint40 enrolledAt = trials.getEnrolment(trialId, patient).enrolledAt;
+        vm.warp(endsAt);
         (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IClinicalTrials.ReadOutsideEnrolment.selector,
-                readAt,
-                uint40(readAt),
-                trials.getEnrolment(trialId, patient).enrolledAt,
-                _endsAt()
-            )
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, endsAt, enrolledAt, endsAt - 1)
         );
         _claim(patient, R1, readAt, root, proof);
     }
@@ -386,12 +379,18 @@ contract TrialsAttacksTest is TrialsFixture {
         consent.revoke(grantId);
         trials.recordWithdrawal(trialId, patient);
         vm.prank(sponsor);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IClinicalTrials.ParticipationEnded.selector, trialId, patient, uint40(block.timestamp)
-            )
-        );
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ParticipationEnded.selector, trialId, patient));
         trials.attestMilestone(trialId, patient, keccak256("week-26-visit"));
+    }
+
+    /// A milestone attested after the trial ended (to spend the escrow on the sponsor's friends).
+    function test_attack_milestoneAfterTheEnd() public {
+        _enrol(patient);
+        _fund(100e6);
+        vm.warp(_endsAt());
+        vm.prank(sponsor);
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ParticipationEnded.selector, trialId, patient));
+        trials.attestMilestone(trialId, patient, VISIT);
     }
 
     /// Claiming milestones never attested; funding nothing or someone else's trial; reclaiming
