@@ -29,6 +29,7 @@ from . import (
     portal,
     records,
     trace,
+    trials,
 )
 from .common import ADDRESS, DAYS
 
@@ -102,5 +103,6 @@ for command in (
     portal.portal,
     records.records,
     trace.trace,
+    trials.trials,
 ):
     main.add_command(command)
