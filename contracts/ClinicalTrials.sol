@@ -225,11 +225,12 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
         if (anchoredAt < enrolment.enrolledAt || anchoredAt > last) {
             revert AnchoredOutsideEnrolment(anchoredAt, enrolment.enrolledAt, last);
         }
-        (, address patient, uint8 category) = consent.accessInfo(sponsor, recordId, IConsentManager.Purpose.Research);
-        if (
-            patient != msg.sender
-                || (trial.scopeKind == IConsentManager.ScopeKind.Category && category != uint256(trial.scopeValue))
-        ) revert RecordOutsideScope(recordId, patient, category);
+        // The record as it is now: a withdrawal or denial since does not undo an earned reward.
+        IRecordRegistry.RecordHead memory record = registry.getRecord(recordId);
+        bool inScope = trial.scopeKind == IConsentManager.ScopeKind.All || record.category == uint256(trial.scopeValue);
+        if (record.patient != msg.sender || !inScope) {
+            revert RecordOutsideScope(recordId, record.patient, record.category);
+        }
         amount = trial.rewardPerContribution;
         bytes32 key = keccak256(abi.encode(trialId, msg.sender, recordId, version));
         _credit(trialId, trial, msg.sender, enrolment, key, amount);
