@@ -30,7 +30,9 @@ _PERSONAL_TYPES = ("Patient", "Person", "RelatedPerson", "Group", "Practitioner"
 _PERSONAL_FIELDS = frozenset({"enrollment", "telecom", "birthDate", "address", "contained"})
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _ETH_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_PHONE = re.compile(r"\+?\d[\d ()-]{8,}\d")
+#: A phone number: nine or more digits written with a leading + or grouped by spaces, dashes
+#: or parentheses (so a date, a decimal or a plain count is not one).
+_PHONE = re.compile(r"\+?\(?\d[\d ()-]{6,}\d")
 
 
 def build_research_study(
@@ -74,11 +76,11 @@ def _objective(name: str, kind: str) -> dict[str, Any]:
 def outcome_measures(study: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The (primary, secondary) outcome measures of a ResearchStudy, validated: valid FHIR,
     at least one primary outcome, every outcome named and typed, no name twice."""
-    parse_resource(study)
     if study.get("resourceType") != "ResearchStudy":
         raise InvalidRecordError(
             f"a trial's outcomes are a FHIR ResearchStudy, not {study.get('resourceType')!r}"
         )
+    parse_resource(study)
     found: dict[str, list[str]] = {kind: [] for kind in _OBJECTIVE_TYPES}
     seen: set[str] = set()
     for index, objective in enumerate(study.get("objective") or []):
@@ -145,11 +147,11 @@ def _escape(text: str) -> str:
 
 def reported_outcomes(results: dict[str, Any]) -> list[str]:
     """The outcomes a results EvidenceReport reports (its sections' titles), validated."""
-    parse_resource(results)
     if results.get("resourceType") != "EvidenceReport":
         raise InvalidRecordError(
             f"trial results are a FHIR EvidenceReport, not {results.get('resourceType')!r}"
         )
+    parse_resource(results)
     names = [(s.get("title") or "").strip() for s in results.get("section") or []]
     if not names or not all(names):
         raise InvalidRecordError(
@@ -207,18 +209,25 @@ def _walk(value: Any, sponsor: str, where: str) -> None:
         _check_text(value, sponsor, where)
 
 
+def _looks_like_phone(candidate: str) -> bool:
+    digits = sum(c.isdigit() for c in candidate)
+    groups = len(re.findall(r"\d+", candidate))
+    return digits >= 9 and (candidate.startswith("+") or groups >= 3)
+
+
 def _check_text(text: str, sponsor: str, where: str) -> None:
-    if _EMAIL.search(text) or _PHONE.search(text):
-        raise InvalidRecordError(
-            f"{where} holds an e-mail address or a phone number; a public trial document "
-            "holds no contact details (it goes on IPFS unencrypted)"
-        )
     for address in _ETH_ADDRESS.findall(text):
         if address.lower() != sponsor.lower():
             raise InvalidRecordError(
                 f"{where} holds the address {address}, not the sponsor's: a public trial "
                 "document names no participant"
             )
+    rest = _ETH_ADDRESS.sub(" ", text)
+    if _EMAIL.search(rest) or any(_looks_like_phone(m.group()) for m in _PHONE.finditer(rest)):
+        raise InvalidRecordError(
+            f"{where} holds an e-mail address or a phone number; a public trial document "
+            "holds no contact details (it goes on IPFS unencrypted)"
+        )
 
 
 __all__ = [
