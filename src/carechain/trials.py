@@ -213,6 +213,8 @@ def withdraw(patient: Patient, trial_id: int) -> None:
     and record the withdrawal, so later receipts earn nothing. Earned rewards stay."""
     contracts = patient.contracts
     trial = _trial(contracts, trial_id)
+    if not contracts.trials.enrolment(trial_id, patient.address).enrolled_at:
+        raise ChainError(f"{patient.address} is not enrolled in trial {trial_id}: nothing revoked")
     grant_id = contracts.consent.grant_id(
         patient.address, trial.sponsor, trial.scope, Purpose.RESEARCH
     )
