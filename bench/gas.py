@@ -25,6 +25,7 @@ RESULTS = Path(__file__).parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from eas import compare  # noqa: E402  (bench/eas.py)
+from gas_trials import trials_rows  # noqa: E402  (bench/gas_trials.py)
 
 from carechain import KemSuite, KeyPair, deploy  # noqa: E402
 from carechain.model import (  # noqa: E402
@@ -52,6 +53,10 @@ def measure(
     tx = chain_api.provider.web3.eth.get_transaction(receipt.txn_hash)
     floor = 21_000 + calldata_gas(bytes(tx["input"])) + fixed + 2_100 * per_tx_reads
     return {"gas": receipt.gas_used / records, "floor": floor / records, "records": records}
+
+
+def _measure_reads(chain_api: Any, receipt: Any, fixed: int, reads: int) -> dict:
+    return measure(chain_api, receipt, fixed, per_tx_reads=reads)
 
 
 def claims_rows(
@@ -385,6 +390,9 @@ def main() -> None:
         rows.extend(claims_rows(chain, contracts, governor, hospital, patient))
         rows.extend(trace_rows(chain, contracts, governor, hospital))
         rows.extend(device_rows(chain, contracts, governor, hospital))
+        rows.extend(
+            trials_rows(chain, contracts, governor, hospital, patient, _measure_reads, log_gas)
+        )
         eas = compare(registry, governor, hospital, patient)
         del provider
 

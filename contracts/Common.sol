@@ -30,3 +30,8 @@ bytes32 constant REGULATOR_ROLE = keccak256("carechain.role.regulator");
 /// @dev Emergency-care institutions chosen by governance: they hold shares of patients'
 /// emergency keys and release them only while a break-glass for that patient is open.
 bytes32 constant EMERGENCY_ROLE = keccak256("carechain.role.emergency");
+
+/// @dev Clinical-trial sponsors chosen by governance: they register trials (protocol and
+/// outcomes fixed before enrolment), read under participants' research consent, post results
+/// and fund participants' rewards (ClinicalTrials).
+bytes32 constant SPONSOR_ROLE = keccak256("carechain.role.sponsor");

@@ -38,10 +38,12 @@ from carechain.devices import ReadingVerifier, assign_to_patient, bind_device_ke
 from carechain.errors import RecoveryError
 from carechain.fhir import describe
 from carechain.fhir_claims import build_claim
+from carechain.fhir_trials import build_research_study, build_results
 from carechain.onchain.deploy import deploy
 from carechain.samples import chart
 from carechain.settings import get_settings
 from carechain.trace import GS, GS1Code, SupplyChainParty, parse_gs1
+from carechain.trials import Sponsor, claim_rewards, enrol, inspect_trial
 from carechain.unixfs import cid_from_digest
 from carechain.worker import Journal, Rules, Worker
 
@@ -596,6 +598,84 @@ def cli():
             f"institutions released shares for break-glass 0x{access.hex()[:8]}…, auditor's "
             "verdict: "
             f"[red]{verdict}[/red]"
+        )
+
+        console.rule("clinical research: a trial fixed before enrolment, participants rewarded")
+        sponsor_acct = accounts.test_accounts.generate_test_account()
+        governor.transfer(sponsor_acct, 10**18)
+        contracts.registry.admit(governor, "sponsor", sponsor_acct)
+        sponsor = Sponsor(sponsor_acct, contracts, node.client, KeyPair.generate())
+        sponsor.publish_key()
+        contracts.claims.mint_test_tokens(governor, sponsor.address, 100 * USD)
+        hba1c, weight = "HbA1c change at 26 weeks", "Body weight change at 26 weeks"
+        now, day = chain.blocks.head.timestamp, 86400
+        trial_id = sponsor.register_trial(
+            build_research_study("Drug X in type 2 diabetes", sponsor.address, [hba1c], [weight]),
+            b"# Protocol\nRandomised, double-blind, 26 weeks; analysis by ANCOVA.\n",
+            planned_enrolment=2,
+            enrolment_closes=now + 30 * day,
+            ends_at=now + 180 * day,
+            results_due=now + 365 * day,
+            scope=Scope.category(Category.OBSERVATION),
+            reward_per_contribution=5 * USD,
+            reward_per_milestone=10 * USD,
+            reward_cap=25 * USD,
+        )
+        sponsor.fund_trial(trial_id, 100 * USD)
+        console.print(
+            f"a sponsor registered trial {trial_id} (protocol and ResearchStudy public on IPFS, "
+            f"checked for personal data; primary outcome '{hba1c}') and funded 100.00 mUSDC"
+        )
+        for patient in (alice, bob):
+            enrol(patient, trial_id)
+        console.print(
+            "alice and bob enrolled by consenting to the sponsor: research, observations only, "
+            f"until the trial's end; the chain counts {contracts.trials.trial(trial_id).enrolled}"
+        )
+        for patient in (alice, bob):
+            heads = [h for h, _ in patient.list_records() if h.category is Category.OBSERVATION]
+            for head in heads[:2]:
+                sponsor.read_for_trial(head.record_id)
+        sponsor.receipts.flush()
+        condition = next(h for h, _ in alice.list_records() if h.category is Category.CONDITION)
+        try:
+            sponsor.read_for_trial(condition.record_id)
+        except ConsentRequiredError:
+            console.print(
+                "the sponsor read two observations each; alice's condition: [red]refused[/red]"
+            )
+        else:
+            raise SystemExit("the sponsor read a record outside the trial's consent")
+        sponsor.attest_milestone(trial_id, alice.address, "week-12-visit")
+        for name, patient in (("alice", alice), ("bob", bob)):
+            paid = claim_rewards(patient, trial_id)
+            again = claim_rewards(patient, trial_id).paid
+            console.print(
+                f"{name} claimed {paid.paid / USD:.2f} mUSDC: {paid.contributions} reads proven by "
+                f"the sponsor's anchored receipts, {paid.milestones / USD:.2f} for a milestone; "
+                f"claiming again pays {again / USD:.2f}"
+            )
+        switched_study = build_research_study("Drug X", sponsor.address, [weight], [hba1c])
+        version, switched = sponsor.amend_trial(trial_id, switched_study, "slow recruitment")
+        results = build_results(
+            trial_id, sponsor.address, {weight: "-2.1 kg vs -0.4 kg", hba1c: "-0.9% vs -0.3%"}
+        )
+        sponsor.post_results(trial_id, results)
+        report = inspect_trial(contracts, node.client, trial_id)
+        table = Table(f"outcome (version {version})", "kind", "registered before enrolment?")
+        for check in report.outcomes:
+            answer = (
+                "yes"
+                if check.registered_before_enrolment
+                else f"[red]no[/red] (was {check.registered_as or 'absent'})"
+            )
+            table.add_row(check.name, check.kind, answer)
+        console.print(table)
+        for flag in report.flags:
+            console.print(f"[bold red]{flag}[/bold red]")
+        console.print(
+            f"results posted and checked against the registered outcomes; version {version} "
+            f"flagged as an outcome switch: {switched}, shown wherever the trial is shown"
         )
 
         console.rule("[bold green]done")

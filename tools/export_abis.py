@@ -16,6 +16,7 @@ OUT = ROOT / "src" / "carechain" / "onchain" / "abi"
 SHIPPED = (
     "AccessLog",
     "ClaimsManager",
+    "ClinicalTrials",
     "ConsentManager",
     "DeviceKeys",
     "KeyDirectory",

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .patient import Patient
     from .receipts import AccessReceipt, TrailEntry
     from .records import DecryptedRecord, Party, RecordRef
+    from .trials import Sponsor
 
 #: Names loaded on first use, and the module that defines each.
 _ON_FIRST_USE = {
@@ -66,6 +67,7 @@ _ON_FIRST_USE = {
     "DecryptedRecord": "records",
     "Party": "records",
     "RecordRef": "records",
+    "Sponsor": "trials",
 }
 
 
@@ -113,6 +115,7 @@ __all__ = [
     "Scope",
     "SignedConsent",
     "SignedRevocation",
+    "Sponsor",
     "TrailEntry",
     "deploy",
 ]

@@ -162,6 +162,22 @@ _REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
     ("Consent", "status"): frozenset(
         {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}
     ),
+    ("ResearchStudy", "status"): frozenset(
+        {
+            "active",
+            "administratively-completed",
+            "approved",
+            "closed-to-accrual",
+            "closed-to-accrual-and-intervention",
+            "completed",
+            "disapproved",
+            "in-review",
+            "temporarily-closed-to-accrual",
+            "temporarily-closed-to-accrual-and-intervention",
+            "withdrawn",
+        }
+    ),
+    ("EvidenceReport", "status"): frozenset({"draft", "active", "retired", "unknown"}),
 }
 
 

@@ -49,6 +49,10 @@ REGULATOR_ROLE = keccak(text="carechain.role.regulator")
 EMERGENCY_ROLE = keccak(text="carechain.role.emergency")
 
 
+#: Clinical-trial sponsors: they register trials and fund participants' rewards.
+SPONSOR_ROLE = keccak(text="carechain.role.sponsor")
+
+
 ROLES = {
     "provider": PROVIDER_ROLE,
     "insurer": INSURER_ROLE,
@@ -59,6 +63,7 @@ ROLES = {
     "pharmacy": PHARMACY_ROLE,
     "regulator": REGULATOR_ROLE,
     "emergency": EMERGENCY_ROLE,
+    "sponsor": SPONSOR_ROLE,
 }
 
 
@@ -104,6 +109,8 @@ class Deployment:
     escrow: str = ""
     #: The DeviceKeys contract: medical devices' signing keys (none in older deployments).
     device_keys: str = ""
+    #: The ClinicalTrials contract: registered trials and rewards (none in older deployments).
+    trials: str = ""
 
     def save(self, directory: Path | None = None) -> Path:
         """Write the deployment file; returns its path."""
@@ -546,3 +553,67 @@ class BreakGlassView:
     def verdict(self) -> str:
         """The auditor's verdict in words."""
         return self.review.words
+
+
+@dataclass(frozen=True)
+class TrialVersion:
+    """One version of a trial's protocol, as the chain stores it."""
+
+    number: int  # 1 = as registered
+    protocol_digest: bytes  # the public protocol document on IPFS
+    study_digest: bytes  # the FHIR ResearchStudy (outcome measures) on IPFS
+    primary_outcomes: bytes  # keccak256 of the primary outcomes' names
+    registered_at: int  # block time
+    outcome_switch: bool  # changed the primary outcomes after the first enrolment
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """A trial as the chain stores it (amounts in token units, times in Unix seconds)."""
+
+    trial_id: int
+    sponsor: str
+    version: int
+    outcome_switches: int
+    enrolled: int
+    first_enrolment_at: int  # 0: nobody enrolled yet
+    results_at: int  # 0: no results
+    planned_enrolment: int
+    enrolment_closes: int
+    ends_at: int
+    results_due: int
+    scope: Scope
+    primary_outcomes: bytes
+    results_digest: bytes
+    reward_per_contribution: int
+    reward_per_milestone: int
+    reward_cap: int
+    escrow: int
+    reserved: int
+
+    def overdue(self, now: int) -> bool:
+        """Past its results date without results."""
+        return self.results_at == 0 and now > self.results_due
+
+    def status(self, now: int) -> str:
+        """recruiting, closed, ended, results posted, or overdue."""
+        if self.results_at:
+            return "results posted"
+        if self.overdue(now):
+            return "overdue"
+        if now >= self.ends_at:
+            return "ended"
+        if now >= self.enrolment_closes or self.enrolled >= self.planned_enrolment:
+            return "enrolment closed"
+        return "recruiting"
+
+
+@dataclass(frozen=True)
+class TrialEnrolment:
+    """A participant's enrolment in a trial (``enrolled_at`` 0: not enrolled)."""
+
+    enrolled_at: int
+    consent_version: int
+    withdrawn_at: int
+    paid: int
+    owed: int

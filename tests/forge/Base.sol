@@ -13,6 +13,7 @@ import {KeyDirectory} from "../../contracts/KeyDirectory.sol";
 import {KeyEscrow} from "../../contracts/KeyEscrow.sol";
 import {AccessLog} from "../../contracts/AccessLog.sol";
 import {Traceability} from "../../contracts/Traceability.sol";
+import {ClinicalTrials} from "../../contracts/ClinicalTrials.sol";
 import {MockStablecoin} from "../../contracts/test/MockStablecoin.sol";
 import {IRecordRegistry} from "../../contracts/interfaces/IRecordRegistry.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
@@ -25,7 +26,8 @@ import {
     DISTRIBUTOR_ROLE,
     PHARMACY_ROLE,
     REGULATOR_ROLE,
-    EMERGENCY_ROLE
+    EMERGENCY_ROLE,
+    SPONSOR_ROLE
 } from "../../contracts/Common.sol";
 
 /// Forge's cheatcodes (the subset these tests use).
@@ -68,6 +70,8 @@ abstract contract Base {
     address internal emergencyA = address(0xE1);
     address internal emergencyB = address(0xE2);
     address internal emergencyC = address(0xE3);
+    address internal sponsor = address(0x5F);
+    address internal otherSponsor = address(0x5E);
     address internal patient;
 
     RecordRegistry internal registry;
@@ -77,6 +81,7 @@ abstract contract Base {
     KeyEscrow internal escrow;
     AccessLog internal accessLog;
     Traceability internal trace;
+    ClinicalTrials internal trials;
     MockStablecoin internal usd;
 
     function setUp() public virtual {
@@ -90,6 +95,7 @@ abstract contract Base {
         escrow = new KeyEscrow(registry, consent);
         accessLog = new AccessLog();
         trace = new Traceability(registry);
+        trials = new ClinicalTrials(registry, consent, accessLog, usd);
         vm.startPrank(governor);
         registry.grantRole(PROVIDER_ROLE, hospital);
         registry.grantRole(PROVIDER_ROLE, otherHospital);
@@ -103,6 +109,8 @@ abstract contract Base {
         registry.grantRole(EMERGENCY_ROLE, emergencyA);
         registry.grantRole(EMERGENCY_ROLE, emergencyB);
         registry.grantRole(EMERGENCY_ROLE, emergencyC);
+        registry.grantRole(SPONSOR_ROLE, sponsor);
+        registry.grantRole(SPONSOR_ROLE, otherSponsor);
         vm.stopPrank();
     }
 

@@ -30,6 +30,7 @@ from . import (
     portal,
     records,
     trace,
+    trials,
 )
 from .common import ADDRESS, DAYS
 
@@ -104,5 +105,6 @@ for command in (
     portal.portal,
     records.records,
     trace.trace,
+    trials.trials,
 ):
     main.add_command(command)

@@ -31,6 +31,7 @@ _PERMISSION_ERRORS = {
     "GuardianOwnAccess",
     "PatientDecided",
     "BreakGlassBlocked",
+    "NotSponsor",
 }
 
 
@@ -50,8 +51,13 @@ def missing_role(account: Any, role: bytes) -> str:
 
 #: Error arguments in UTC days since 1970, in Unix seconds, and in settlement-token units.
 _DAY_ARGS = frozenset({"serviceDate", "today"})
-_TIME_ARGS = frozenset({"closedAt", "closesAt", "deadline", "nowTime", "start", "end", "until"})
-_TOKEN_ERRORS = frozenset({"InsufficientEscrow", "InvalidAmount"})
+_TIME_ARGS = frozenset(
+    {"closedAt", "closesAt", "deadline", "nowTime", "start", "end", "until"}
+    # ClinicalTrials
+    | {"enrolmentCloses", "endsAt", "resultsDue", "resultsAt", "anchoredAt", "enrolledAt"}
+    | {"lastCounted"}
+)
+_TOKEN_ERRORS = frozenset({"InsufficientEscrow", "InvalidAmount", "RewardCapReached"})
 
 
 #: IConsentManager.Review, as an auditor's verdict reads.
@@ -70,7 +76,7 @@ def show(value: Any, name: str = "", error: str = "") -> str:
             return ClaimStatus(value).name.lower()
         if name == "review" and error == "BreakGlassBlocked" and value in iter(Review):
             return Review(value).words
-        if error in _TOKEN_ERRORS:
+        if error in _TOKEN_ERRORS and name != "trialId":
             return f"{value / 10**TOKEN_DECIMALS:,.2f} tokens"
     return str(value)
 

@@ -18,6 +18,7 @@ from .keys import KeyDirectory
 from .registry import Registry
 from .rpc import Node, current
 from .traceability import Traceability
+from .trials import ClinicalTrials
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,14 @@ class Contracts:
         self.device_keys = (
             DeviceKeys(node, deployment.device_keys, since) if deployment.device_keys else None
         )
+        self._trials = ClinicalTrials(node, deployment.trials, since) if deployment.trials else None
         self.index: LogIndex | None = None
         if index is not None:
             wrappers = [self.registry, self.keys, self.consent, self.access_log, self.claims]
             wrappers += [self.trace] if self.trace else []
             wrappers += [self._escrow] if self._escrow else []
             wrappers += [self.device_keys] if self.device_keys else []
+            wrappers += [self._trials] if self._trials else []
             self.index = LogIndex(index, node, [w.contract.address for w in wrappers], since)
             for wrapper in wrappers:
                 wrapper.contract.index = self.index
@@ -82,6 +85,16 @@ class Contracts:
                 "key backup and emergency escrow); redeploy (ape run deploy --network ...)"
             )
         return self._escrow
+
+    @property
+    def trials(self) -> ClinicalTrials:
+        """The ClinicalTrials contract; older deployments have none."""
+        if self._trials is None:
+            raise ConfigurationError(
+                f"deployment '{self.deployment.network}' has no ClinicalTrials contract (it "
+                "predates clinical trials); redeploy (ape run deploy --network ...)"
+            )
+        return self._trials
 
     @property
     def has_escrow(self) -> bool:

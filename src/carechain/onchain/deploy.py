@@ -45,6 +45,8 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
     trace = project.Traceability.deploy(registry, sender=sender)
     escrow = project.KeyEscrow.deploy(registry, consent, sender=sender)
     device_keys = project.DeviceKeys.deploy(trace, registry, sender=sender)
+    # Rewards settle in the claims' stablecoin (whose decimals the ClaimsManager checked).
+    trials = project.ClinicalTrials.deploy(registry, consent, access_log, token, sender=sender)
     # The head through our own client: Ape's block reader refuses proof-of-authority
     # headers (97 bytes of extraData) on a custom network such as the consortium.
     from .rpc import current
@@ -63,6 +65,7 @@ def deploy(sender: Any, token: str | None = None) -> Deployment:
         trace=str(trace.address),
         escrow=str(escrow.address),
         device_keys=str(device_keys.address),
+        trials=str(trials.address),
     )
 
 

@@ -1,0 +1,91 @@
+"""The FHIR side of clinical trials, offline: a ResearchStudy's outcome measures are
+validated, the primary-outcome hash does not depend on listing order, results are checked
+against the registered outcomes, and public documents refuse anything personal."""
+
+import pytest
+
+from carechain.errors import InvalidRecordError
+from carechain.fhir_trials import (
+    build_research_study,
+    build_results,
+    check_public,
+    outcome_measures,
+    primary_outcomes_hash,
+    reported_outcomes,
+    results_findings,
+)
+
+SPONSOR = "0x" + "5f" * 20
+
+
+def test_outcomes_are_read_back_by_kind():
+    """Primary and secondary outcome measures come back as registered."""
+    study = build_research_study("T", SPONSOR, ["A1c", "Fasting glucose"], ["Weight"])
+    assert outcome_measures(study) == (["A1c", "Fasting glucose"], ["Weight"])
+
+
+def test_primary_hash_ignores_order_not_words():
+    """Listing order does not change the hash; one word does."""
+    assert primary_outcomes_hash(["b", "a"]) == primary_outcomes_hash(["a", "b"])
+    assert primary_outcomes_hash(["a"]) != primary_outcomes_hash(["a at 26 weeks"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(objective=[]), "at least one primary outcome"),
+        (lambda s: s["objective"].append(dict(s["objective"][0])), "twice"),
+        (lambda s: s["objective"][0].pop("name"), "needs a name"),
+        (lambda s: s.update(status="running"), "status 'running'"),
+        (lambda s: s.update(resourceType="PlanDefinition", status="active"), "ResearchStudy"),
+    ],
+)
+def test_invalid_studies_are_refused(change, message):
+    """No primary outcome, a duplicate, an unnamed one, a bad status, another resource."""
+    study = build_research_study("T", SPONSOR, ["A1c"], ["Weight"])
+    change(study)
+    with pytest.raises(InvalidRecordError, match=message):
+        outcome_measures(study)
+
+
+def test_results_are_checked_against_the_registration():
+    """An unregistered outcome and an omitted primary are named; matching results are clean."""
+    results = build_results(1, SPONSOR, {"Weight": "-2 kg", "Time in range": "+12%"})
+    reported = reported_outcomes(results)
+    assert results_findings(["A1c"], ["Weight"], reported) == [
+        "reports 'Time in range', which was never registered",
+        "omits the primary outcome 'A1c'",
+    ]
+    assert results_findings(["A1c"], ["Weight"], ["a1c", "Weight"]) == []
+
+
+def test_results_escape_markup():
+    """A result's text cannot inject markup into the narrative."""
+    results = build_results(1, SPONSOR, {"A1c": "<script>x</script> & more"})
+    assert "&lt;script&gt;" in results["section"][0]["text"]["div"]
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"resourceType": "ResearchStudy", "enrollment": [{"reference": "Group/1"}]}, "enrollment"),
+        ({"resourceType": "ResearchStudy", "site": [{"reference": "Patient/7"}]}, "Patient"),
+        ({"resourceType": "ResearchStudy", "description": "call +44 20 7946 0958"}, "phone"),
+        ({"resourceType": "ResearchStudy", "description": "or (555) 123-4567"}, "phone"),
+        ({"resourceType": "ResearchStudy", "description": "mail a@b.org"}, "e-mail"),
+        ({"resourceType": "ResearchStudy", "contained": [{"id": "p"}]}, "contained"),
+        (b"participant 0x" + b"12" * 20, "not the sponsor"),
+    ],
+)
+def test_public_documents_refuse_personal_data(document, message):
+    """Groups of people, patients, contact details, participants' addresses: refused."""
+    with pytest.raises(InvalidRecordError, match=message):
+        check_public(document, SPONSOR)
+
+
+def test_public_documents_may_name_the_sponsor_and_be_binary():
+    """The sponsor's own address, dates, decimals and counts, and a binary protocol (a PDF),
+    pass."""
+    check_public(f"Sponsor {SPONSOR}".encode(), SPONSOR)
+    check_public(b"From 2026-12-04 to 2027-06-02: p=0.000012345, n=1234567890", SPONSOR)
+    check_public(b"%PDF-1.7\xff\xfe binary", SPONSOR)
