@@ -68,8 +68,13 @@ _SIGNATURE_TYPE = {
     "code": "1.2.840.10065.1.12.1.5",
     "display": "Verification Signature",
 }
-#: How far a reading's time may lie ahead of the checker's clock (device clocks drift).
+#: How far a reading's time may lie ahead of the checker's clock, or of its record's
+#: anchoring (device clocks drift).
 CLOCK_SKEW = 120
+#: How long after its key ended (rotated or revoked) a reading may still be anchored: a
+#: gateway anchors within ``max_age`` (30 s by default); a phone that was offline gets ten
+#: minutes. Later, whoever anchors it may hold a leaked key and be back-dating.
+ANCHOR_GRACE = 600
 
 
 class Reason(enum.Enum):
@@ -85,6 +90,16 @@ class Reason(enum.Enum):
     QUALITY_CHECK_FAILED = "quality check failed"
     NOT_ASSIGNED = "not assigned"
     OTHER_PATIENT = "assigned to another patient"
+    NO_PAIRING = "no pairing"
+    ANCHORED_AFTER_KEY_ENDED = "anchored after its key ended"
+
+
+#: Failures that say the reading may not come from the device at all: refused even when
+#: untrusted readings are accepted marked (else anyone reaching a gateway could file
+#: readings into any patient's record, at the hospital's gas).
+AUTHENTICITY_FAILURES = frozenset(
+    {Reason.MALFORMED, Reason.UNKNOWN_DEVICE, Reason.NO_KEY, Reason.TAMPERED}
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,45 @@ def generate_device_key() -> bytes:
 def public_key_of(private_key: bytes) -> bytes:
     """The 32-byte public key of an Ed25519 private key."""
     return Ed25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes_raw()
+
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def is_weak_public_key(public_key: bytes) -> bool:
+    """True unless ``public_key`` is the canonical encoding of an Ed25519 point of large
+    order. A small-order key (the identity ``01 00…00``, say) "verifies" a crafted signature
+    over any content, so such a key is no key (RFC 8032 §5.1.3 decoding)."""
+    if len(public_key) != 32:
+        return True
+    number = int.from_bytes(public_key, "little")
+    y, sign = number & ((1 << 255) - 1), number >> 255
+    if y >= _P:
+        return True  # non-canonical
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return True  # not on the curve
+    if x == 0 and sign:
+        return True  # non-canonical
+    if x & 1 != sign:
+        x = _P - x
+    point = (x, y)
+    for _ in range(3):  # 8·P: the identity exactly when P has small order
+        point = _edwards_add(point, point)
+    return point == (0, 1)
 
 
 def _jcs_ready(value: Any) -> Any:
@@ -328,7 +382,14 @@ def _device_keys(contracts: Contracts) -> Any:
 
 def bind_device_key(contracts: Contracts, manufacturer: Any, udi: str, public_key: bytes) -> Any:
     """(The device's manufacturer) Bind a device's Ed25519 public key to its UDI, or rotate
-    it: the key it had stops being valid at this block's time."""
+    it: the key it had stops being valid at this block's time. A weak key (small order,
+    non-canonical) is refused before anything is sent."""
+    if is_weak_public_key(public_key) and len(public_key) == 32:
+        raise InvalidRecordError(
+            "that public key is a small-order or non-canonical Ed25519 point: it would "
+            "verify forged signatures over any content; generate a real key "
+            "(carechain devices keygen)"
+        )
     return _device_keys(contracts).set_key(manufacturer, parse_udi(udi).device_id, public_key)
 
 
@@ -368,12 +429,15 @@ class DeviceState:
     checks: list[tuple[int, bool]] = field(default_factory=list)
     decommissioned_at: int | None = None
     fetched: float = 0.0
+    #: The chain head's time when read: the state says nothing about later moments.
+    as_of: int = 0
 
 
 class ReadingVerifier:
     """Checks readings against the chain as it was at each reading's time. Device states are
-    cached for ``ttl`` seconds (a key rotated or a device decommissioned is seen at most
-    that late by a running gateway; every read after that sees it)."""
+    cached for ``ttl`` seconds, and only for readings dated before the chain head they were
+    read at (a reading dated later fetches the state again, so a revocation or a failed check
+    just before it is seen)."""
 
     def __init__(self, contracts: Contracts, ttl: float = 10.0) -> None:
         if contracts.trace is None or contracts.device_keys is None:
@@ -396,14 +460,20 @@ class ReadingVerifier:
             self._head = (time.monotonic(), head)
         return max(time.time(), head)
 
-    def state(self, device_id: bytes) -> DeviceState:
-        """The device's history as the chain tells it (cached)."""
+    def state(self, device_id: bytes, at: int | None = None) -> DeviceState:
+        """The device's history as the chain tells it (cached; ``at``: the moment it must
+        cover, a cached state read before that moment is refreshed)."""
         cached = self._states.get(device_id)
-        if cached is not None and time.monotonic() - cached.fetched < self.ttl:
+        if (
+            cached is not None
+            and time.monotonic() - cached.fetched < self.ttl
+            and (at is None or at < cached.as_of)
+        ):
             return cached
         trace = self.contracts.trace
         assert trace is not None and self.contracts.device_keys is not None
-        state = DeviceState(known=False, fetched=time.monotonic())
+        head = self.contracts.node.head_timestamp()
+        state = DeviceState(known=False, fetched=time.monotonic(), as_of=head)
         if self._registered(device_id):
             state.known = True
             state.keys = self.contracts.device_keys.keys(device_id)
@@ -426,31 +496,70 @@ class ReadingVerifier:
             return False
         return True
 
-    def _time(self, block: int) -> int:
+    def block_time(self, block: int) -> int:
+        """A block's timestamp (cached)."""
         if block not in self._block_times:
             self._block_times[block] = int(self.contracts.node.block(block)["timestamp"], 16)
         return self._block_times[block]
 
-    def verify(self, observation: dict[str, Any], patient: str | None = None) -> Verdict:
+    _time = block_time
+
+    def verify(
+        self,
+        observation: dict[str, Any],
+        patient: str | None = None,
+        anchored_at: int | None = None,
+    ) -> Verdict:
         """Check one signed reading; ``patient``: the patient whose record it is in (a
-        reading filed in another patient's record is not theirs)."""
+        reading filed in another patient's record is not theirs); ``anchored_at``: when its
+        record was anchored (block time; None: it is being stored now)."""
         try:
             reading = Reading.of(observation)
-        except InvalidRecordError as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:
             return Verdict(Reason.MALFORMED, str(exc))
-        return self.verify_reading(reading, patient)
+        return self.verify_reading(reading, patient, anchored_at)
 
-    def verify_reading(self, reading: Reading, patient: str | None = None) -> Verdict:
-        """Check a parsed reading (see :meth:`verify`)."""
-        state = self.state(reading.device_id)
+    def verify_reading(
+        self, reading: Reading, patient: str | None = None, anchored_at: int | None = None
+    ) -> Verdict:
+        """Check a parsed reading (see :meth:`verify`). Whatever a crafted reading makes
+        the check trip over (a date no calendar has, a number JSON cannot write) is a
+        malformed reading, not a crash."""
+        try:
+            return self._verify(reading, patient, anchored_at)
+        except CarechainError as exc:
+            if not isinstance(exc, InvalidRecordError):
+                raise  # the chain or IPFS failed, not the reading
+            return Verdict(Reason.MALFORMED, str(exc))
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return Verdict(Reason.MALFORMED, f"the reading cannot be checked: {exc}")
+
+    def _verify(self, reading: Reading, patient: str | None, anchored_at: int | None) -> Verdict:
+        state = self.state(reading.device_id, reading.time)
         udi, when = reading.udi, _utc(reading.time)
         if not state.known:
             return Verdict(Reason.UNKNOWN_DEVICE, f"no device {udi} is registered")
-        verdict = _signature_verdict(reading, state.keys)
-        if verdict is not None:
-            return verdict
-        if reading.time > self.now() + CLOCK_SKEW:
-            return Verdict(Reason.FUTURE, f"the reading is dated {when}, later than now")
+        key = _signing_key(reading, state.keys)
+        if isinstance(key, Verdict):
+            return key
+        stored = self.now() if anchored_at is None else anchored_at
+        if reading.time > stored + CLOCK_SKEW:
+            return Verdict(
+                Reason.FUTURE,
+                f"the reading is dated {when}, later than now"
+                if anchored_at is None
+                else f"the reading is dated {when}, after its record was anchored "
+                f"({_utc(anchored_at)})",
+            )
+        if key.valid_to and stored > key.valid_to + ANCHOR_GRACE:
+            return Verdict(
+                Reason.ANCHORED_AFTER_KEY_ENDED,
+                f"the reading is dated {when} but was "
+                + ("stored" if anchored_at is None else "anchored")
+                + f" at {_utc(int(stored))}, more than {ANCHOR_GRACE} s after its key was "
+                f"revoked or rotated ({_utc(key.valid_to)}): a leaked key can sign back-dated "
+                "readings",
+            )
         if state.decommissioned_at is not None and state.decommissioned_at <= reading.time:
             return Verdict(
                 Reason.DECOMMISSIONED,
@@ -473,9 +582,13 @@ class ReadingVerifier:
         held = next((a for a in state.assignments if a.covers(reading.time)), None)
         if held is None or held.patient == b"\0" * 32:
             return Verdict(Reason.NOT_ASSIGNED, f"{udi} was assigned to no patient at {when}")
-        if len(reading.salt) != 32 or held.patient != patient_commitment(
-            reading.device_id, reading.patient, reading.salt
-        ):
+        if len(reading.salt) != 32:
+            return Verdict(
+                Reason.NO_PAIRING,
+                f"the reading carries no assignment salt for {udi} and {reading.patient}: the "
+                "gateway has no pairing for them (carechain devices assign writes it)",
+            )
+        if held.patient != patient_commitment(reading.device_id, reading.patient, reading.salt):
             return Verdict(
                 Reason.OTHER_PATIENT,
                 f"at {when} {udi} was assigned to another patient than {reading.patient}",
@@ -483,16 +596,24 @@ class ReadingVerifier:
         return Verdict()
 
 
-def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | None:
-    """None if the device's key at the reading's time signed it; else why not."""
+def _signing_key(reading: Reading, keys: list[KeyPeriod]) -> KeyPeriod | Verdict:
+    """The device's key at the reading's time, if it signed the reading; else why not. A
+    weak key (small order, non-canonical) counts as no key."""
+    weak = [k for k in keys if is_weak_public_key(k.public_key)]
+    keys = [k for k in keys if k not in weak]
     if not keys:
-        return Verdict(Reason.NO_KEY, f"{reading.udi} has no signing key bound")
+        return Verdict(
+            Reason.NO_KEY,
+            f"{reading.udi} has no signing key bound"
+            + (" (only a weak, small-order key, which is ignored)" if weak else ""),
+        )
     if not reading.signature:
         return Verdict(Reason.TAMPERED, "the reading carries no device signature")
     content = signed_content(reading.observation)
     signers = [k for k in keys if _verifies(k.public_key, reading.signature, content)]
-    if any(k.covers(reading.time) for k in signers):
-        return None
+    covering = [k for k in signers if k.covers(reading.time)]
+    if covering:
+        return covering[0]
     when = _utc(reading.time)
     if signers:
         k = signers[-1]
@@ -502,7 +623,12 @@ def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | Non
             f"signed at {when} with a key of {reading.udi} valid from {_utc(k.valid_from)} {ended}",
         )
     if not any(k.covers(reading.time) for k in keys):
-        return Verdict(Reason.NO_KEY, f"{reading.udi} had no valid key at {when}")
+        ignored = any(k.covers(reading.time) for k in weak)
+        return Verdict(
+            Reason.NO_KEY,
+            f"{reading.udi} had no valid key at {when}"
+            + (" (its key then was a weak, small-order key, which is ignored)" if ignored else ""),
+        )
     return Verdict(
         Reason.TAMPERED,
         f"the signature does not match the reading's content for {reading.udi}'s key: "
@@ -511,11 +637,102 @@ def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | Non
 
 
 def _verifies(public_key: bytes, signature: bytes, content: bytes) -> bool:
+    if is_weak_public_key(public_key):
+        return False
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, content)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# ---------------------------------------------------------------------- on every read
+
+
+def names_a_device(resource: Any) -> bool:
+    """Whether a resource claims to be a device reading: an Observation naming a device by
+    UDI or carrying a device signature (either is checked wherever it is read)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        return False
+    device = resource.get("device")
+    identifier = device.get("identifier") if isinstance(device, dict) else None
+    by_udi = isinstance(identifier, dict) and identifier.get("system") == UDI_SYSTEM
+    extensions = resource.get("extension")
+    signed = isinstance(extensions, list) and any(
+        isinstance(e, dict) and e.get("url") == SIGNATURE_URL for e in extensions
+    )
+    return by_udi or signed
+
+
+def device_readings(resource: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, Observation) of each device reading in a record: the Bundle's entries, or
+    the record itself."""
+    if resource.get("resourceType") == "Bundle":
+        entries = resource.get("entry") or []
+        found = [(i, (e or {}).get("resource")) for i, e in enumerate(entries)]
+    else:
+        found = [(0, resource)]
+    return [(i, r) for i, r in found if names_a_device(r)]
+
+
+def _remark(resource: dict[str, Any], verdicts: dict[int, Verdict]) -> dict[str, Any]:
+    """The record with every stored untrusted mark replaced by this read's verdicts."""
+
+    def fresh(observation: dict[str, Any], index: int) -> dict[str, Any]:
+        if not names_a_device(observation):
+            return observation
+        out = dict(observation)
+        kept = [e for e in observation.get("extension") or [] if e.get("url") != UNTRUSTED_URL]
+        out["extension"] = kept
+        if not kept:
+            del out["extension"]
+        verdict = verdicts.get(index)
+        return out if verdict is None or verdict.trusted else mark_untrusted(out, verdict)
+
+    if resource.get("resourceType") != "Bundle":
+        return fresh(resource, 0)
+    entries = []
+    for index, entry in enumerate(resource.get("entry") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            entry = {**entry, "resource": fresh(entry["resource"], index)}
+        entries.append(entry)
+    return {**resource, "entry": entries}
+
+
+def check_record_readings(
+    contracts: Contracts,
+    resource: dict[str, Any],
+    patient: str,
+    anchored_block: int,
+    mode: str | None = None,
+    verifier: ReadingVerifier | None = None,
+) -> tuple[dict[str, Any], list[tuple[int, Verdict]]]:
+    """Check every device reading in a decrypted record (against the chain at each
+    reading's time and the record's anchoring): the record as it is to be shown (stored
+    untrusted marks dropped, this check's marks added) and each reading's verdict. In
+    ``refuse`` mode an untrusted reading refuses the record (:class:`UntrustedReadingError`).
+    A record with no device reading comes back as it is."""
+    found = device_readings(resource)
+    if not found:
+        return resource, []
+    mode = untrusted_policy(mode)
+    try:
+        verifier = verifier or ReadingVerifier(contracts)
+    except CarechainError as exc:  # a deployment without DeviceKeys: nothing is trusted
+        verdicts = [(i, Verdict(Reason.UNKNOWN_DEVICE, str(exc))) for i, _ in found]
+    else:
+        anchored_at = verifier.block_time(anchored_block)
+        verdicts = [(i, verifier.verify(r, patient, anchored_at)) for i, r in found]
+    bad = [(i, v) for i, v in verdicts if not v.trusted]
+    if bad and mode == "refuse":
+        index, first = bad[0]
+        raise UntrustedReadingError(
+            f"reading {index} is not trusted ({first.words()}); {len(bad)} of {len(verdicts)} "
+            "device readings failed their check (read them marked untrusted with "
+            "CARECHAIN_UNTRUSTED_READINGS=mark)",
+            bad,
+        )
+    return _remark(resource, dict(verdicts)), verdicts
 
 
 def _utc(seconds: int) -> str:
