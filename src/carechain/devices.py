@@ -398,12 +398,17 @@ def revoke_device_key(contracts: Contracts, party: Any, udi: str) -> Any:
     return _device_keys(contracts).revoke_key(party, parse_udi(udi).device_id)
 
 
-def assign_to_patient(contracts: Contracts, hospital: Any, udi: str, patient: str) -> Pairing:
+def assign_to_patient(
+    contracts: Contracts, hospital: Any, udi: str, patient: str, salt: bytes | None = None
+) -> Pairing:
     """(The hospital holding the device) Assign the device to ``patient``; the chain gets a
-    salted commitment, the returned :class:`Pairing` (with the salt) goes to the gateway."""
+    salted commitment, the returned :class:`Pairing` (with the salt) goes to the gateway.
+    ``salt``: one already kept safe (else a fresh one; keep the pairing)."""
     device = parse_udi(udi).device_id
     patient = to_checksum_address(patient)
-    salt = new_assignment_salt()
+    salt = new_assignment_salt() if salt is None else salt
+    if len(salt) != 32:
+        raise InvalidRecordError(f"an assignment salt is 32 random bytes, got {len(salt)}")
     _device_keys(contracts).assign_patient(
         hospital, device, patient_commitment(device, patient, salt)
     )

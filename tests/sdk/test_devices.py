@@ -458,3 +458,18 @@ def test_crafted_dates_and_numbers_are_malformed_not_a_crash(world, contracts):
     huge = copy.deepcopy(reading)
     huge["valueQuantity"]["value"] = Decimal("1E+400")
     assert world["verify"](huge).reason is Reason.MALFORMED
+
+
+def test_a_cached_device_state_does_not_vouch_for_readings_after_it_was_read(
+    world, contracts, chain
+):
+    """Finding 7: a long-lived gateway caches device states; a reading dated after the
+    state was read (here: just after a revocation) is checked against a fresh state."""
+    verifier = ReadingVerifier(contracts, ttl=3600)
+    gateway = Gateway(None, verifier, [world["pairing"]])
+    t0 = head_time(contracts) + 1
+    assert verifier.verify(gateway.salted(world["device"].reading(t0 - 1))).trusted
+    set_next_block_time(chain, t0 + 10)
+    revoke_device_key(contracts, world["regulator"], SENSOR)
+    late = verifier.verify(gateway.salted(world["device"].reading(t0 + 15)))
+    assert late.reason is Reason.ROTATED_OUT_KEY
