@@ -10,7 +10,13 @@ from typing import Any
 
 from .consent import own_data_key, shared_data_key
 from .crypto import KemSuite, KeyPair, Recipient, encrypt_record, open_envelope
-from .devices import ReadingVerifier, UntrustedReadingError, Verdict, check_record_readings
+from .devices import (
+    ReadingVerifier,
+    UntrustedReadingError,
+    Verdict,
+    check_record_readings,
+    device_readings,
+)
 from .errors import ConsentRequiredError, NotAuthorizedError
 from .escrow import (
     EmergencyRelease,
@@ -59,6 +65,14 @@ class DecryptedRecord:
     resource: dict[str, Any]
     #: (entry index, verdict) of every device reading in it, checked on this read.
     readings: tuple[tuple[int, Verdict], ...] = ()
+    #: The resource exactly as decrypted, when the shown one differs (marks): what a new
+    #: version of the same content must store.
+    stored: dict[str, Any] | None = None
+
+    @property
+    def as_stored(self) -> dict[str, Any]:
+        """The FHIR resource as it was written (without this read's marks)."""
+        return self.resource if self.stored is None else self.stored
 
     @property
     def retracted(self) -> bool:
@@ -147,19 +161,31 @@ def opened_record(
 ) -> DecryptedRecord:
     """A decrypted record with its device readings checked (every read goes through here):
     each Observation naming a device or carrying a device signature is checked against the
-    chain at its time and the record's anchoring; ``untrusted`` (``refuse``/``mark``, by
-    default ``CARECHAIN_UNTRUSTED_READINGS``) says whether one that fails refuses the read
+    chain at its time and the record's first anchoring (a re-keyed or superseded version
+    keeps its readings' standing); ``untrusted`` (``refuse``/``mark``, by default
+    ``CARECHAIN_UNTRUSTED_READINGS``) says whether one that fails refuses the read
     (:class:`~carechain.devices.UntrustedReadingError`) or is shown marked; ``verifier``: a
     running one to reuse (its cache), else one for this read."""
+    if not device_readings(resource):
+        return DecryptedRecord(head=head, version=anchored, resource=resource)
+    first = anchored
+    if anchored.version != 1:
+        first = contracts.registry.version(head.record_id, 1, head)
     try:
         shown, verdicts = check_record_readings(
-            contracts, resource, head.patient, anchored.block, untrusted, verifier
+            contracts, resource, head.patient, first.block, untrusted, verifier
         )
     except UntrustedReadingError as exc:
         raise UntrustedReadingError(
             f"record 0x{head.record_id.hex()}: {exc}", exc.verdicts
         ) from None
-    return DecryptedRecord(head=head, version=anchored, resource=shown, readings=tuple(verdicts))
+    return DecryptedRecord(
+        head=head,
+        version=anchored,
+        resource=shown,
+        readings=tuple(verdicts),
+        stored=None if shown is resource else resource,
+    )
 
 
 class Party:

@@ -473,3 +473,29 @@ def test_a_cached_device_state_does_not_vouch_for_readings_after_it_was_read(
     revoke_device_key(contracts, world["regulator"], SENSOR)
     late = verifier.verify(gateway.salted(world["device"].reading(t0 + 15)))
     assert late.reason is Reason.ROTATED_OUT_KEY
+
+
+def test_re_keying_a_readings_record_keeps_its_readings_standing_and_content(
+    world, contracts, hospital_client, patient_client, chain
+):
+    """Bounding readings by their anchoring must not turn a re-keyed record's genuine
+    readings untrusted (the first anchoring counts), and re-keying a record with an
+    untrusted reading works in refuse mode and stores it as written, without read marks."""
+    from carechain.devices import ANCHOR_GRACE
+
+    t0 = head_time(contracts)
+    genuine = world["gateway"].salted(world["device"].reading(t0))
+    ref = hospital_client.anchor_record(patient_client.address, genuine)
+    fake = hospital_client.anchor_record(
+        patient_client.address, _unsigned(world["device"].reading(t0))
+    )
+    set_next_block_time(chain, t0 + 10)
+    revoke_device_key(contracts, world["regulator"], SENSOR)
+    set_next_block_time(chain, t0 + 10 + 2 * ANCHOR_GRACE)
+    hospital_client.rotate_record_key(ref.record_id)
+    opened = patient_client.read_record(ref.record_id)
+    assert opened.version.version == 2 and [v.trusted for _, v in opened.readings] == [True]
+    hospital_client.rotate_record_key(fake.record_id)
+    again = patient_client.read_record(fake.record_id, untrusted="mark")
+    assert again.version.version == 2 and "extension" not in again.as_stored
+    assert [v.reason for _, v in again.readings] == [Reason.TAMPERED]
