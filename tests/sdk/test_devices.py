@@ -122,6 +122,12 @@ def world(accounts, governor, contracts, hospital, hospital_client, patient_clie
     }
 
 
+def parse_device_id(udi: str) -> bytes:
+    from carechain.trace import device_id
+
+    return device_id(udi)
+
+
 def device_udi_id() -> bytes:
     from carechain.trace import device_id
 
@@ -499,3 +505,45 @@ def test_re_keying_a_readings_record_keeps_its_readings_standing_and_content(
     again = patient_client.read_record(fake.record_id, untrusted="mark")
     assert again.version.version == 2 and "extension" not in again.as_stored
     assert [v.reason for _, v in again.readings] == [Reason.TAMPERED]
+
+
+def test_a_flush_sets_aside_a_bad_group_and_loses_nothing_when_anchoring_fails(
+    world, contracts, hospital_client, patient_client, accounts, governor, hospital
+):
+    """Finding 4, at flush: a buffered reading changed after it was checked (the gateway
+    keeps the caller's dict) makes its group invalid; that group is quarantined and the
+    other device's readings are anchored. If anchoring itself fails with any error, the
+    readings taken out of the buffers go back."""
+    other_udi = "(01)00844588003288(21)GLU-0002"
+    SupplyChainParty(world["maker"], contracts, hospital_client.ipfs).register_device(
+        other_udi, b"IFU"
+    )
+    contracts.trace.assign_device(world["maker"], parse_device_id(other_udi), hospital.address)
+    other = SimulatedDevice(other_udi, patient_client.address, GLUCOSE, seed=9)
+    bind_device_key(contracts, world["maker"], other_udi, other.public_key)
+    pairing = assign_to_patient(contracts, hospital, other_udi, patient_client.address)
+    gateway = Gateway(hospital_client, world["verifier"], [world["pairing"], pairing])
+    t0 = head_time(contracts)
+    changed = world["gateway"].salted(world["device"].reading(t0))
+    assert gateway.add(changed).trusted and gateway.add(other.reading(t0)).trusted
+    changed["status"] = "bogus"
+    [(ref, [anchored])] = gateway.flush(everything=True)
+    assert anchored["device"]["identifier"]["value"] == other_udi
+    assert ref.patient == patient_client.address
+    [(patient, [held], why)] = gateway.quarantined
+    assert (
+        patient == patient_client.address
+        and held is changed
+        and "status" in why
+        and gateway.pending() == 0
+    )
+
+    class Broken:
+        def anchor_records(self, items):
+            raise RuntimeError("IPFS went away")
+
+    failing = Gateway(Broken(), world["verifier"], [pairing])
+    assert failing.add(other.reading(t0 + 1)).trusted
+    with pytest.raises(RuntimeError):
+        failing.flush(everything=True)
+    assert failing.pending() == 1  # not lost
