@@ -436,13 +436,16 @@ class DeviceState:
     fetched: float = 0.0
     #: The chain head's time when read: the state says nothing about later moments.
     as_of: int = 0
+    #: The chain head's block number when read.
+    block: int = 0
 
 
 class ReadingVerifier:
     """Checks readings against the chain as it was at each reading's time. Device states are
-    cached for ``ttl`` seconds, and only for readings dated before the chain head they were
-    read at (a reading dated later fetches the state again, so a revocation or a failed check
-    just before it is seen)."""
+    cached for ``ttl`` seconds, and vouch only for readings dated before the chain head they
+    were read at: for a later reading the checker asks (at most once a second, one log query
+    for every device) which devices' DeviceKeys or Traceability events came since, and reads
+    those again, so a revocation or a failed check just before a reading is seen."""
 
     def __init__(self, contracts: Contracts, ttl: float = 10.0) -> None:
         if contracts.trace is None or contracts.device_keys is None:
@@ -455,6 +458,7 @@ class ReadingVerifier:
         self._states: dict[bytes, DeviceState] = {}
         self._block_times: dict[int, int] = {}
         self._head: tuple[float, int] = (-1.0, 0)  # (when asked, the head's time)
+        self._synced: tuple[float, int] = (-1.0, -1)  # (when, up to which block)
 
     def now(self) -> float:
         """The later of the wall clock and the chain's head time (asked at most once a
@@ -469,16 +473,19 @@ class ReadingVerifier:
         """The device's history as the chain tells it (cached; ``at``: the moment it must
         cover, a cached state read before that moment is refreshed)."""
         cached = self._states.get(device_id)
-        if (
-            cached is not None
-            and time.monotonic() - cached.fetched < self.ttl
-            and (at is None or at < cached.as_of)
-        ):
-            return cached
+        if cached is not None and time.monotonic() - cached.fetched < self.ttl:
+            if at is None or at < cached.as_of:
+                return cached
+            self._sync()  # drops the states of devices with news
+            if device_id in self._states:
+                return self._states[device_id]
         trace = self.contracts.trace
         assert trace is not None and self.contracts.device_keys is not None
-        head = self.contracts.node.head_timestamp()
-        state = DeviceState(known=False, fetched=time.monotonic(), as_of=head)
+        block = self.contracts.node.block()
+        state = DeviceState(
+            known=False, fetched=time.monotonic(), as_of=int(block["timestamp"], 16)
+        )
+        state.block = int(block["number"], 16)
         if self._registered(device_id):
             state.known = True
             state.keys = self.contracts.device_keys.keys(device_id)
@@ -490,6 +497,34 @@ class ReadingVerifier:
                     state.decommissioned_at = self._time(event.block_number)
         self._states[device_id] = state
         return state
+
+    def _sync(self) -> None:
+        """Forget the cached states of devices that have had DeviceKeys or Traceability
+        events since they were read; vouch for the others up to the head (at most once a
+        second)."""
+        when, since = self._synced
+        if time.monotonic() - when < 1.0 or not self._states:
+            return
+        assert self.contracts.trace is not None and self.contracts.device_keys is not None
+        head = self.contracts.node.block()
+        number, moment = int(head["number"], 16), int(head["timestamp"], 16)
+        start = min(s.block for s in self._states.values()) + 1 if since < 0 else since + 1
+        touched: set[bytes] = set()
+        if start <= number:
+            logs = self.contracts.node.logs(
+                [self.contracts.device_keys.address, self.contracts.trace.address],
+                [],
+                start,
+                number,
+            )
+            for log in logs:
+                touched.update(bytes.fromhex(t[2:]) for t in log.get("topics", [])[1:])
+        for device_id in list(self._states):
+            if device_id in touched:
+                del self._states[device_id]
+            else:
+                self._states[device_id].as_of = max(self._states[device_id].as_of, moment)
+        self._synced = (time.monotonic(), number)
 
     def _registered(self, device_id: bytes) -> bool:
         from .errors import RecordNotFoundError
