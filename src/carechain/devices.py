@@ -26,15 +26,19 @@ like every record, the signatures inside the ciphertext. Every read checks them 
 A reading is trusted only if, **at the reading's time** (its ``effectiveDateTime``):
 the device was registered, its key then (DeviceKeys, validity by block timestamp) signed
 exactly this content, it was not decommissioned, its last quality check or calibration had
-not failed, and it was assigned to the reading's patient. Otherwise it is refused with the
-reason, or — with ``CARECHAIN_UNTRUSTED_READINGS=mark`` — accepted and marked untrusted;
-never silently trusted.
+not failed, and it was assigned to the reading's patient; and it was anchored no later than
+:data:`ANCHOR_GRACE` after that key ended, and is not dated after its anchoring. Otherwise it
+is refused with the reason, or — with ``CARECHAIN_UNTRUSTED_READINGS=mark`` — accepted and
+marked untrusted (unless it may not come from the device at all:
+:data:`AUTHENTICITY_FAILURES`); never silently trusted. Every read of a record checks the
+device readings in it (:func:`check_record_readings`, called by the read path).
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -168,10 +172,12 @@ def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     return x3, y3
 
 
+@functools.lru_cache(maxsize=4096)
 def is_weak_public_key(public_key: bytes) -> bool:
     """True unless ``public_key`` is the canonical encoding of an Ed25519 point of large
     order. A small-order key (the identity ``01 00…00``, say) "verifies" a crafted signature
-    over any content, so such a key is no key (RFC 8032 §5.1.3 decoding)."""
+    over any content, so such a key is no key (RFC 8032 §5.1.3 decoding). Cached: a checker
+    sees the same few keys for every reading, and the big-number arithmetic costs ~1 ms."""
     if len(public_key) != 32:
         return True
     number = int.from_bytes(public_key, "little")
@@ -492,9 +498,9 @@ class ReadingVerifier:
             state.assignments = self.contracts.device_keys.assignments(device_id)
             for event in trace.device_events(device_id):
                 if event.event_name == "DeviceServiced" and int(event.kind) != 0:
-                    state.checks.append((self._time(event.block_number), bool(event.passed)))
+                    state.checks.append((self.block_time(event.block_number), bool(event.passed)))
                 elif event.event_name == "DeviceDecommissioned":
-                    state.decommissioned_at = self._time(event.block_number)
+                    state.decommissioned_at = self.block_time(event.block_number)
         self._states[device_id] = state
         return state
 
@@ -541,8 +547,6 @@ class ReadingVerifier:
         if block not in self._block_times:
             self._block_times[block] = int(self.contracts.node.block(block)["timestamp"], 16)
         return self._block_times[block]
-
-    _time = block_time
 
     def verify(
         self,
