@@ -11,7 +11,9 @@ pragma solidity ^0.8.24;
 /// The manufacturer or a regulator revokes a key (a compromised device) without a successor.
 /// The hospital holding an in-service device assigns it to a patient, as a commitment
 /// keccak256(abi.encode(deviceId, patient, salt)) with a random salt that travels inside the
-/// encrypted records, so the chain never says which patient wears which device. A device
+/// encrypted records, so the chain never names the patient. It does not hide the link from
+/// traffic analysis: an assignment's time and hospital, followed by that hospital anchoring
+/// observation records of one patient every few seconds, point to the wearer. A device
 /// never gets back a key it had. Each history holds at most MAX_HISTORY entries.
 interface IDeviceKeys {
     /// @notice One key of a device and when it was valid (block timestamps, [from, to)).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .devices import (
+    AUTHENTICITY_FAILURES,
     Pairing,
     Reading,
     ReadingVerifier,
@@ -27,7 +28,7 @@ from .devices import (
     untrusted_policy,
     with_assignment_salt,
 )
-from .errors import CarechainError, InvalidRecordError
+from .errors import InvalidRecordError
 from .fhir import parse_resource
 from .trace import parse_udi
 
@@ -48,7 +49,9 @@ def check_readings(
 ) -> list[dict[str, Any]]:
     """Check readings before they are stored: in ``refuse`` mode any untrusted reading
     refuses them all (:class:`UntrustedReadingError`, nothing is stored); in ``mark`` mode
-    untrusted ones come back marked. Each is also validated as FHIR."""
+    untrusted ones come back marked, except those that may not come from the device at all
+    (malformed, unknown device, no key, tampered: :data:`AUTHENTICITY_FAILURES`), which
+    refuse them all in either mode. Each is also validated as FHIR."""
     mode = untrusted_policy(mode)
     out, bad = [], []
     for index, observation in enumerate(observations):
@@ -58,7 +61,7 @@ def check_readings(
             bad.append((index, verdict))
             observation = mark_untrusted(observation, verdict)
         out.append(observation)
-    if bad and mode == "refuse":
+    if bad and (mode == "refuse" or any(v.reason in AUTHENTICITY_FAILURES for _, v in bad)):
         index, first = bad[0]
         raise UntrustedReadingError(
             f"reading {index} refused ({first.words()}); {len(bad)} of {len(out)} readings "
@@ -98,8 +101,9 @@ def read_readings(
     every reading again against the chain; ``refuse`` raises :class:`UntrustedReadingError`
     if any fails, ``mark`` returns them with their verdicts."""
     mode = untrusted_policy(mode)
-    record = party.read_record(record_id)
-    patient = record.head.patient
+    # The read path checks every device reading (and marks, or refuses, by its verdict).
+    record = party.read_record(record_id, untrusted=mode, verifier=verifier)
+    verdicts = dict(record.readings)
     entries = (
         record.resource.get("entry") or []
         if record.resource.get("resourceType") == "Bundle"
@@ -107,12 +111,12 @@ def read_readings(
     )
     checked, bad = [], []
     for index, entry in enumerate(entries):
-        observation = entry.get("resource") or {}
-        verdict = verifier.verify(observation, patient)
+        observation = (entry or {}).get("resource") or {}
+        verdict = verdicts.get(index) or Verdict(Reason.MALFORMED, "not a device reading")
         try:
             reading = Reading.of(observation)
             moment, udi = reading.time, reading.udi
-        except InvalidRecordError:
+        except (ValueError, TypeError):
             moment, udi = 0, "?"
         if not verdict.trusted:
             bad.append((index, verdict))
@@ -159,6 +163,9 @@ class Gateway:
         self._salts = {(parse_udi(p.udi).device_id, p.patient.lower()): p.salt for p in pairings}
         #: (patient, device id) -> [(arrival time, reading)]
         self._buffers: dict[tuple[str, bytes], list[tuple[float, dict[str, Any]]]] = {}
+        #: Groups of readings a flush could not make a valid record of (patient, readings,
+        #: why): kept for a look, not retried.
+        self.quarantined: list[tuple[str, list[dict[str, Any]], str]] = []
 
     def pair(self, pairing: Pairing) -> None:
         """Tell the gateway a device's patient assignment (its salt)."""
@@ -176,10 +183,15 @@ class Gateway:
 
     def add(self, observation: dict[str, Any], arrived: float | None = None) -> Verdict:
         """Check a signed reading and buffer it; a refused one is not kept (``on_refused``
-        and the log hear of it), an untrusted one in ``mark`` mode is kept marked."""
+        and the log hear of it). In ``mark`` mode one that failed a state check (rotated-out
+        key, decommissioned, failed quality check, assignment) is kept marked; one that may
+        not come from the device at all (not valid FHIR, unknown device, no key, tampered)
+        is refused in either mode: else anyone reaching the gateway could file readings into
+        any patient's record at the hospital's gas, or stall every flush with a bad one."""
         try:
+            parse_resource(observation)
             reading = Reading.of(observation)
-        except InvalidRecordError as exc:
+        except (ValueError, TypeError) as exc:
             verdict = Verdict(Reason.MALFORMED, str(exc))
         else:
             if not reading.salt:
@@ -192,7 +204,7 @@ class Gateway:
             )
             if self.on_refused is not None:
                 self.on_refused(observation, verdict)
-            if self.mode == "refuse" or verdict.reason is Reason.MALFORMED:
+            if self.mode == "refuse" or verdict.reason in AUTHENTICITY_FAILURES:
                 return verdict
             observation = mark_untrusted(observation, verdict)
         key = (reading.patient, reading.device_id)
@@ -224,13 +236,23 @@ class Gateway:
             buffer = self._buffers.pop(key)
             for start in range(0, len(buffer), self.max_readings):
                 groups.append((key[0], [r for _, r in buffer[start : start + self.max_readings]]))
+        good = []
+        for patient, readings in groups:  # one bad group must not hold back the others
+            try:
+                parse_resource(readings_record(readings))
+            except (ValueError, TypeError) as exc:
+                log.warning("quarantined %d readings of %s: %s", len(readings), patient, exc)
+                self.quarantined.append((patient, readings, str(exc)))
+            else:
+                good.append((patient, readings))
+        groups = good
         if not groups:
             return []
         try:
             refs = self.hospital.anchor_records(
                 [(patient, readings_record(readings)) for patient, readings in groups]
             )
-        except CarechainError as exc:
+        except Exception as exc:  # whatever failed, what was popped goes back
             anchored = len(getattr(exc, "anchored", []))
             for patient, readings in groups[anchored:]:  # keep what was not anchored
                 key = (patient, Reading.of(readings[0]).device_id)

@@ -26,15 +26,19 @@ like every record, the signatures inside the ciphertext. Every read checks them 
 A reading is trusted only if, **at the reading's time** (its ``effectiveDateTime``):
 the device was registered, its key then (DeviceKeys, validity by block timestamp) signed
 exactly this content, it was not decommissioned, its last quality check or calibration had
-not failed, and it was assigned to the reading's patient. Otherwise it is refused with the
-reason, or — with ``CARECHAIN_UNTRUSTED_READINGS=mark`` — accepted and marked untrusted;
-never silently trusted.
+not failed, and it was assigned to the reading's patient; and it was anchored no later than
+:data:`ANCHOR_GRACE` after that key ended, and is not dated after its anchoring. Otherwise it
+is refused with the reason, or — with ``CARECHAIN_UNTRUSTED_READINGS=mark`` — accepted and
+marked untrusted (unless it may not come from the device at all:
+:data:`AUTHENTICITY_FAILURES`); never silently trusted. Every read of a record checks the
+device readings in it (:func:`check_record_readings`, called by the read path).
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -68,8 +72,13 @@ _SIGNATURE_TYPE = {
     "code": "1.2.840.10065.1.12.1.5",
     "display": "Verification Signature",
 }
-#: How far a reading's time may lie ahead of the checker's clock (device clocks drift).
+#: How far a reading's time may lie ahead of the checker's clock, or of its record's
+#: anchoring (device clocks drift).
 CLOCK_SKEW = 120
+#: How long after its key ended (rotated or revoked) a reading may still be anchored: a
+#: gateway anchors within ``max_age`` (30 s by default); a phone that was offline gets ten
+#: minutes. Later, whoever anchors it may hold a leaked key and be back-dating.
+ANCHOR_GRACE = 600
 
 
 class Reason(enum.Enum):
@@ -85,6 +94,16 @@ class Reason(enum.Enum):
     QUALITY_CHECK_FAILED = "quality check failed"
     NOT_ASSIGNED = "not assigned"
     OTHER_PATIENT = "assigned to another patient"
+    NO_PAIRING = "no pairing"
+    ANCHORED_AFTER_KEY_ENDED = "anchored after its key ended"
+
+
+#: Failures that say the reading may not come from the device at all: refused even when
+#: untrusted readings are accepted marked (else anyone reaching a gateway could file
+#: readings into any patient's record, at the hospital's gas).
+AUTHENTICITY_FAILURES = frozenset(
+    {Reason.MALFORMED, Reason.UNKNOWN_DEVICE, Reason.NO_KEY, Reason.TAMPERED}
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,47 @@ def generate_device_key() -> bytes:
 def public_key_of(private_key: bytes) -> bytes:
     """The 32-byte public key of an Ed25519 private key."""
     return Ed25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes_raw()
+
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+@functools.lru_cache(maxsize=4096)
+def is_weak_public_key(public_key: bytes) -> bool:
+    """True unless ``public_key`` is the canonical encoding of an Ed25519 point of large
+    order. A small-order key (the identity ``01 00…00``, say) "verifies" a crafted signature
+    over any content, so such a key is no key (RFC 8032 §5.1.3 decoding). Cached: a checker
+    sees the same few keys for every reading, and the big-number arithmetic costs ~1 ms."""
+    if len(public_key) != 32:
+        return True
+    number = int.from_bytes(public_key, "little")
+    y, sign = number & ((1 << 255) - 1), number >> 255
+    if y >= _P:
+        return True  # non-canonical
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return True  # not on the curve
+    if x == 0 and sign:
+        return True  # non-canonical
+    if x & 1 != sign:
+        x = _P - x
+    point = (x, y)
+    for _ in range(3):  # 8·P: the identity exactly when P has small order
+        point = _edwards_add(point, point)
+    return point == (0, 1)
 
 
 def _jcs_ready(value: Any) -> Any:
@@ -328,7 +388,14 @@ def _device_keys(contracts: Contracts) -> Any:
 
 def bind_device_key(contracts: Contracts, manufacturer: Any, udi: str, public_key: bytes) -> Any:
     """(The device's manufacturer) Bind a device's Ed25519 public key to its UDI, or rotate
-    it: the key it had stops being valid at this block's time."""
+    it: the key it had stops being valid at this block's time. A weak key (small order,
+    non-canonical) is refused before anything is sent."""
+    if is_weak_public_key(public_key) and len(public_key) == 32:
+        raise InvalidRecordError(
+            "that public key is a small-order or non-canonical Ed25519 point: it would "
+            "verify forged signatures over any content; generate a real key "
+            "(carechain devices keygen)"
+        )
     return _device_keys(contracts).set_key(manufacturer, parse_udi(udi).device_id, public_key)
 
 
@@ -337,12 +404,17 @@ def revoke_device_key(contracts: Contracts, party: Any, udi: str) -> Any:
     return _device_keys(contracts).revoke_key(party, parse_udi(udi).device_id)
 
 
-def assign_to_patient(contracts: Contracts, hospital: Any, udi: str, patient: str) -> Pairing:
+def assign_to_patient(
+    contracts: Contracts, hospital: Any, udi: str, patient: str, salt: bytes | None = None
+) -> Pairing:
     """(The hospital holding the device) Assign the device to ``patient``; the chain gets a
-    salted commitment, the returned :class:`Pairing` (with the salt) goes to the gateway."""
+    salted commitment, the returned :class:`Pairing` (with the salt) goes to the gateway.
+    ``salt``: one already kept safe (else a fresh one; keep the pairing)."""
     device = parse_udi(udi).device_id
     patient = to_checksum_address(patient)
-    salt = new_assignment_salt()
+    salt = new_assignment_salt() if salt is None else salt
+    if len(salt) != 32:
+        raise InvalidRecordError(f"an assignment salt is 32 random bytes, got {len(salt)}")
     _device_keys(contracts).assign_patient(
         hospital, device, patient_commitment(device, patient, salt)
     )
@@ -368,12 +440,18 @@ class DeviceState:
     checks: list[tuple[int, bool]] = field(default_factory=list)
     decommissioned_at: int | None = None
     fetched: float = 0.0
+    #: The chain head's time when read: the state says nothing about later moments.
+    as_of: int = 0
+    #: The chain head's block number when read.
+    block: int = 0
 
 
 class ReadingVerifier:
     """Checks readings against the chain as it was at each reading's time. Device states are
-    cached for ``ttl`` seconds (a key rotated or a device decommissioned is seen at most
-    that late by a running gateway; every read after that sees it)."""
+    cached for ``ttl`` seconds, and vouch only for readings dated before the chain head they
+    were read at: for a later reading the checker asks (at most once a second, one log query
+    for every device) which devices' DeviceKeys or Traceability events came since, and reads
+    those again, so a revocation or a failed check just before a reading is seen."""
 
     def __init__(self, contracts: Contracts, ttl: float = 10.0) -> None:
         if contracts.trace is None or contracts.device_keys is None:
@@ -386,6 +464,7 @@ class ReadingVerifier:
         self._states: dict[bytes, DeviceState] = {}
         self._block_times: dict[int, int] = {}
         self._head: tuple[float, int] = (-1.0, 0)  # (when asked, the head's time)
+        self._synced: tuple[float, int] = (-1.0, -1)  # (when, up to which block)
 
     def now(self) -> float:
         """The later of the wall clock and the chain's head time (asked at most once a
@@ -396,25 +475,62 @@ class ReadingVerifier:
             self._head = (time.monotonic(), head)
         return max(time.time(), head)
 
-    def state(self, device_id: bytes) -> DeviceState:
-        """The device's history as the chain tells it (cached)."""
+    def state(self, device_id: bytes, at: int | None = None) -> DeviceState:
+        """The device's history as the chain tells it (cached; ``at``: the moment it must
+        cover, a cached state read before that moment is refreshed)."""
         cached = self._states.get(device_id)
         if cached is not None and time.monotonic() - cached.fetched < self.ttl:
-            return cached
+            if at is None or at < cached.as_of:
+                return cached
+            self._sync()  # drops the states of devices with news
+            if device_id in self._states:
+                return self._states[device_id]
         trace = self.contracts.trace
         assert trace is not None and self.contracts.device_keys is not None
-        state = DeviceState(known=False, fetched=time.monotonic())
+        block = self.contracts.node.block()
+        state = DeviceState(
+            known=False, fetched=time.monotonic(), as_of=int(block["timestamp"], 16)
+        )
+        state.block = int(block["number"], 16)
         if self._registered(device_id):
             state.known = True
             state.keys = self.contracts.device_keys.keys(device_id)
             state.assignments = self.contracts.device_keys.assignments(device_id)
             for event in trace.device_events(device_id):
                 if event.event_name == "DeviceServiced" and int(event.kind) != 0:
-                    state.checks.append((self._time(event.block_number), bool(event.passed)))
+                    state.checks.append((self.block_time(event.block_number), bool(event.passed)))
                 elif event.event_name == "DeviceDecommissioned":
-                    state.decommissioned_at = self._time(event.block_number)
+                    state.decommissioned_at = self.block_time(event.block_number)
         self._states[device_id] = state
         return state
+
+    def _sync(self) -> None:
+        """Forget the cached states of devices that have had DeviceKeys or Traceability
+        events since they were read; vouch for the others up to the head (at most once a
+        second)."""
+        when, since = self._synced
+        if time.monotonic() - when < 1.0 or not self._states:
+            return
+        assert self.contracts.trace is not None and self.contracts.device_keys is not None
+        head = self.contracts.node.block()
+        number, moment = int(head["number"], 16), int(head["timestamp"], 16)
+        start = min(s.block for s in self._states.values()) + 1 if since < 0 else since + 1
+        touched: set[bytes] = set()
+        if start <= number:
+            logs = self.contracts.node.logs(
+                [self.contracts.device_keys.address, self.contracts.trace.address],
+                [],
+                start,
+                number,
+            )
+            for log in logs:
+                touched.update(bytes.fromhex(t[2:]) for t in log.get("topics", [])[1:])
+        for device_id in list(self._states):
+            if device_id in touched:
+                del self._states[device_id]
+            else:
+                self._states[device_id].as_of = max(self._states[device_id].as_of, moment)
+        self._synced = (time.monotonic(), number)
 
     def _registered(self, device_id: bytes) -> bool:
         from .errors import RecordNotFoundError
@@ -426,31 +542,68 @@ class ReadingVerifier:
             return False
         return True
 
-    def _time(self, block: int) -> int:
+    def block_time(self, block: int) -> int:
+        """A block's timestamp (cached)."""
         if block not in self._block_times:
             self._block_times[block] = int(self.contracts.node.block(block)["timestamp"], 16)
         return self._block_times[block]
 
-    def verify(self, observation: dict[str, Any], patient: str | None = None) -> Verdict:
+    def verify(
+        self,
+        observation: dict[str, Any],
+        patient: str | None = None,
+        anchored_at: int | None = None,
+    ) -> Verdict:
         """Check one signed reading; ``patient``: the patient whose record it is in (a
-        reading filed in another patient's record is not theirs)."""
+        reading filed in another patient's record is not theirs); ``anchored_at``: when its
+        record was anchored (block time; None: it is being stored now)."""
         try:
             reading = Reading.of(observation)
-        except InvalidRecordError as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:
             return Verdict(Reason.MALFORMED, str(exc))
-        return self.verify_reading(reading, patient)
+        return self.verify_reading(reading, patient, anchored_at)
 
-    def verify_reading(self, reading: Reading, patient: str | None = None) -> Verdict:
-        """Check a parsed reading (see :meth:`verify`)."""
-        state = self.state(reading.device_id)
+    def verify_reading(
+        self, reading: Reading, patient: str | None = None, anchored_at: int | None = None
+    ) -> Verdict:
+        """Check a parsed reading (see :meth:`verify`). Whatever a crafted reading makes
+        the check trip over (a date no calendar has, a number JSON cannot write) is a
+        malformed reading, not a crash."""
+        try:
+            return self._verify(reading, patient, anchored_at)
+        except CarechainError as exc:
+            if not isinstance(exc, InvalidRecordError):
+                raise  # the chain or IPFS failed, not the reading
+            return Verdict(Reason.MALFORMED, str(exc))
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return Verdict(Reason.MALFORMED, f"the reading cannot be checked: {exc}")
+
+    def _verify(self, reading: Reading, patient: str | None, anchored_at: int | None) -> Verdict:
+        state = self.state(reading.device_id, reading.time)
         udi, when = reading.udi, _utc(reading.time)
         if not state.known:
             return Verdict(Reason.UNKNOWN_DEVICE, f"no device {udi} is registered")
-        verdict = _signature_verdict(reading, state.keys)
-        if verdict is not None:
-            return verdict
-        if reading.time > self.now() + CLOCK_SKEW:
-            return Verdict(Reason.FUTURE, f"the reading is dated {when}, later than now")
+        key = _signing_key(reading, state.keys)
+        if isinstance(key, Verdict):
+            return key
+        stored = self.now() if anchored_at is None else anchored_at
+        if reading.time > stored + CLOCK_SKEW:
+            return Verdict(
+                Reason.FUTURE,
+                f"the reading is dated {when}, later than now"
+                if anchored_at is None
+                else f"the reading is dated {when}, after its record was anchored "
+                f"({_utc(anchored_at)})",
+            )
+        if key.valid_to and stored > key.valid_to + ANCHOR_GRACE:
+            return Verdict(
+                Reason.ANCHORED_AFTER_KEY_ENDED,
+                f"the reading is dated {when} but was "
+                + ("stored" if anchored_at is None else "anchored")
+                + f" at {_utc(int(stored))}, more than {ANCHOR_GRACE} s after its key was "
+                f"revoked or rotated ({_utc(key.valid_to)}): a leaked key can sign back-dated "
+                "readings",
+            )
         if state.decommissioned_at is not None and state.decommissioned_at <= reading.time:
             return Verdict(
                 Reason.DECOMMISSIONED,
@@ -473,9 +626,13 @@ class ReadingVerifier:
         held = next((a for a in state.assignments if a.covers(reading.time)), None)
         if held is None or held.patient == b"\0" * 32:
             return Verdict(Reason.NOT_ASSIGNED, f"{udi} was assigned to no patient at {when}")
-        if len(reading.salt) != 32 or held.patient != patient_commitment(
-            reading.device_id, reading.patient, reading.salt
-        ):
+        if len(reading.salt) != 32:
+            return Verdict(
+                Reason.NO_PAIRING,
+                f"the reading carries no assignment salt for {udi} and {reading.patient}: the "
+                "gateway has no pairing for them (carechain devices assign writes it)",
+            )
+        if held.patient != patient_commitment(reading.device_id, reading.patient, reading.salt):
             return Verdict(
                 Reason.OTHER_PATIENT,
                 f"at {when} {udi} was assigned to another patient than {reading.patient}",
@@ -483,16 +640,24 @@ class ReadingVerifier:
         return Verdict()
 
 
-def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | None:
-    """None if the device's key at the reading's time signed it; else why not."""
+def _signing_key(reading: Reading, keys: list[KeyPeriod]) -> KeyPeriod | Verdict:
+    """The device's key at the reading's time, if it signed the reading; else why not. A
+    weak key (small order, non-canonical) counts as no key."""
+    weak = [k for k in keys if is_weak_public_key(k.public_key)]
+    keys = [k for k in keys if k not in weak]
     if not keys:
-        return Verdict(Reason.NO_KEY, f"{reading.udi} has no signing key bound")
+        return Verdict(
+            Reason.NO_KEY,
+            f"{reading.udi} has no signing key bound"
+            + (" (only a weak, small-order key, which is ignored)" if weak else ""),
+        )
     if not reading.signature:
         return Verdict(Reason.TAMPERED, "the reading carries no device signature")
     content = signed_content(reading.observation)
     signers = [k for k in keys if _verifies(k.public_key, reading.signature, content)]
-    if any(k.covers(reading.time) for k in signers):
-        return None
+    covering = [k for k in signers if k.covers(reading.time)]
+    if covering:
+        return covering[0]
     when = _utc(reading.time)
     if signers:
         k = signers[-1]
@@ -502,7 +667,12 @@ def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | Non
             f"signed at {when} with a key of {reading.udi} valid from {_utc(k.valid_from)} {ended}",
         )
     if not any(k.covers(reading.time) for k in keys):
-        return Verdict(Reason.NO_KEY, f"{reading.udi} had no valid key at {when}")
+        ignored = any(k.covers(reading.time) for k in weak)
+        return Verdict(
+            Reason.NO_KEY,
+            f"{reading.udi} had no valid key at {when}"
+            + (" (its key then was a weak, small-order key, which is ignored)" if ignored else ""),
+        )
     return Verdict(
         Reason.TAMPERED,
         f"the signature does not match the reading's content for {reading.udi}'s key: "
@@ -511,11 +681,102 @@ def _signature_verdict(reading: Reading, keys: list[KeyPeriod]) -> Verdict | Non
 
 
 def _verifies(public_key: bytes, signature: bytes, content: bytes) -> bool:
+    if is_weak_public_key(public_key):
+        return False
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, content)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# ---------------------------------------------------------------------- on every read
+
+
+def names_a_device(resource: Any) -> bool:
+    """Whether a resource claims to be a device reading: an Observation naming a device by
+    UDI or carrying a device signature (either is checked wherever it is read)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        return False
+    device = resource.get("device")
+    identifier = device.get("identifier") if isinstance(device, dict) else None
+    by_udi = isinstance(identifier, dict) and identifier.get("system") == UDI_SYSTEM
+    extensions = resource.get("extension")
+    signed = isinstance(extensions, list) and any(
+        isinstance(e, dict) and e.get("url") == SIGNATURE_URL for e in extensions
+    )
+    return by_udi or signed
+
+
+def device_readings(resource: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, Observation) of each device reading in a record: the Bundle's entries, or
+    the record itself."""
+    if resource.get("resourceType") == "Bundle":
+        entries = resource.get("entry") or []
+        found = [(i, (e or {}).get("resource")) for i, e in enumerate(entries)]
+    else:
+        found = [(0, resource)]
+    return [(i, r) for i, r in found if names_a_device(r)]
+
+
+def _remark(resource: dict[str, Any], verdicts: dict[int, Verdict]) -> dict[str, Any]:
+    """The record with every stored untrusted mark replaced by this read's verdicts."""
+
+    def fresh(observation: dict[str, Any], index: int) -> dict[str, Any]:
+        if not names_a_device(observation):
+            return observation
+        out = dict(observation)
+        kept = [e for e in observation.get("extension") or [] if e.get("url") != UNTRUSTED_URL]
+        out["extension"] = kept
+        if not kept:
+            del out["extension"]
+        verdict = verdicts.get(index)
+        return out if verdict is None or verdict.trusted else mark_untrusted(out, verdict)
+
+    if resource.get("resourceType") != "Bundle":
+        return fresh(resource, 0)
+    entries = []
+    for index, entry in enumerate(resource.get("entry") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            entry = {**entry, "resource": fresh(entry["resource"], index)}
+        entries.append(entry)
+    return {**resource, "entry": entries}
+
+
+def check_record_readings(
+    contracts: Contracts,
+    resource: dict[str, Any],
+    patient: str,
+    anchored_block: int,
+    mode: str | None = None,
+    verifier: ReadingVerifier | None = None,
+) -> tuple[dict[str, Any], list[tuple[int, Verdict]]]:
+    """Check every device reading in a decrypted record (against the chain at each
+    reading's time and the record's anchoring): the record as it is to be shown (stored
+    untrusted marks dropped, this check's marks added) and each reading's verdict. In
+    ``refuse`` mode an untrusted reading refuses the record (:class:`UntrustedReadingError`).
+    A record with no device reading comes back as it is."""
+    found = device_readings(resource)
+    if not found:
+        return resource, []
+    mode = untrusted_policy(mode)
+    try:
+        verifier = verifier or ReadingVerifier(contracts)
+    except CarechainError as exc:  # a deployment without DeviceKeys: nothing is trusted
+        verdicts = [(i, Verdict(Reason.UNKNOWN_DEVICE, str(exc))) for i, _ in found]
+    else:
+        anchored_at = verifier.block_time(anchored_block)
+        verdicts = [(i, verifier.verify(r, patient, anchored_at)) for i, r in found]
+    bad = [(i, v) for i, v in verdicts if not v.trusted]
+    if bad and mode == "refuse":
+        index, first = bad[0]
+        raise UntrustedReadingError(
+            f"reading {index} is not trusted ({first.words()}); {len(bad)} of {len(verdicts)} "
+            "device readings failed their check (read them marked untrusted with "
+            "CARECHAIN_UNTRUSTED_READINGS=mark)",
+            bad,
+        )
+    return _remark(resource, dict(verdicts)), verdicts
 
 
 def _utc(seconds: int) -> str:

@@ -10,6 +10,13 @@ from typing import Any
 
 from .consent import own_data_key, shared_data_key
 from .crypto import KemSuite, KeyPair, Recipient, encrypt_record, open_envelope
+from .devices import (
+    ReadingVerifier,
+    UntrustedReadingError,
+    Verdict,
+    check_record_readings,
+    device_readings,
+)
 from .errors import ConsentRequiredError, NotAuthorizedError
 from .escrow import (
     EmergencyRelease,
@@ -53,7 +60,19 @@ class DecryptedRecord:
 
     head: RecordHead
     version: RecordVersion
+    #: The FHIR resource as it is to be shown: device readings carry this read's untrusted
+    #: marks (stored marks are not believed).
     resource: dict[str, Any]
+    #: (entry index, verdict) of every device reading in it, checked on this read.
+    readings: tuple[tuple[int, Verdict], ...] = ()
+    #: The resource exactly as decrypted, when the shown one differs (marks): what a new
+    #: version of the same content must store.
+    stored: dict[str, Any] | None = None
+
+    @property
+    def as_stored(self) -> dict[str, Any]:
+        """The FHIR resource as it was written (without this read's marks)."""
+        return self.resource if self.stored is None else self.stored
 
     @property
     def retracted(self) -> bool:
@@ -118,15 +137,55 @@ def fetch_and_open(
     key_pair: KeyPair,
     record_id: bytes,
     version: int | None = None,
+    untrusted: str | None = None,
+    verifier: ReadingVerifier | None = None,
 ) -> DecryptedRecord:
-    """Read a record version: chain → IPFS (verified against the digest) → decrypt → FHIR."""
+    """Read a record version: chain → IPFS (verified against the digest) → decrypt → FHIR,
+    its device readings checked (:func:`opened_record`)."""
     head = contracts.registry.head(record_id)
     anchored = contracts.registry.version(record_id, version, head)
     envelope = ipfs.cat(anchored.cid_digest)
     context = contracts.record_context(head.patient, record_id, anchored.version)
     data_key = own_data_key(contracts, ipfs, key_pair, head, anchored.version, envelope)
     plaintext = open_envelope(envelope, data_key, context)
-    return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
+    return opened_record(contracts, head, anchored, parse_resource(plaintext), untrusted, verifier)
+
+
+def opened_record(
+    contracts: Contracts,
+    head: RecordHead,
+    anchored: RecordVersion,
+    resource: dict[str, Any],
+    untrusted: str | None = None,
+    verifier: ReadingVerifier | None = None,
+) -> DecryptedRecord:
+    """A decrypted record with its device readings checked (every read goes through here):
+    each Observation naming a device or carrying a device signature is checked against the
+    chain at its time and the record's first anchoring (a re-keyed or superseded version
+    keeps its readings' standing); ``untrusted`` (``refuse``/``mark``, by default
+    ``CARECHAIN_UNTRUSTED_READINGS``) says whether one that fails refuses the read
+    (:class:`~carechain.devices.UntrustedReadingError`) or is shown marked; ``verifier``: a
+    running one to reuse (its cache), else one for this read."""
+    if not device_readings(resource):
+        return DecryptedRecord(head=head, version=anchored, resource=resource)
+    first = anchored
+    if anchored.version != 1:
+        first = contracts.registry.version(head.record_id, 1, head)
+    try:
+        shown, verdicts = check_record_readings(
+            contracts, resource, head.patient, first.block, untrusted, verifier
+        )
+    except UntrustedReadingError as exc:
+        raise UntrustedReadingError(
+            f"record 0x{head.record_id.hex()}: {exc}", exc.verdicts
+        ) from None
+    return DecryptedRecord(
+        head=head,
+        version=anchored,
+        resource=shown,
+        readings=tuple(verdicts),
+        stored=None if shown is resource else resource,
+    )
 
 
 class Party:
@@ -154,9 +213,12 @@ class Party:
         record_id: bytes,
         version: int | None = None,
         purpose: Purpose = Purpose.TREATMENT,
+        untrusted: str | None = None,
+        verifier: ReadingVerifier | None = None,
     ) -> DecryptedRecord:
         """Fetch a record version (the latest by default), verify it against the chain, and
-        decrypt it.
+        decrypt it; device readings in it are checked (``untrusted``, ``verifier``: see
+        :func:`opened_record`).
 
         The record's patient and author read directly. Anyone else reads only if the chain
         says their consent covers this record for ``purpose`` now; the data key then comes
@@ -165,14 +227,16 @@ class Party:
         """
         head = self.contracts.registry.head(record_id)
         if self.address in (head.patient, head.author):
-            return fetch_and_open(self.contracts, self.ipfs, self.key_pair, record_id, version)
+            return fetch_and_open(
+                self.contracts, self.ipfs, self.key_pair, record_id, version, untrusted, verifier
+            )
 
         def consented_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
             return shared_data_key(
                 self.contracts, self.ipfs, self.key_pair, self.address, head, version, envelope
             )
 
-        return self._read_as_reader(head, version, purpose, consented_key)
+        return self._read_as_reader(head, version, purpose, consented_key, untrusted, verifier)
 
     def read_in_emergency(
         self, record_id: bytes, access_id: bytes, version: int | None = None
@@ -205,6 +269,8 @@ class Party:
         version: int | None,
         purpose: Purpose,
         data_key_for: Callable[[RecordHead, int, bytes], bytes],
+        untrusted: str | None = None,
+        verifier: ReadingVerifier | None = None,
     ) -> DecryptedRecord:
         """A third party's read: the chain's permission first, then the data key from
         ``data_key_for``, then a signed access receipt."""
@@ -229,7 +295,9 @@ class Party:
         context = self.contracts.record_context(head.patient, record_id, anchored.version)
         plaintext = open_envelope(envelope, data_key, context)
         self.receipts.record(head.patient, record_id, anchored.version, purpose)
-        return DecryptedRecord(head=head, version=anchored, resource=parse_resource(plaintext))
+        return opened_record(
+            self.contracts, head, anchored, parse_resource(plaintext), untrusted, verifier
+        )
 
     # ------------------------------------------------------------------ holding shares
     def release_backup_share(self, patient: str) -> bytes:

@@ -109,3 +109,46 @@ def test_a_patient_appoints_and_removes_a_guardian(patient_client, guardian):
         assert client.post("/guardians", data={**form, "action": "remove"}).status_code == 303
         assert patient_client.guardians() == []
         assert "You have no guardian." in client.get("/consents").text
+
+
+def test_a_fake_device_reading_is_refused_or_flagged_on_the_clinicians_page(
+    monkeypatch, accounts, governor, contracts, hospital, hospital_client, patient_client,
+    doctor_client,
+):  # fmt: skip
+    """Review finding 1: a provider anchors an unsigned Observation naming a registered,
+    keyed device as an ordinary record; the consented clinician's page refuses it (the
+    default), or with CARECHAIN_UNTRUSTED_READINGS=mark shows it flagged, never plain."""
+    from carechain import Purpose, Scope
+    from carechain.device_sim import GLUCOSE, SimulatedDevice
+    from carechain.devices import bind_device_key
+    from carechain.trace import SupplyChainParty, device_id
+
+    udi = "(01)00844588003288(21)PORTAL-GLU"
+    maker = accounts[11]
+    contracts.registry.admit(governor, "manufacturer", maker)
+    contracts.trace.assign_company_prefix(governor, "0844588", maker.address)
+    SupplyChainParty(maker, contracts, hospital_client.ipfs).register_device(udi, b"IFU")
+    contracts.trace.assign_device(maker, device_id(udi), hospital.address)
+    device = SimulatedDevice(udi, patient_client.address, GLUCOSE)
+    bind_device_key(contracts, maker, udi, device.public_key)
+    now = contracts.node.head_timestamp()
+    fake = {k: v for k, v in device.reading(now).items() if k != "extension"}
+    ref = hospital_client.anchor_record(patient_client.address, fake)
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, now + 3600)
+
+    who = patient_client.address
+    with running("clinician", doctor_client) as server:
+        client = logged_in(server)
+        form = {
+            "csrf": _csrf(client.get(f"/patients/{who}").text),
+            "record_id": "0x" + ref.record_id.hex(),
+            "purpose": "treatment",
+        }
+        refused = client.post(f"/patients/{who}/read", data=form)
+        assert refused.status_code == 403
+        assert "not trusted" in refused.text and "failed their check" in refused.text
+        monkeypatch.setenv("CARECHAIN_UNTRUSTED_READINGS", "mark")
+        time.sleep(1.1)  # a second receipt of the same read in the same second is a duplicate
+        flagged = client.post(f"/patients/{who}/read", data=form)
+        assert flagged.status_code == 200
+        assert "device reading 0: NOT trusted: tampered" in flagged.text

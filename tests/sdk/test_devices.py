@@ -6,7 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from carechain.device_gateway import Gateway, check_readings, ingest_readings, read_readings
+from carechain.device_gateway import (
+    Gateway,
+    check_readings,
+    ingest_readings,
+    read_readings,
+    readings_record,
+)
 from carechain.device_sim import GLUCOSE, HEART_RATE, SimulatedDevice, stream
 from carechain.devices import (
     SIGNATURE_URL,
@@ -116,6 +122,12 @@ def world(accounts, governor, contracts, hospital, hospital_client, patient_clie
     }
 
 
+def parse_device_id(udi: str) -> bytes:
+    from carechain.trace import device_id
+
+    return device_id(udi)
+
+
 def device_udi_id() -> bytes:
     from carechain.trace import device_id
 
@@ -187,13 +199,16 @@ def test_a_tampered_reading_is_refused_on_ingest_and_on_read(world, contracts, h
         )
     assert [i for i, _ in refused.value.verdicts] == [1]
 
-    # Accepted marked untrusted (the setting): stored with the reason, flagged on every read.
+    # Even in mark mode a gateway refuses it: it may not come from the device at all.
     marked = Gateway(hospital_client, world["verifier"], [world["pairing"]], mode="mark")
-    assert marked.add(tampered).reason is Reason.TAMPERED
-    [(ref, [stored])] = marked.flush(everything=True)
-    assert any(e["url"] == UNTRUSTED_URL for e in stored["extension"])
+    assert marked.add(tampered).reason is Reason.TAMPERED and marked.pending() == 0
+    # Anchored around the gateway, it is flagged on every read (refused in refuse mode).
+    ref = hospital_client.anchor_record(
+        world["device"].patient, readings_record([world["gateway"].salted(tampered)])
+    )
     [checked] = read_readings(hospital_client, ref.record_id, world["verifier"], mode="mark")
     assert checked.verdict.reason is Reason.TAMPERED
+    assert any(e["url"] == UNTRUSTED_URL for e in checked.observation["extension"])
     with pytest.raises(UntrustedReadingError, match="reading 0 is not trusted"):
         read_readings(hospital_client, ref.record_id, world["verifier"], mode="refuse")
     # A signature that is not even base64 is malformed, not trusted.
@@ -246,8 +261,8 @@ def test_a_device_assigned_to_another_patient_is_refused(
     t0 = head_time(contracts) + 1
     # The same sensor's reading naming the second patient (a gateway mixing patients up).
     other = SimulatedDevice(SENSOR, second_patient.address, GLUCOSE, private_key=device.private_key)
-    wrong = verify(other.reading(t0))
-    assert wrong.reason is Reason.OTHER_PATIENT
+    wrong = verify(other.reading(t0))  # the gateway has no pairing for them: no salt to show
+    assert wrong.reason is Reason.NO_PAIRING and "no pairing" in wrong.detail
     # Filed in the second patient's record while it is about the first.
     assert verify(device.reading(t0), patient=second_patient.address).reason is Reason.OTHER_PATIENT
     # Reassigned: from then on the first patient's readings are not theirs.
@@ -331,3 +346,204 @@ def test_pairings_round_trip_and_refuse_garbage():
     assert again.salt == pairing.salt and again.udi == SENSOR
     with pytest.raises(InvalidRecordError, match="not a device pairing"):
         Pairing.from_json({"udi": SENSOR})
+
+
+# ---------------------------------------------------------------------- attack review (devrev)
+
+
+def _unsigned(reading):
+    return {k: v for k, v in reading.items() if k != "extension"}
+
+
+def test_a_fake_device_reading_anchored_as_a_plain_record_is_refused_or_flagged_on_read(
+    world, contracts, hospital_client, patient_client
+):
+    """Finding 1: a provider anchors an unsigned Observation naming a registered device
+    through the ordinary anchor path; every read (patient, portal, `records read`) checks
+    it: refused by default, shown marked in mark mode. A stored mark is not believed either
+    way (stripped or forged, the read's own verdict replaces it)."""
+    fake = _unsigned(world["device"].reading(head_time(contracts)))
+    fake["extension"] = [{"url": UNTRUSTED_URL, "valueString": "trusted"}]  # a forged mark
+    ref = hospital_client.anchor_record(patient_client.address, fake)
+    with pytest.raises(
+        UntrustedReadingError, match=r"reading 0 is not trusted .*no device signature"
+    ):
+        patient_client.read_record(ref.record_id)
+    opened = patient_client.read_record(ref.record_id, untrusted="mark")
+    [(index, verdict)] = opened.readings
+    assert index == 0 and verdict.reason is Reason.TAMPERED
+    marks = [e for e in opened.resource["extension"] if e["url"] == UNTRUSTED_URL]
+    assert [m["valueString"] for m in marks] == [verdict.words()]
+    # A genuine reading with an injected stale mark reads trusted, mark dropped.
+    genuine = world["gateway"].salted(world["device"].reading(head_time(contracts)))
+    genuine["extension"].append({"url": UNTRUSTED_URL, "valueString": "tampered: no"})
+    ref = hospital_client.anchor_record(patient_client.address, genuine)
+    opened = patient_client.read_record(ref.record_id)
+    assert [v.trusted for _, v in opened.readings] == [True]
+    assert all(e["url"] != UNTRUSTED_URL for e in opened.resource["extension"])
+
+
+def test_a_small_order_key_signs_nothing(world, contracts, patient_client):
+    """Finding 2: the identity point as a device key makes R=identity, S=0 a valid
+    signature over anything; the SDK refuses to bind it, and a key bound around the SDK
+    counts as no key."""
+    import base64
+
+    identity = b"\x01" + b"\x00" * 31
+    with pytest.raises(InvalidRecordError, match="small-order"):
+        bind_device_key(contracts, world["maker"], SENSOR, identity)
+    contracts.device_keys.set_key(world["maker"], device_udi_id(), identity)  # around the SDK
+    forged = world["device"].reading(head_time(contracts) + 1)
+    forged["valueQuantity"]["value"] = Decimal("250")
+    signature = next(e for e in forged["extension"] if e["url"] == SIGNATURE_URL)
+    signature["valueSignature"]["data"] = base64.b64encode(identity + b"\x00" * 32).decode()
+    verdict = world["verify"](forged)
+    assert verdict.reason is Reason.NO_KEY and "weak" in verdict.detail
+
+
+def test_a_leaked_key_cannot_back_date_readings_after_its_revocation(
+    world, contracts, hospital_client, patient_client, chain
+):
+    """Finding 3: a revoked key still signs readings dated before the revocation; stored
+    (or anchored) later than the grace period after it, they are refused. And a reading
+    dated after its record's anchoring is from the future even once that date has passed."""
+    from carechain.devices import ANCHOR_GRACE
+
+    t0 = head_time(contracts) + 1
+    set_next_block_time(chain, t0 + 10)
+    revoke_device_key(contracts, world["regulator"], SENSOR)
+    back_dated = world["gateway"].salted(world["device"].reading(t0 + 5))
+    assert world["verifier"].verify(back_dated).trusted  # within the grace: a late upload
+    set_next_block_time(chain, t0 + 10 + ANCHOR_GRACE + 60)
+    ref = hospital_client.anchor_record(patient_client.address, back_dated)
+    late = ReadingVerifier(contracts).verify(back_dated)  # a gateway storing it now
+    assert late.reason is Reason.ANCHORED_AFTER_KEY_ENDED and "revoked" in late.detail
+    with pytest.raises(UntrustedReadingError, match="anchored after its key ended"):
+        patient_client.read_record(ref.record_id)
+    # Dated an hour ahead of its anchoring: refused on read, whenever it is read.
+    fresh_key = SimulatedDevice(SENSOR, patient_client.address, GLUCOSE)
+    bind_device_key(contracts, world["maker"], SENSOR, fresh_key.public_key)
+    anchored = head_time(contracts)
+    ahead = world["gateway"].salted(fresh_key.reading(anchored + 3600))
+    ref = hospital_client.anchor_record(patient_client.address, ahead)
+    set_next_block_time(chain, anchored + 7200)
+    chain.mine()
+    opened = patient_client.read_record(ref.record_id, untrusted="mark")
+    [(_, verdict)] = opened.readings
+    assert verdict.reason is Reason.FUTURE and "after its record was anchored" in verdict.detail
+
+
+def test_one_bad_reading_neither_stalls_the_gateway_nor_lets_strangers_in(
+    world, contracts, hospital_client, patient_client
+):
+    """Finding 4: a reading that is not valid FHIR is refused on arrival (it used to be
+    buffered and fail every flush, holding every patient's readings back); in mark mode a
+    reading that may not come from the device (unsigned, unknown device) is still refused,
+    and only state failures are kept marked."""
+    t0 = head_time(contracts)
+    bogus = world["device"].reading(t0)
+    bogus = sign_reading({**_unsigned(bogus), "status": "bogus"}, world["device"].private_key)
+    gateway = Gateway(hospital_client, world["verifier"], [world["pairing"]], mode="mark")
+    verdict = gateway.add(bogus)
+    assert verdict.reason is Reason.MALFORMED and "status" in verdict.detail
+    assert gateway.pending() == 0
+    assert gateway.add(_unsigned(world["device"].reading(t0))).reason is Reason.TAMPERED
+    rogue = SimulatedDevice("(01)00844588003288(21)NOT-REGISTERED", patient_client.address)
+    assert gateway.add(rogue.reading(t0)).reason is Reason.UNKNOWN_DEVICE
+    assert gateway.pending() == 0
+    assert gateway.add(world["device"].reading(t0 + 1)).trusted
+    [(ref, [_stored])] = gateway.flush(everything=True)
+    assert ref.patient == patient_client.address
+
+
+def test_crafted_dates_and_numbers_are_malformed_not_a_crash(world, contracts):
+    """Finding 6: a date before year 1 in UTC, a number JSON cannot write: MALFORMED."""
+    reading = world["device"].reading(head_time(contracts))
+    early = {**reading, "effectiveDateTime": "0001-01-01T00:30:00+01:00"}
+    assert world["verify"](early).reason is Reason.MALFORMED
+    huge = copy.deepcopy(reading)
+    huge["valueQuantity"]["value"] = Decimal("1E+400")
+    assert world["verify"](huge).reason is Reason.MALFORMED
+
+
+def test_a_cached_device_state_does_not_vouch_for_readings_after_it_was_read(
+    world, contracts, chain
+):
+    """Finding 7: a long-lived gateway caches device states; a reading dated after the
+    state was read (here: just after a revocation) is checked against a fresh state."""
+    verifier = ReadingVerifier(contracts, ttl=3600)
+    gateway = Gateway(None, verifier, [world["pairing"]])
+    t0 = head_time(contracts) + 1
+    assert verifier.verify(gateway.salted(world["device"].reading(t0 - 1))).trusted
+    set_next_block_time(chain, t0 + 10)
+    revoke_device_key(contracts, world["regulator"], SENSOR)
+    late = verifier.verify(gateway.salted(world["device"].reading(t0 + 15)))
+    assert late.reason is Reason.ROTATED_OUT_KEY
+
+
+def test_re_keying_a_readings_record_keeps_its_readings_standing_and_content(
+    world, contracts, hospital_client, patient_client, chain
+):
+    """Bounding readings by their anchoring must not turn a re-keyed record's genuine
+    readings untrusted (the first anchoring counts), and re-keying a record with an
+    untrusted reading works in refuse mode and stores it as written, without read marks."""
+    from carechain.devices import ANCHOR_GRACE
+
+    t0 = head_time(contracts)
+    genuine = world["gateway"].salted(world["device"].reading(t0))
+    ref = hospital_client.anchor_record(patient_client.address, genuine)
+    fake = hospital_client.anchor_record(
+        patient_client.address, _unsigned(world["device"].reading(t0))
+    )
+    set_next_block_time(chain, t0 + 10)
+    revoke_device_key(contracts, world["regulator"], SENSOR)
+    set_next_block_time(chain, t0 + 10 + 2 * ANCHOR_GRACE)
+    hospital_client.rotate_record_key(ref.record_id)
+    opened = patient_client.read_record(ref.record_id)
+    assert opened.version.version == 2 and [v.trusted for _, v in opened.readings] == [True]
+    hospital_client.rotate_record_key(fake.record_id)
+    again = patient_client.read_record(fake.record_id, untrusted="mark")
+    assert again.version.version == 2 and "extension" not in again.as_stored
+    assert [v.reason for _, v in again.readings] == [Reason.TAMPERED]
+
+
+def test_a_flush_sets_aside_a_bad_group_and_loses_nothing_when_anchoring_fails(
+    world, contracts, hospital_client, patient_client, accounts, governor, hospital
+):
+    """Finding 4, at flush: a buffered reading changed after it was checked (the gateway
+    keeps the caller's dict) makes its group invalid; that group is quarantined and the
+    other device's readings are anchored. If anchoring itself fails with any error, the
+    readings taken out of the buffers go back."""
+    other_udi = "(01)00844588003288(21)GLU-0002"
+    SupplyChainParty(world["maker"], contracts, hospital_client.ipfs).register_device(
+        other_udi, b"IFU"
+    )
+    contracts.trace.assign_device(world["maker"], parse_device_id(other_udi), hospital.address)
+    other = SimulatedDevice(other_udi, patient_client.address, GLUCOSE, seed=9)
+    bind_device_key(contracts, world["maker"], other_udi, other.public_key)
+    pairing = assign_to_patient(contracts, hospital, other_udi, patient_client.address)
+    gateway = Gateway(hospital_client, world["verifier"], [world["pairing"], pairing])
+    t0 = head_time(contracts)
+    changed = world["gateway"].salted(world["device"].reading(t0))
+    assert gateway.add(changed).trusted and gateway.add(other.reading(t0)).trusted
+    changed["status"] = "bogus"
+    [(ref, [anchored])] = gateway.flush(everything=True)
+    assert anchored["device"]["identifier"]["value"] == other_udi
+    assert ref.patient == patient_client.address
+    [(patient, [held], why)] = gateway.quarantined
+    assert (
+        patient == patient_client.address
+        and held is changed
+        and "status" in why
+        and gateway.pending() == 0
+    )
+
+    class Broken:
+        def anchor_records(self, items):
+            raise RuntimeError("IPFS went away")
+
+    failing = Gateway(Broken(), world["verifier"], [pairing])
+    assert failing.add(other.reading(t0 + 1)).trusted
+    with pytest.raises(RuntimeError):
+        failing.flush(everything=True)
+    assert failing.pending() == 1  # not lost

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,29 @@ def devices_bind(account: Any, udi: str, public_key: str) -> None:
 def devices_assign(account: Any, udi: str, patient: str, out: Path) -> None:
     """(The hospital holding the device) Assign the device to PATIENT from now on. The
     chain holds a salted commitment; OUT gets the pairing the gateway needs."""
-    from ..devices import assign_to_patient
+    from ..devices import Pairing, assign_to_patient, new_assignment_salt
+    from ..errors import ChainError, ChainUnavailableError
     from ..onchain import Contracts
 
-    pairing = assign_to_patient(Contracts.load(), account, _udi(udi), patient)
-    out.write_text(json.dumps(pairing.to_json(), indent=2) + "\n")
+    # The salt is written (new file, owner-only) before the commitment is sent: a missing
+    # directory or an existing pairing stops here, not after the salt is on no disk.
+    pairing = Pairing(_udi(udi), patient, new_assignment_salt())
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.UsageError(
+            f"{out} exists; a pairing is never overwritten (pick --out)"
+        ) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot create {out}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(pairing.to_json(), indent=2) + "\n")
+    try:
+        assign_to_patient(Contracts.load(), account, pairing.udi, patient, salt=pairing.salt)
+    except ChainError as exc:
+        if not isinstance(exc, ChainUnavailableError):
+            out.unlink()  # refused by the chain: nothing was assigned, so no pairing
+        raise
     click.echo(f"{pairing.udi} assigned to {patient}; pairing written to {out}")
 
 
@@ -211,12 +230,12 @@ def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> No
     """A patient's device readings (those records the account may read), each checked again
     against the chain, as a table. Untrusted readings are shown marked, never hidden."""
     from ..device_gateway import read_readings
-    from ..devices import ReadingVerifier
+    from ..devices import ReadingVerifier, names_a_device
     from ..errors import CarechainError
     from ..fhir import Category
     from ..records import Party
 
-    rows = []
+    rows, unreadable = [], 0
     with role_client(Party, account, key) as reader:
         verifier = ReadingVerifier(reader.contracts)
         for version in reader.contracts.registry.records_of(patient):
@@ -226,8 +245,10 @@ def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> No
             try:
                 checked = read_readings(reader, version.record_id, verifier, mode="mark")
             except CarechainError:
-                continue  # not readable by this account (no consent), or not readings
-            rows += [c for c in checked if c.udi != "?"]
+                unreadable += 1  # not readable by this account (no consent)
+                continue
+            # Every device reading, malformed ones too; other Observations are not readings.
+            rows += [c for c in checked if names_a_device(c.observation)]
         if reader.receipts.pending:
             reader.receipts.flush()
     rows.sort(key=lambda c: c.time)
@@ -250,22 +271,25 @@ def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> No
         )
         return
     _table([_row(c.observation, c.verdict) for c in rows], f"device readings of {patient}")
+    if unreadable:
+        click.echo(f"{unreadable} observation record(s) this account may not read were skipped")
 
 
 def _row(observation: dict[str, Any], verdict: Any) -> tuple[str, ...]:
     from ..device_gateway import CheckedReading
     from ..devices import Reading
-    from ..errors import InvalidRecordError
 
     try:
         reading = Reading.of(observation)
         moment, udi = reading.time, reading.udi
-    except InvalidRecordError:
+    except (ValueError, TypeError):
         moment, udi = 0, "?"
     checked = CheckedReading(observation, verdict, moment, udi)
-    when = (
-        dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "?"
-    )
+    try:
+        when = dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        when = "?"  # a date no calendar has: the check calls it malformed
+    when = when if moment else "?"
     # The serial (production identifiers) names the device in a narrow terminal; --json
     # gives the whole UDI.
     serial = udi[udi.find("(", 1) :] if udi.startswith("(01)") and "(" in udi[1:] else udi

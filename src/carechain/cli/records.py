@@ -131,7 +131,9 @@ def records_read(
     """Fetch, verify and decrypt RECORD_ID with the key pair in KEY; prints the FHIR JSON.
 
     The record's patient and author read directly; anyone else needs the patient's consent
-    for --purpose, and their read is logged as a signed, anchored access receipt."""
+    for --purpose, and their read is logged as a signed, anchored access receipt. Device
+    readings in it are checked against the chain: an untrusted one refuses the read, or
+    with CARECHAIN_UNTRUSTED_READINGS=mark is marked and named on stderr."""
     from ..records import Party
 
     with role_client(Party, account, key) as reader:
@@ -139,3 +141,11 @@ def records_read(
         if reader.receipts.pending:
             reader.receipts.flush()
     click.echo(fhir_dumps(opened.resource, indent=2))
+    # Device readings were checked on the read (refused by default if any failed); with
+    # CARECHAIN_UNTRUSTED_READINGS=mark the untrusted ones are marked in the JSON and named
+    # here, on stderr, so a pipe gets the record alone.
+    for index, verdict in opened.readings:
+        if not verdict.trusted:
+            click.echo(f"reading {index} is NOT trusted: {verdict.words()}", err=True)
+    if opened.readings and all(v.trusted for _, v in opened.readings):
+        click.echo(f"{len(opened.readings)} device reading(s), all trusted", err=True)

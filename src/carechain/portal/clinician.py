@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from ..devices import UntrustedReadingError
 from ..errors import CarechainError
 from ..model import ConsentRecord, Purpose
 from . import forms
@@ -75,11 +76,15 @@ def read(patient: str) -> Any:
     try:
         opened = client.read_record(record_id, purpose=purpose)
     except CarechainError as exc:
+        untrusted = isinstance(exc, UntrustedReadingError)
+        if untrusted and client.receipts.pending:
+            client.receipts.flush()  # it was decrypted (then refused): on the audit trail
         return render_template(
             "clinician_read.html",
             patient=who,
             record_id=record_id,
             refusal=str(exc),
+            untrusted=untrusted,
             consents=_by_patient().get(who, []),
             state=_state,
         ), 403
