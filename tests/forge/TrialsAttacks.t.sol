@@ -432,6 +432,76 @@ contract TrialsAttacksTest is TrialsFixture {
         _register(r);
     }
 
+    // ------------------------------------------------------------------ review findings (issue 19)
+
+    /// One sponsor read, claimed in two trials of the same sponsor (same scope and end: one
+    /// consent, one receipt that does not say which trial it was for): paid once, not twice.
+    function test_attack_oneReadPaidByTwoTrials() public {
+        uint32 second = _register(_registration());
+        _enrol(patient);
+        vm.prank(patient);
+        trials.enrol(second); // the same standing consent covers the second trial
+        _fund(100e6);
+        usd.mint(sponsor, 100e6);
+        vm.prank(sponsor);
+        usd.approve(address(trials), 100e6);
+        vm.prank(sponsor);
+        trials.fund(second, 100e6);
+        vm.warp(block.timestamp + 1);
+        (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1); // ONE read
+        uint256 before = usd.balanceOf(patient);
+        _claim(patient, R1, readAt, root, proof);
+        bytes32 key = keccak256(abi.encode(sponsor, patient, R1, uint32(1)));
+        vm.assertTrue(trials.rewarded(key));
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyRewarded.selector, second, patient, key));
+        trials.claimContribution(second, R1, 1, readAt, root, proof);
+        vm.assertEq(usd.balanceOf(patient) - before, uint256(PER_CONTRIBUTION));
+    }
+
+    /// Enrolling in a second trial of the same sponsor and scope with the consent already
+    /// given (what the SDK does) leaves the first enrolment standing: nobody can record a
+    /// withdrawal from it and the sponsor can still attest milestones in it.
+    function test_attack_secondEnrolmentKeepsTheFirst() public {
+        uint32 second = _register(_registration());
+        _enrol(patient);
+        vm.warp(block.timestamp + 1 days);
+        vm.prank(patient);
+        trials.enrol(second);
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ConsentStillGiven.selector, trialId, patient));
+        trials.recordWithdrawal(trialId, patient);
+        _fund(100e6);
+        vm.prank(sponsor);
+        trials.attestMilestone(trialId, patient, VISIT);
+        vm.assertEq(uint256(trials.getEnrolment(trialId, patient).owed), uint256(PER_MILESTONE));
+    }
+
+    /// A participant who revoked but whose withdrawal nobody recorded: a batch anchored after
+    /// the trial's end earns nothing (as for a loyal participant), recorded or not.
+    function test_attack_unrecordedWithdrawalCountsPastTheEnd() public {
+        bytes32 grantId = _enrol(patient);
+        _fund(100e6);
+        uint40 enrolledAt = trials.getEnrolment(trialId, patient).enrolledAt;
+        uint40 endsAt = _endsAt();
+        vm.prank(patient);
+        consent.revoke(grantId);
+        uint40 late = endsAt + 30 days;
+        vm.warp(late);
+        (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, endsAt - 1)
+        );
+        _claim(patient, R1, readAt, root, proof);
+        // Recorded after the end: the window still closes at the trial's last second.
+        vm.warp(late + 1);
+        trials.recordWithdrawal(trialId, patient);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, endsAt - 1)
+        );
+        _claim(patient, R1, readAt, root, proof);
+    }
+
     function _expectConsentRequired(bytes32 grantId, uint40 endsAt) private {
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ConsentRequired.selector, trialId, grantId, endsAt));
     }
