@@ -114,7 +114,8 @@ interface IClinicalTrials {
     event ResultsPosted(uint32 indexed trialId, bytes32 resultsDigest, uint16 version);
     event EscrowFunded(uint32 indexed trialId, address indexed from, uint256 amount);
     event EscrowReclaimed(uint32 indexed trialId, uint256 amount);
-    /// @notice `contributionId` = keccak256(abi.encode(trialId, participant, recordId, version)).
+    /// @notice `contributionId` = keccak256(abi.encode(sponsor, participant, recordId, version)):
+    /// one reward per record version read, across the sponsor's trials.
     event ContributionRewarded(
         uint32 indexed trialId, address indexed participant, bytes32 contributionId, uint64 amount
     );
@@ -241,7 +242,8 @@ interface IClinicalTrials {
     /// @notice Past its results date without results.
     function isOverdue(uint32 trialId) external view returns (bool);
     /// @notice Whether the contribution or milestone `key` was rewarded: a contribution's key
-    /// is `keccak256(abi.encode(trialId, participant, recordId, version))`, a milestone's
+    /// is `keccak256(abi.encode(sponsor, participant, recordId, version))` (across the
+    /// sponsor's trials: a receipt does not say which trial a read was for), a milestone's
     /// `keccak256(abi.encode(trialId, participant, milestone))`.
     function rewarded(bytes32 key) external view returns (bool);
     /// @notice How many trials were registered (ids run 1 to this).

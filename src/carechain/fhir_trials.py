@@ -160,13 +160,26 @@ def reported_outcomes(results: dict[str, Any]) -> list[str]:
     return names
 
 
-def results_findings(primary: list[str], secondary: list[str], reported: list[str]) -> list[str]:
-    """What is wrong with results against the registered outcomes: an outcome reported that
-    was never registered, a primary outcome omitted. Empty when they match."""
+def results_findings(
+    primary: list[str],
+    secondary: list[str],
+    reported: list[str],
+    later: list[str] | None = None,
+) -> list[str]:
+    """What is wrong with results against the registered outcomes (those in force when
+    enrolment began): an outcome reported that was never registered, or registered only later
+    (``later``: the outcomes amended in since), a primary outcome omitted. Empty when they
+    match."""
     registered = {n.casefold() for n in primary + secondary}
+    added = {n.casefold() for n in later or []}
     said = {n.casefold() for n in reported}
     findings = [
-        f"reports {n!r}, which was never registered"
+        f"reports {n!r}, which was "
+        + (
+            "registered only after enrolment began"
+            if n.casefold() in added
+            else "never registered"
+        )
         for n in reported
         if n.casefold() not in registered
     ]

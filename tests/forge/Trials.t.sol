@@ -107,7 +107,7 @@ contract TrialsTest is TrialsFixture {
         vm.assertEq(_claim(patient, R1, readAt, root, proof), PER_CONTRIBUTION);
         vm.assertEq(usd.balanceOf(patient), PER_CONTRIBUTION);
         vm.assertEq(trials.getTrial(trialId).escrow, 100e6 - PER_CONTRIBUTION);
-        vm.assertTrue(trials.rewarded(keccak256(abi.encode(trialId, patient, R1, uint32(1)))));
+        vm.assertTrue(trials.rewarded(keccak256(abi.encode(sponsor, patient, R1, uint32(1)))));
     }
 
     function test_allScopeTrialRewardsAnyCategory() public {

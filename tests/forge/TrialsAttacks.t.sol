@@ -228,7 +228,7 @@ contract TrialsAttacksTest is TrialsFixture {
         _fund(100e6);
         (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1);
         _claim(patient, R1, readAt, root, proof);
-        bytes32 key = keccak256(abi.encode(trialId, patient, R1, uint32(1)));
+        bytes32 key = keccak256(abi.encode(sponsor, patient, R1, uint32(1)));
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyRewarded.selector, trialId, patient, key));
         _claim(patient, R1, readAt, root, proof);
         vm.warp(block.timestamp + 1 hours);

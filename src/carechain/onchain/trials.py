@@ -14,14 +14,15 @@ from .contract import Contract, log_order
 from .rpc import Node
 
 
-def contribution_key(trial_id: int, participant: str, record_id: bytes, version: int) -> bytes:
-    """``keccak256(abi.encode(trialId, participant, recordId, version))``: one reward per
-    record version per participant and trial."""
+def contribution_key(sponsor: str, participant: str, record_id: bytes, version: int) -> bytes:
+    """``keccak256(abi.encode(sponsor, participant, recordId, version))``: one reward per
+    record version the sponsor read, across all its trials (a receipt does not say which trial
+    a read was for)."""
     return bytes(
         keccak(
             abi_encode(
-                ["uint32", "address", "bytes32", "uint32"],
-                [trial_id, to_checksum_address(participant), record_id, version],
+                ["address", "address", "bytes32", "uint32"],
+                [to_checksum_address(sponsor), to_checksum_address(participant), record_id, version],
             )
         )
     )
