@@ -22,7 +22,12 @@ def contribution_key(sponsor: str, participant: str, record_id: bytes, version: 
         keccak(
             abi_encode(
                 ["address", "address", "bytes32", "uint32"],
-                [to_checksum_address(sponsor), to_checksum_address(participant), record_id, version],
+                [
+                    to_checksum_address(sponsor),
+                    to_checksum_address(participant),
+                    record_id,
+                    version,
+                ],
             )
         )
     )
