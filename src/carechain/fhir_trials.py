@@ -131,10 +131,22 @@ def outcome_measures(study: dict[str, Any]) -> tuple[list[str], list[str]]:
     return found["primary"], found["secondary"] + found["exploratory"]
 
 
-def primary_outcomes_hash(names: list[str]) -> bytes:
-    """What the chain keeps of the primary outcomes: keccak256 of their names as a compact,
-    sorted JSON array (so the order they are listed in does not matter, a word does)."""
-    text = json.dumps(sorted(n.strip() for n in names), separators=(",", ":"), ensure_ascii=False)
+def primary_outcomes_hash(study: dict[str, Any]) -> bytes:
+    """What the chain keeps of a ResearchStudy's primary outcomes: keccak256 of its primary
+    ``objective`` entries whole (name, type and whatever defines them, e.g. an extension), as
+    a compact JSON array with sorted keys, sorted by name (so the order they are listed in does
+    not matter; a word of the name or of a definition does). Call after
+    :func:`outcome_measures` has validated the study."""
+    entries = [
+        {**objective, "name": (objective.get("name") or "").strip()}
+        for objective in study.get("objective") or []
+        if any(
+            c.get("system") == OBJECTIVE_SYSTEM and c.get("code") == "primary"
+            for c in (objective.get("type") or {}).get("coding", [])
+        )
+    ]
+    entries.sort(key=lambda e: e["name"])
+    text = json.dumps(entries, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return bytes(keccak(text.encode()))
 
 

@@ -78,14 +78,14 @@ class Sponsor(Party):
         IPFS unencrypted, and their digests registered with the primary outcomes' hash.
         A refusal unpins what was stored. Returns the trial id."""
         self._require_role()
-        primary, _ = outcome_measures(study)
+        outcome_measures(study)  # validated: at least one primary outcome
         check_public(study, self.address)
         check_public(protocol, self.address)
         digests = self._publish([protocol, dumps(study, sort_keys=True).encode()])
         registration = Registration(
             digests[0],
             digests[1],
-            primary_outcomes_hash(primary),
+            primary_outcomes_hash(study),
             scope,
             planned_enrolment,
             enrolment_closes,
@@ -109,7 +109,7 @@ class Sponsor(Party):
         public reason. Returns (version, flagged as an outcome switch): changing the primary
         outcomes after the first enrolment is allowed only this way and stays flagged."""
         trial = _trial(self.contracts, trial_id)
-        primary, _ = outcome_measures(study)
+        outcome_measures(study)  # validated: at least one primary outcome
         check_public(study, self.address)
         documents = [dumps(study, sort_keys=True).encode()]
         if protocol is not None:
@@ -124,7 +124,7 @@ class Sponsor(Party):
                 trial_id,
                 protocol_digest,
                 digests[0],
-                primary_outcomes_hash(primary),
+                primary_outcomes_hash(study),
                 reason,
             )
         except (CarechainError, ValueError):
@@ -473,7 +473,7 @@ def inspect_trial(contracts: Contracts, ipfs: IPFSClient, trial_id: int) -> Tria
         try:
             study = loads(ipfs.cat(version.study_digest))
             primary, secondary = outcome_measures(study)
-            if primary_outcomes_hash(primary) != version.primary_outcomes:
+            if primary_outcomes_hash(study) != version.primary_outcomes:
                 problem = (
                     f"version {version.number}'s ResearchStudy lists primary outcomes that do "
                     "not hash to the chain's record of them"

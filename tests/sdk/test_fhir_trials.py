@@ -2,6 +2,8 @@
 validated, the primary-outcome hash does not depend on listing order, results are checked
 against the registered outcomes, and public documents refuse anything personal."""
 
+import copy
+
 import pytest
 
 from carechain.errors import InvalidRecordError
@@ -26,8 +28,25 @@ def test_outcomes_are_read_back_by_kind():
 
 def test_primary_hash_ignores_order_not_words():
     """Listing order does not change the hash; one word does."""
-    assert primary_outcomes_hash(["b", "a"]) == primary_outcomes_hash(["a", "b"])
-    assert primary_outcomes_hash(["a"]) != primary_outcomes_hash(["a at 26 weeks"])
+    ab = build_research_study("T", SPONSOR, ["b", "a"], ["Weight"])
+    ba = build_research_study("T", SPONSOR, ["a", "b"], ["Weight"])
+    assert primary_outcomes_hash(ab) == primary_outcomes_hash(ba)
+    longer = build_research_study("T", SPONSOR, ["a at 26 weeks", "b"], ["Weight"])
+    assert primary_outcomes_hash(ab) != primary_outcomes_hash(longer)
+
+
+def test_primary_hash_covers_whole_entries():
+    """The hash covers each primary objective entry whole (a definition carried in it, e.g.
+    an extension saying when it is measured), not its name alone (review finding 5); the
+    secondary outcomes are not part of it."""
+    study = build_research_study("T", SPONSOR, ["A1c"], ["Weight"])
+    redefined = copy.deepcopy(study)
+    redefined["objective"][0]["extension"] = [
+        {"url": "https://carechain.example/outcome-definition", "valueString": "at 52 weeks"}
+    ]
+    assert primary_outcomes_hash(study) != primary_outcomes_hash(redefined)
+    other_secondary = build_research_study("T", SPONSOR, ["A1c"], ["BMI"])
+    assert primary_outcomes_hash(study) == primary_outcomes_hash(other_secondary)
 
 
 @pytest.mark.parametrize(
