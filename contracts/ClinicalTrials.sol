@@ -146,12 +146,13 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
     // ------------------------------------------------------------------ enrolment
 
     /// @inheritdoc IClinicalTrials
-    function enrol(uint32 trialId) external returns (bytes32 grantId) {
+    function enrol(uint32 trialId, uint16 expectedVersion) external returns (bytes32 grantId) {
         Trial storage trial = _trial(trialId);
         if (
             block.timestamp >= trial.enrolmentCloses || trial.resultsAt != 0
                 || trial.enrolled >= trial.plannedEnrolment
         ) revert EnrolmentClosed(trialId, trial.enrolmentCloses, trial.enrolled);
+        if (trial.version != expectedVersion) revert VersionChanged(trialId, expectedVersion, trial.version);
         Enrolment storage enrolment = _enrolments[trialId][msg.sender];
         if (enrolment.enrolledAt != 0) revert AlreadyEnrolled(trialId, msg.sender);
         grantId = _grantId(trial, msg.sender);

@@ -140,6 +140,9 @@ interface IClinicalTrials {
     /// @notice Enrolment is closed: past `enrolmentCloses`, or `plannedEnrolment` reached.
     error EnrolmentClosed(uint32 trialId, uint40 enrolmentCloses, uint32 enrolled);
     error AlreadyEnrolled(uint32 trialId, address participant);
+    /// @notice The trial was amended since the version the participant agreed to: read the
+    /// new version, then enrol with it.
+    error VersionChanged(uint32 trialId, uint16 expected, uint16 current);
     error NotEnrolled(uint32 trialId, address participant);
     /// @notice The caller has no research consent to the sponsor over the trial's scope,
     /// started and ending exactly at the trial's end (grant it in the ConsentManager first).
@@ -188,9 +191,11 @@ interface IClinicalTrials {
     ) external returns (uint16 version, bool outcomeSwitch);
 
     /// @notice Enrol the caller: they must already have granted the sponsor the trial's
-    /// research consent (scope, until the trial's end). Refused once enrolment closed.
+    /// research consent (scope, until the trial's end). Refused once enrolment closed, and
+    /// when the trial is no longer at `expectedVersion` (the version the participant read and
+    /// agreed to: an amendment sent in front of the enrolment cannot bind them).
     /// @return grantId The enrolment consent.
-    function enrol(uint32 trialId) external returns (bytes32 grantId);
+    function enrol(uint32 trialId, uint16 expectedVersion) external returns (bytes32 grantId);
 
     /// @notice Record that `participant` withdrew (revoked or changed the enrolment consent);
     /// anyone may call. Receipts anchored after this second earn nothing; until it is

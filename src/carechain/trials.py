@@ -208,7 +208,7 @@ def _sharing(contracts: Contracts, participant: str, trial: TrialView) -> list[i
     return found
 
 
-def enrol(patient: Patient, trial_id: int) -> bytes:
+def enrol(patient: Patient, trial_id: int, version: int | None = None) -> bytes:
     """Enrol ``patient`` in a trial: consent to the sponsor (purpose research, the trial's
     scope, until the trial's end; the data keys in scope wrapped to the sponsor), then
     enrol. Checked against the chain first. A consent already standing for the trial (given
@@ -216,9 +216,12 @@ def enrol(patient: Patient, trial_id: int) -> bytes:
     granting again would count as a withdrawal from that other trial; one that ends at another
     time while it holds another enrolment is refused. If the enrolment is refused, a consent
     granted here is revoked again so nothing is left half-done (one it did not grant is left
-    alone). Returns the consent's id."""
+    alone). ``version``: the trial version the patient read and agrees to (default: the
+    current one, as read here); the chain refuses the enrolment if the trial was amended
+    since. Returns the consent's id."""
     contracts = patient.contracts
     trial = _trial(contracts, trial_id)
+    version = trial.version if version is None else version
     now = contracts.node.head_timestamp()
     if trial.status(now) != "recruiting":
         raise ChainError(f"trial {trial_id} is not recruiting ({trial.status(now)})")
@@ -246,7 +249,7 @@ def enrol(patient: Patient, trial_id: int) -> bytes:
         )
         granted = True
     try:
-        contracts.trials.enrol(patient.account, trial_id)
+        contracts.trials.enrol(patient.account, trial_id, version)
     except (CarechainError, ValueError):
         if granted:
             patient.revoke_access(grant_id)

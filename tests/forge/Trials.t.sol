@@ -118,7 +118,7 @@ contract TrialsTest is TrialsFixture {
         vm.prank(patient);
         consent.grant(sponsor, ALL, bytes32(0), RESEARCH, endsAt, bytes32(0));
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
         _fund(100e6);
         (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R3);
         vm.assertEq(_claim(patient, R3, readAt, root, proof), PER_CONTRIBUTION);

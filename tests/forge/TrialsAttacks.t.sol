@@ -135,7 +135,7 @@ contract TrialsAttacksTest is TrialsFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, trial.enrolmentCloses, 0)
         );
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     function test_attack_enrolBeyondThePlannedNumber() public {
@@ -148,7 +148,7 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 closes = trials.getTrial(trialId).enrolmentCloses;
         vm.prank(third);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, closes, 2));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     function test_attack_enrolAfterResults() public {
@@ -160,7 +160,7 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 closes = trials.getTrial(trialId).enrolmentCloses;
         vm.prank(patient);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, closes, 0));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// Enrolling without the consent (to be counted without letting the sponsor read), with a
@@ -170,13 +170,13 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 endsAt = _endsAt();
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         vm.prank(patient);
         consent.grant(sponsor, CATEGORY, SCOPE, RESEARCH, endsAt - 1, bytes32(0));
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         IConsentManager.GrantRequest memory request = _request(sponsor, CATEGORY, SCOPE, RESEARCH);
         request.end = endsAt;
@@ -185,7 +185,7 @@ contract TrialsAttacksTest is TrialsFixture {
         consent.grantFor(patient, request);
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         request.deny = false;
         request.start = uint40(block.timestamp + 1 days);
@@ -193,7 +193,7 @@ contract TrialsAttacksTest is TrialsFixture {
         consent.grantFor(patient, request);
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// Enrolling twice to be counted twice.
@@ -201,7 +201,7 @@ contract TrialsAttacksTest is TrialsFixture {
         _enrol(patient);
         vm.prank(patient);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyEnrolled.selector, trialId, patient));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// A sponsor "records" a withdrawal that did not happen (to stop rewards), or twice.
@@ -440,7 +440,7 @@ contract TrialsAttacksTest is TrialsFixture {
         uint32 second = _register(_registration());
         _enrol(patient);
         vm.prank(patient);
-        trials.enrol(second); // the same standing consent covers the second trial
+        trials.enrol(second, 1); // the same standing consent covers the second trial
         _fund(100e6);
         usd.mint(sponsor, 100e6);
         vm.prank(sponsor);
@@ -467,7 +467,7 @@ contract TrialsAttacksTest is TrialsFixture {
         _enrol(patient);
         vm.warp(block.timestamp + 1 days);
         vm.prank(patient);
-        trials.enrol(second);
+        trials.enrol(second, 1);
         vm.prank(address(0xBAD));
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ConsentStillGiven.selector, trialId, patient));
         trials.recordWithdrawal(trialId, patient);
@@ -500,6 +500,22 @@ contract TrialsAttacksTest is TrialsFixture {
             abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, endsAt - 1)
         );
         _claim(patient, R1, readAt, root, proof);
+    }
+
+    /// The sponsor front-runs a pending enrolment with an amendment: the participant agreed to
+    /// version 1, so the enrolment is refused rather than bound to a version nobody read.
+    function test_attack_amendInFrontOfAnEnrolment() public {
+        uint40 endsAt = _endsAt();
+        vm.prank(patient);
+        consent.grant(sponsor, CATEGORY, SCOPE, RESEARCH, endsAt, bytes32(0));
+        vm.prank(sponsor);
+        trials.amend(trialId, PROTOCOL, STUDY, SWITCHED, "front-run");
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.VersionChanged.selector, trialId, 1, 2));
+        trials.enrol(trialId, 1);
+        vm.prank(patient);
+        trials.enrol(trialId, 2); // having read version 2
+        vm.assertEq(uint256(trials.getTrial(trialId).enrolled), 1);
     }
 
     function _expectConsentRequired(bytes32 grantId, uint40 endsAt) private {

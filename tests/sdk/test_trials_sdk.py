@@ -305,3 +305,20 @@ def test_an_outcome_added_after_enrolment_is_flagged(sponsor_client, patient_cli
     assert report.primary_unchanged_since_enrolment  # the chain alone sees nothing
     assert f"RESULTS {findings[0]}" in report.flags
     assert any(f"OUTCOME {added!r}" in flag for flag in report.flags)
+
+
+def test_an_amendment_in_front_of_an_enrolment_refuses_it(sponsor_client, patient_client, chain):
+    """The patient agreed to version 1; the sponsor amends first: the enrolment is refused by
+    the chain (not bound to a version the patient never read) and the consent granted for it
+    is revoked again."""
+    trial_id = register(sponsor_client, chain)
+    sponsor_client.amend_trial(
+        trial_id, study(sponsor_client.address, secondary=(SECONDARY, "Quality of life")), "late"
+    )
+    with pytest.raises(ChainError, match="VersionChanged"):
+        enrol(patient_client, trial_id, version=1)
+    trials = sponsor_client.contracts.trials
+    assert not trials.enrolment(trial_id, patient_client.address).enrolled_at
+    assert not any(c.active for c in patient_client.consents() if c.purpose is Purpose.RESEARCH)
+    enrol(patient_client, trial_id, version=2)
+    assert trials.trial(trial_id).enrolled == 1

@@ -120,9 +120,10 @@ class ClinicalTrials:
         event = receipt.decode_logs(self.contract.TrialAmended)[0]
         return int(event.version), bool(event.outcomeSwitch), receipt
 
-    def enrol(self, participant: Any, trial_id: int) -> Any:
-        """Enrol ``participant`` (their research consent to the sponsor must be in place)."""
-        return self.contract.enrol(trial_id, sender=participant)
+    def enrol(self, participant: Any, trial_id: int, expected_version: int) -> Any:
+        """Enrol ``participant`` (their research consent to the sponsor must be in place) in
+        the trial as it is at ``expected_version`` (refused if it was amended since)."""
+        return self.contract.enrol(trial_id, expected_version, sender=participant)
 
     def record_withdrawal(self, sender: Any, trial_id: int, participant: str) -> Any:
         """Record that ``participant`` revoked the enrolment consent (anyone may)."""
