@@ -69,7 +69,7 @@ def trials_rows(
     end = now + 180 * day
     scope = (2).to_bytes(32, "big")
     contracts.consent.contract.grant(sponsor, 1, scope, 2, end, bytes(32), sender=patient)
-    receipt = trials.enrol(trial_id, sender=patient)
+    receipt = trials.enrol(trial_id, 1, sender=patient)  # version 1: just registered
     # reads: trial slots 0, 1, 2, the consent (ConsentManager cold), the enrolment; fresh:
     # the enrolment; rewrites: slot 0 (enrolled), slot 1 (first enrolment); 3-topic log, 1 word
     fixed = 22_100 + 2 * 2_900 + 2_600 + log_gas(3, 32)

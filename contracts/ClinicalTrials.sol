@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IClinicalTrials} from "./interfaces/IClinicalTrials.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
 import {IAccessLog} from "./interfaces/IAccessLog.sol";
@@ -145,12 +146,13 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
     // ------------------------------------------------------------------ enrolment
 
     /// @inheritdoc IClinicalTrials
-    function enrol(uint32 trialId) external returns (bytes32 grantId) {
+    function enrol(uint32 trialId, uint16 expectedVersion) external returns (bytes32 grantId) {
         Trial storage trial = _trial(trialId);
         if (
             block.timestamp >= trial.enrolmentCloses || trial.resultsAt != 0
                 || trial.enrolled >= trial.plannedEnrolment
         ) revert EnrolmentClosed(trialId, trial.enrolmentCloses, trial.enrolled);
+        if (trial.version != expectedVersion) revert VersionChanged(trialId, expectedVersion, trial.version);
         Enrolment storage enrolment = _enrolments[trialId][msg.sender];
         if (enrolment.enrolledAt != 0) revert AlreadyEnrolled(trialId, msg.sender);
         grantId = _grantId(trial, msg.sender);
@@ -187,7 +189,7 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
-        trial.escrow += uint128(received);
+        trial.escrow += SafeCast.toUint128(received);
         emit EscrowFunded(trialId, msg.sender, received);
     }
 
@@ -232,7 +234,9 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
             revert RecordOutsideScope(recordId, record.patient, record.category);
         }
         amount = trial.rewardPerContribution;
-        bytes32 key = keccak256(abi.encode(trialId, msg.sender, recordId, version));
+        // Keyed across the sponsor's trials: a receipt does not say which trial a read was
+        // for, so one read (one record version) pays once, whichever trial claims it first.
+        bytes32 key = keccak256(abi.encode(sponsor, msg.sender, recordId, version));
         _credit(trialId, trial, msg.sender, enrolment, key, amount);
         enrolment.paid += amount;
         trial.escrow -= amount;
@@ -348,15 +352,17 @@ contract ClinicalTrials is IClinicalTrials, ReentrancyGuard {
     /// @dev The last second a batch of receipts may have been anchored in to earn: the
     /// second the withdrawal was recorded (the benefit of the doubt within it goes to the
     /// participant); a withdrawal not recorded yet, now (the contract cannot know when the
-    /// consent was revoked: recording it is what stops rewards); else the trial's last second.
+    /// consent was revoked: recording it is what stops rewards); never past the trial's last
+    /// second (a withdrawn participant earns no longer than a loyal one).
     function _lastCounted(Trial storage trial, address participant, Enrolment storage enrolment)
         private
         view
         returns (uint40)
     {
-        if (enrolment.withdrawnAt != 0) return enrolment.withdrawnAt;
-        if (!_consentStands(trial, participant, enrolment)) return uint40(block.timestamp);
-        return trial.endsAt - 1;
+        uint40 last = trial.endsAt - 1;
+        uint40 withdrawn = enrolment.withdrawnAt;
+        if (withdrawn == 0 && !_consentStands(trial, participant, enrolment)) withdrawn = uint40(block.timestamp);
+        return withdrawn != 0 && withdrawn < last ? withdrawn : last;
     }
 
     /// @dev Checks a reward of `amount` under `key` and marks it given (the caller pays or

@@ -114,7 +114,8 @@ interface IClinicalTrials {
     event ResultsPosted(uint32 indexed trialId, bytes32 resultsDigest, uint16 version);
     event EscrowFunded(uint32 indexed trialId, address indexed from, uint256 amount);
     event EscrowReclaimed(uint32 indexed trialId, uint256 amount);
-    /// @notice `contributionId` = keccak256(abi.encode(trialId, participant, recordId, version)).
+    /// @notice `contributionId` = keccak256(abi.encode(sponsor, participant, recordId, version)):
+    /// one reward per record version read, across the sponsor's trials.
     event ContributionRewarded(
         uint32 indexed trialId, address indexed participant, bytes32 contributionId, uint64 amount
     );
@@ -139,6 +140,9 @@ interface IClinicalTrials {
     /// @notice Enrolment is closed: past `enrolmentCloses`, or `plannedEnrolment` reached.
     error EnrolmentClosed(uint32 trialId, uint40 enrolmentCloses, uint32 enrolled);
     error AlreadyEnrolled(uint32 trialId, address participant);
+    /// @notice The trial was amended since the version the participant agreed to: read the
+    /// new version, then enrol with it.
+    error VersionChanged(uint32 trialId, uint16 expected, uint16 current);
     error NotEnrolled(uint32 trialId, address participant);
     /// @notice The caller has no research consent to the sponsor over the trial's scope,
     /// started and ending exactly at the trial's end (grant it in the ConsentManager first).
@@ -187,9 +191,11 @@ interface IClinicalTrials {
     ) external returns (uint16 version, bool outcomeSwitch);
 
     /// @notice Enrol the caller: they must already have granted the sponsor the trial's
-    /// research consent (scope, until the trial's end). Refused once enrolment closed.
+    /// research consent (scope, until the trial's end). Refused once enrolment closed, and
+    /// when the trial is no longer at `expectedVersion` (the version the participant read and
+    /// agreed to: an amendment sent in front of the enrolment cannot bind them).
     /// @return grantId The enrolment consent.
-    function enrol(uint32 trialId) external returns (bytes32 grantId);
+    function enrol(uint32 trialId, uint16 expectedVersion) external returns (bytes32 grantId);
 
     /// @notice Record that `participant` withdrew (revoked or changed the enrolment consent);
     /// anyone may call. Receipts anchored after this second earn nothing; until it is
@@ -241,7 +247,8 @@ interface IClinicalTrials {
     /// @notice Past its results date without results.
     function isOverdue(uint32 trialId) external view returns (bool);
     /// @notice Whether the contribution or milestone `key` was rewarded: a contribution's key
-    /// is `keccak256(abi.encode(trialId, participant, recordId, version))`, a milestone's
+    /// is `keccak256(abi.encode(sponsor, participant, recordId, version))` (across the
+    /// sponsor's trials: a receipt does not say which trial a read was for), a milestone's
     /// `keccak256(abi.encode(trialId, participant, milestone))`.
     function rewarded(bytes32 key) external view returns (bool);
     /// @notice How many trials were registered (ids run 1 to this).

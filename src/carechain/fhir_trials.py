@@ -26,10 +26,34 @@ _OBJECTIVE_TYPES = ("primary", "secondary", "exploratory")
 _XHTML = "http://www.w3.org/1999/xhtml"
 
 #: Resource types and fields that name or point at people; never in a public trial document.
-_PERSONAL_TYPES = ("Patient", "Person", "RelatedPerson", "Group", "Practitioner")
 _PERSONAL_FIELDS = frozenset({"enrollment", "telecom", "birthDate", "address", "contained"})
+#: Resource types a public trial document may reference (the sponsor, sites as
+#: organisations, the protocol and evidence resources); any other target is refused.
+_PUBLIC_TYPES = frozenset(
+    {
+        "Organization",
+        "ResearchStudy",
+        "PlanDefinition",
+        "ActivityDefinition",
+        "Library",
+        "Evidence",
+        "EvidenceVariable",
+        "EvidenceReport",
+        "Citation",
+        "Questionnaire",
+    }
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_ETH_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_AT, _DOT = r"(?:@|\(at\)|\[at\]|\bat\b)", r"(?:\.|\(dot\)|\[dot\]|\bdot\b)"
+#: An e-mail written around filters: "name at domain dot org", "name [at] domain.org".
+_EMAIL_SPELT = re.compile(
+    rf"[\w.+-]+\s*{_AT}\s*[\w-]+(?:\s*{_DOT}\s*[\w-]+)*\s*{_DOT}\s*[a-z]{{2,}}\b", re.IGNORECASE
+)
+#: An Ethereum address with or without its 0x (any case), not part of a longer hex string.
+_ETH_ADDRESS = re.compile(r"(?<![0-9a-fA-FxX])(?:0[xX])?[0-9a-fA-F]{40}(?![0-9a-fA-F])")
+#: A national phone number written as plain digits: a leading 0 and 9-14 digits, not part of
+#: a decimal or a longer number.
+_PLAIN_PHONE = re.compile(r"(?<![\d.,])0\d{8,13}(?![\d.,]?\d)")
 #: A phone number: nine or more digits written with a leading + or grouped by spaces, dashes
 #: or parentheses (so a date, a decimal or a plain count is not one).
 _PHONE = re.compile(r"\+?\(?\d[\d ()-]{6,}\d")
@@ -107,10 +131,22 @@ def outcome_measures(study: dict[str, Any]) -> tuple[list[str], list[str]]:
     return found["primary"], found["secondary"] + found["exploratory"]
 
 
-def primary_outcomes_hash(names: list[str]) -> bytes:
-    """What the chain keeps of the primary outcomes: keccak256 of their names as a compact,
-    sorted JSON array (so the order they are listed in does not matter, a word does)."""
-    text = json.dumps(sorted(n.strip() for n in names), separators=(",", ":"), ensure_ascii=False)
+def primary_outcomes_hash(study: dict[str, Any]) -> bytes:
+    """What the chain keeps of a ResearchStudy's primary outcomes: keccak256 of its primary
+    ``objective`` entries whole (name, type and whatever defines them, e.g. an extension), as
+    a compact JSON array with sorted keys, sorted by name (so the order they are listed in does
+    not matter; a word of the name or of a definition does). Call after
+    :func:`outcome_measures` has validated the study."""
+    entries = [
+        {**objective, "name": (objective.get("name") or "").strip()}
+        for objective in study.get("objective") or []
+        if any(
+            c.get("system") == OBJECTIVE_SYSTEM and c.get("code") == "primary"
+            for c in (objective.get("type") or {}).get("coding", [])
+        )
+    ]
+    entries.sort(key=lambda e: e["name"])
+    text = json.dumps(entries, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return bytes(keccak(text.encode()))
 
 
@@ -160,13 +196,22 @@ def reported_outcomes(results: dict[str, Any]) -> list[str]:
     return names
 
 
-def results_findings(primary: list[str], secondary: list[str], reported: list[str]) -> list[str]:
-    """What is wrong with results against the registered outcomes: an outcome reported that
-    was never registered, a primary outcome omitted. Empty when they match."""
+def results_findings(
+    primary: list[str],
+    secondary: list[str],
+    reported: list[str],
+    later: list[str] | None = None,
+) -> list[str]:
+    """What is wrong with results against the registered outcomes (those in force when
+    enrolment began): an outcome reported that was never registered, or registered only later
+    (``later``: the outcomes amended in since), a primary outcome omitted. Empty when they
+    match."""
     registered = {n.casefold() for n in primary + secondary}
+    added = {n.casefold() for n in later or []}
     said = {n.casefold() for n in reported}
     findings = [
-        f"reports {n!r}, which was never registered"
+        f"reports {n!r}, which was "
+        + ("registered only after enrolment began" if n.casefold() in added else "never registered")
         for n in reported
         if n.casefold() not in registered
     ]
@@ -180,26 +225,65 @@ def check_public(document: dict[str, Any] | bytes, sponsor: str) -> None:
     resource, an ``enrollment``), contact details, an e-mail address or a phone number, or an
     Ethereum address other than the sponsor's (which could name a participant)."""
     if isinstance(document, bytes):
-        # A binary document (a PDF) cannot be read here: it stays the sponsor's responsibility.
-        with contextlib.suppress(UnicodeDecodeError):
-            _check_text(document.decode("utf-8"), sponsor, "the protocol document")
+        try:
+            text = document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRecordError(
+                "the protocol document is not UTF-8 text (a PDF or other binary file cannot be "
+                "checked for personal data); publish it as text, e.g. Markdown"
+            ) from exc
+        _check_text(text, sponsor, "the protocol document")
         return
     _walk(document, sponsor, document.get("resourceType", "the document"))
 
 
+def _reference_target(reference: str, where: str) -> str:
+    """The resource type a literal reference points at (relative or absolute URL)."""
+    path = reference.split("#", 1)[0].split("?", 1)[0]
+    if "://" in path:
+        path = path.split("://", 1)[1].split("/", 1)[1] if "/" in path.split("://", 1)[1] else ""
+    parts = [p for p in path.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) < 2 or reference.startswith(("urn:", "#")):
+        raise InvalidRecordError(
+            f"{where}.reference {reference!r} cannot be checked (a urn, a fragment or no "
+            "resource type); a public trial document references "
+            + ", ".join(sorted(_PUBLIC_TYPES))
+            + " by Type/id"
+        )
+    return parts[-2]
+
+
+def _check_reference(value: dict[str, Any], where: str) -> None:
+    """A Reference (literal, logical by identifier, or typed) may only point at a public
+    resource type."""
+    targets = []
+    if isinstance(value.get("reference"), str):
+        targets.append(_reference_target(value["reference"], where))
+    if isinstance(value.get("type"), str):
+        targets.append(value["type"].rsplit("/", 1)[-1])
+    elif "identifier" in value and "display" in value and "reference" not in value:
+        raise InvalidRecordError(
+            f"{where} references something by identifier, which cannot be checked; a public "
+            "trial document references public resources by Type/id"
+        )
+    for target in targets:
+        if target not in _PUBLIC_TYPES:
+            raise InvalidRecordError(
+                f"{where} references a {target}; a public trial document names no person and "
+                "references only " + ", ".join(sorted(_PUBLIC_TYPES))
+            )
+
+
 def _walk(value: Any, sponsor: str, where: str) -> None:
     if isinstance(value, dict):
+        _check_reference(value, where)
         for key, item in value.items():
             if key in _PERSONAL_FIELDS:
                 raise InvalidRecordError(
                     f"{where}.{key} could name or reach a person; a public trial document "
                     "holds no personal data (it goes on IPFS unencrypted)"
-                )
-            target = item.split("/")[0] if key == "reference" and isinstance(item, str) else ""
-            if target in _PERSONAL_TYPES:
-                raise InvalidRecordError(
-                    f"{where}.reference points at a {target}; a public trial "
-                    "document names no person"
                 )
             _walk(item, sponsor, f"{where}.{key}")
     elif isinstance(value, list):
@@ -207,6 +291,10 @@ def _walk(value: Any, sponsor: str, where: str) -> None:
             _walk(item, sponsor, f"{where}.{index}")
     elif isinstance(value, str):
         _check_text(value, sponsor, where)
+        if value.lstrip().startswith(("{", "[")):
+            # JSON inside a string (an extension's valueString) is checked as a document too.
+            with contextlib.suppress(json.JSONDecodeError):
+                _walk(json.loads(value), sponsor, where)
 
 
 def _looks_like_phone(candidate: str) -> bool:
@@ -217,13 +305,18 @@ def _looks_like_phone(candidate: str) -> bool:
 
 def _check_text(text: str, sponsor: str, where: str) -> None:
     for address in _ETH_ADDRESS.findall(text):
-        if address.lower() != sponsor.lower():
+        if address.lower().removeprefix("0x")[-40:] != sponsor.lower().removeprefix("0x"):
             raise InvalidRecordError(
                 f"{where} holds the address {address}, not the sponsor's: a public trial "
                 "document names no participant"
             )
     rest = _ETH_ADDRESS.sub(" ", text)
-    if _EMAIL.search(rest) or any(_looks_like_phone(m.group()) for m in _PHONE.finditer(rest)):
+    if (
+        _EMAIL.search(rest)
+        or _EMAIL_SPELT.search(rest)
+        or _PLAIN_PHONE.search(rest)
+        or any(_looks_like_phone(m.group()) for m in _PHONE.finditer(rest))
+    ):
         raise InvalidRecordError(
             f"{where} holds an e-mail address or a phone number; a public trial document "
             "holds no contact details (it goes on IPFS unencrypted)"

@@ -78,14 +78,14 @@ class Sponsor(Party):
         IPFS unencrypted, and their digests registered with the primary outcomes' hash.
         A refusal unpins what was stored. Returns the trial id."""
         self._require_role()
-        primary, _ = outcome_measures(study)
+        outcome_measures(study)  # validated: at least one primary outcome
         check_public(study, self.address)
         check_public(protocol, self.address)
         digests = self._publish([protocol, dumps(study, sort_keys=True).encode()])
         registration = Registration(
             digests[0],
             digests[1],
-            primary_outcomes_hash(primary),
+            primary_outcomes_hash(study),
             scope,
             planned_enrolment,
             enrolment_closes,
@@ -109,7 +109,7 @@ class Sponsor(Party):
         public reason. Returns (version, flagged as an outcome switch): changing the primary
         outcomes after the first enrolment is allowed only this way and stays flagged."""
         trial = _trial(self.contracts, trial_id)
-        primary, _ = outcome_measures(study)
+        outcome_measures(study)  # validated: at least one primary outcome
         check_public(study, self.address)
         documents = [dumps(study, sort_keys=True).encode()]
         if protocol is not None:
@@ -124,7 +124,7 @@ class Sponsor(Party):
                 trial_id,
                 protocol_digest,
                 digests[0],
-                primary_outcomes_hash(primary),
+                primary_outcomes_hash(study),
                 reason,
             )
         except (CarechainError, ValueError):
@@ -145,8 +145,7 @@ class Sponsor(Party):
         report = inspect_trial(self.contracts, self.ipfs, trial_id)
         reported = reported_outcomes(results)
         check_public(results, self.address)
-        primary, secondary = report.current_outcomes()
-        findings = results_findings(primary, secondary, reported)
+        findings = report.findings_for(reported)
         (digest,) = self._publish([dumps(results, sort_keys=True).encode()])
         try:
             self.contracts.trials.post_results(self.account, trial_id, digest)
@@ -187,30 +186,83 @@ def _trial(contracts: Contracts, trial_id: int) -> TrialView:
 # --------------------------------------------------------------------------- participants
 
 
-def enrol(patient: Patient, trial_id: int) -> bytes:
+def _sharing(contracts: Contracts, participant: str, trial: TrialView) -> list[int]:
+    """The trials ``participant`` is enrolled in (not withdrawn) that stand on the same research
+    consent as ``trial`` (same sponsor and scope: one consent id, as given at enrolment),
+    ``trial`` included."""
+    grant_id = contracts.consent.grant_id(participant, trial.sponsor, trial.scope, Purpose.RESEARCH)
+    given = contracts.consent.contract.getConsent.call(grant_id)
+    found = []
+    for trial_id in range(1, contracts.trials.count() + 1):
+        other = contracts.trials.trial(trial_id)
+        if other is None or (other.sponsor, other.scope) != (trial.sponsor, trial.scope):
+            continue
+        enrolment = contracts.trials.enrolment(trial_id, participant)
+        if (
+            enrolment.enrolled_at
+            and not enrolment.withdrawn_at
+            and int(given.end) == other.ends_at
+            and int(given.version) == enrolment.consent_version
+        ):
+            found.append(trial_id)
+    return found
+
+
+def enrol(patient: Patient, trial_id: int, version: int | None = None) -> bytes:
     """Enrol ``patient`` in a trial: consent to the sponsor (purpose research, the trial's
     scope, until the trial's end; the data keys in scope wrapped to the sponsor), then
-    enrol. Checked against the chain first; if the enrolment is refused, the consent is
-    revoked again so nothing is left half-done. Returns the consent's id."""
+    enrol. Checked against the chain first. A consent already standing for the trial (given
+    for another trial of the sponsor over the same scope and end) is reused, not granted again:
+    granting again would count as a withdrawal from that other trial; one that ends at another
+    time while it holds another enrolment is refused. If the enrolment is refused, a consent
+    granted here is revoked again so nothing is left half-done (one it did not grant is left
+    alone). ``version``: the trial version the patient read and agrees to (default: the
+    current one, as read here); the chain refuses the enrolment if the trial was amended
+    since. Returns the consent's id."""
     contracts = patient.contracts
     trial = _trial(contracts, trial_id)
+    version = trial.version if version is None else version
     now = contracts.node.head_timestamp()
     if trial.status(now) != "recruiting":
         raise ChainError(f"trial {trial_id} is not recruiting ({trial.status(now)})")
     if contracts.trials.enrolment(trial_id, patient.address).enrolled_at:
         raise ChainError(f"{patient.address} is already enrolled in trial {trial_id}")
-    grant_id, _ = patient.grant_access(trial.sponsor, trial.scope, Purpose.RESEARCH, trial.ends_at)
+    grant_id = contracts.consent.grant_id(
+        patient.address, trial.sponsor, trial.scope, Purpose.RESEARCH
+    )
+    given = contracts.consent.contract.getConsent.call(grant_id)
+    standing = not given.deny and int(given.start) <= now and int(given.end) == trial.ends_at
+    granted = False
+    if not standing:
+        others = _sharing(contracts, patient.address, trial)
+        if others:
+            names = ", ".join(str(t) for t in others)
+            raise ChainError(
+                f"trial {trial_id} ends at another time than trial{'s' if len(others) > 1 else ''}"
+                f" {names} of the same sponsor and scope, which stand on the same research "
+                f"consent: consenting again would withdraw you from trial"
+                f"{'s' if len(others) > 1 else ''} {names}. Nothing was changed; withdraw from "
+                "them first if you mean to switch"
+            )
+        grant_id, _ = patient.grant_access(
+            trial.sponsor, trial.scope, Purpose.RESEARCH, trial.ends_at
+        )
+        granted = True
     try:
-        contracts.trials.enrol(patient.account, trial_id)
+        contracts.trials.enrol(patient.account, trial_id, version)
     except (CarechainError, ValueError):
-        patient.revoke_access(grant_id)
+        if granted:
+            patient.revoke_access(grant_id)
         raise
     return grant_id
 
 
-def withdraw(patient: Patient, trial_id: int) -> None:
+def withdraw(patient: Patient, trial_id: int) -> list[int]:
     """Withdraw from a trial: revoke the enrolment consent (the sponsor reads nothing more)
-    and record the withdrawal, so later receipts earn nothing. Earned rewards stay."""
+    and record the withdrawal, so later receipts earn nothing. Earned rewards stay. The
+    consent is shared by every trial of the sponsor over the same scope: revoking it
+    withdraws from all of them, so each withdrawal is recorded. Returns the trials withdrawn
+    from (``trial_id`` first)."""
     contracts = patient.contracts
     trial = _trial(contracts, trial_id)
     if not contracts.trials.enrolment(trial_id, patient.address).enrolled_at:
@@ -218,8 +270,12 @@ def withdraw(patient: Patient, trial_id: int) -> None:
     grant_id = contracts.consent.grant_id(
         patient.address, trial.sponsor, trial.scope, Purpose.RESEARCH
     )
+    sharing = [t for t in _sharing(contracts, patient.address, trial) if t != trial_id]
     patient.revoke_access(grant_id)
-    contracts.trials.record_withdrawal(patient.account, trial_id, patient.address)
+    withdrawn = [trial_id, *sharing]
+    for each in withdrawn:
+        contracts.trials.record_withdrawal(patient.account, each, patient.address)
+    return withdrawn
 
 
 @dataclass(frozen=True)
@@ -257,7 +313,9 @@ def contributions(patient: Patient, trial_id: int) -> list[Contribution]:
             continue  # anchored before enrolment: not a trial contribution
         key = (receipt.record_id, receipt.version)
         if key not in found:
-            rewarded = contracts.trials.rewarded(contribution_key(trial_id, patient.address, *key))
+            rewarded = contracts.trials.rewarded(
+                contribution_key(trial.sponsor, patient.address, *key)
+            )
             found[key] = Contribution(*key, receipt.read_at, entry.root, entry.proof, rewarded)
     return list(found.values())
 
@@ -362,6 +420,18 @@ class TrialReport:
         last = self.versions[-1]
         return last.primary or [], last.secondary or []
 
+    def registered_outcomes(self) -> tuple[list[str], list[str]]:
+        """(primary, secondary) of the version in force when enrolment began (the current
+        one while nobody has enrolled; empty if unreadable): what results are held to."""
+        at_enrolment = [v for v in self.versions if v.before_enrolment][-1]
+        return at_enrolment.primary or [], at_enrolment.secondary or []
+
+    def findings_for(self, reported: list[str]) -> list[str]:
+        """What reported outcomes do against the outcomes registered when enrolment began."""
+        primary, secondary = self.registered_outcomes()
+        later = [n for v in self.versions for n in (v.primary or []) + (v.secondary or [])]
+        return results_findings(primary, secondary, reported, later)
+
     @property
     def flags(self) -> list[str]:
         """Everything a reader of this trial must be warned about."""
@@ -373,6 +443,12 @@ class TrialReport:
         ]
         if self.overdue:
             flags.append("OVERDUE: results were due and have not been posted")
+        flags += [
+            f"OUTCOME {c.name!r} ({c.kind}) was NOT registered as {c.kind} before enrolment "
+            "began" + (f" (it was {c.registered_as})" if c.registered_as else "")
+            for c in self.outcomes
+            if not c.registered_before_enrolment
+        ]
         flags += [f"RESULTS {finding}" for finding in self.results_findings]
         flags += self.problems
         return flags
@@ -400,7 +476,7 @@ def inspect_trial(contracts: Contracts, ipfs: IPFSClient, trial_id: int) -> Tria
         try:
             study = loads(ipfs.cat(version.study_digest))
             primary, secondary = outcome_measures(study)
-            if primary_outcomes_hash(primary) != version.primary_outcomes:
+            if primary_outcomes_hash(study) != version.primary_outcomes:
                 problem = (
                     f"version {version.number}'s ResearchStudy lists primary outcomes that do "
                     "not hash to the chain's record of them"
@@ -420,15 +496,14 @@ def inspect_trial(contracts: Contracts, ipfs: IPFSClient, trial_id: int) -> Tria
             )
         )
     outcomes = _outcome_checks(versions)
-    findings: list[str] = []
+    report = TrialReport(trial, now, versions, outcomes, [], problems)
     if trial.results_at:
         try:
             reported = reported_outcomes(loads(ipfs.cat(trial.results_digest)))
-            primary, secondary = versions[-1].primary or [], versions[-1].secondary or []
-            findings = results_findings(primary, secondary, reported)
+            report.results_findings = report.findings_for(reported)
         except (IPFSError, IntegrityError, InvalidRecordError, json.JSONDecodeError) as exc:
             problems.append(f"the results cannot be read: {exc}")
-    return TrialReport(trial, now, versions, outcomes, findings, problems)
+    return report
 
 
 def _outcome_checks(versions: list[VersionReport]) -> list[OutcomeCheck]:

@@ -107,7 +107,7 @@ contract TrialsTest is TrialsFixture {
         vm.assertEq(_claim(patient, R1, readAt, root, proof), PER_CONTRIBUTION);
         vm.assertEq(usd.balanceOf(patient), PER_CONTRIBUTION);
         vm.assertEq(trials.getTrial(trialId).escrow, 100e6 - PER_CONTRIBUTION);
-        vm.assertTrue(trials.rewarded(keccak256(abi.encode(trialId, patient, R1, uint32(1)))));
+        vm.assertTrue(trials.rewarded(keccak256(abi.encode(sponsor, patient, R1, uint32(1)))));
     }
 
     function test_allScopeTrialRewardsAnyCategory() public {
@@ -118,7 +118,7 @@ contract TrialsTest is TrialsFixture {
         vm.prank(patient);
         consent.grant(sponsor, ALL, bytes32(0), RESEARCH, endsAt, bytes32(0));
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
         _fund(100e6);
         (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R3);
         vm.assertEq(_claim(patient, R3, readAt, root, proof), PER_CONTRIBUTION);

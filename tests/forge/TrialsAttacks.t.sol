@@ -135,7 +135,7 @@ contract TrialsAttacksTest is TrialsFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, trial.enrolmentCloses, 0)
         );
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     function test_attack_enrolBeyondThePlannedNumber() public {
@@ -148,7 +148,7 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 closes = trials.getTrial(trialId).enrolmentCloses;
         vm.prank(third);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, closes, 2));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     function test_attack_enrolAfterResults() public {
@@ -160,7 +160,7 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 closes = trials.getTrial(trialId).enrolmentCloses;
         vm.prank(patient);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.EnrolmentClosed.selector, trialId, closes, 0));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// Enrolling without the consent (to be counted without letting the sponsor read), with a
@@ -170,13 +170,13 @@ contract TrialsAttacksTest is TrialsFixture {
         uint40 endsAt = _endsAt();
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         vm.prank(patient);
         consent.grant(sponsor, CATEGORY, SCOPE, RESEARCH, endsAt - 1, bytes32(0));
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         IConsentManager.GrantRequest memory request = _request(sponsor, CATEGORY, SCOPE, RESEARCH);
         request.end = endsAt;
@@ -185,7 +185,7 @@ contract TrialsAttacksTest is TrialsFixture {
         consent.grantFor(patient, request);
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
 
         request.deny = false;
         request.start = uint40(block.timestamp + 1 days);
@@ -193,7 +193,7 @@ contract TrialsAttacksTest is TrialsFixture {
         consent.grantFor(patient, request);
         _expectConsentRequired(grantId, endsAt);
         vm.prank(patient);
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// Enrolling twice to be counted twice.
@@ -201,7 +201,7 @@ contract TrialsAttacksTest is TrialsFixture {
         _enrol(patient);
         vm.prank(patient);
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyEnrolled.selector, trialId, patient));
-        trials.enrol(trialId);
+        trials.enrol(trialId, 1);
     }
 
     /// A sponsor "records" a withdrawal that did not happen (to stop rewards), or twice.
@@ -228,7 +228,7 @@ contract TrialsAttacksTest is TrialsFixture {
         _fund(100e6);
         (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1);
         _claim(patient, R1, readAt, root, proof);
-        bytes32 key = keccak256(abi.encode(trialId, patient, R1, uint32(1)));
+        bytes32 key = keccak256(abi.encode(sponsor, patient, R1, uint32(1)));
         vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyRewarded.selector, trialId, patient, key));
         _claim(patient, R1, readAt, root, proof);
         vm.warp(block.timestamp + 1 hours);
@@ -430,6 +430,92 @@ contract TrialsAttacksTest is TrialsFixture {
             )
         );
         _register(r);
+    }
+
+    // ------------------------------------------------------------------ review findings (issue 19)
+
+    /// One sponsor read, claimed in two trials of the same sponsor (same scope and end: one
+    /// consent, one receipt that does not say which trial it was for): paid once, not twice.
+    function test_attack_oneReadPaidByTwoTrials() public {
+        uint32 second = _register(_registration());
+        _enrol(patient);
+        vm.prank(patient);
+        trials.enrol(second, 1); // the same standing consent covers the second trial
+        _fund(100e6);
+        usd.mint(sponsor, 100e6);
+        vm.prank(sponsor);
+        usd.approve(address(trials), 100e6);
+        vm.prank(sponsor);
+        trials.fund(second, 100e6);
+        vm.warp(block.timestamp + 1);
+        (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1); // ONE read
+        uint256 before = usd.balanceOf(patient);
+        _claim(patient, R1, readAt, root, proof);
+        bytes32 key = keccak256(abi.encode(sponsor, patient, R1, uint32(1)));
+        vm.assertTrue(trials.rewarded(key));
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.AlreadyRewarded.selector, second, patient, key));
+        trials.claimContribution(second, R1, 1, readAt, root, proof);
+        vm.assertEq(usd.balanceOf(patient) - before, uint256(PER_CONTRIBUTION));
+    }
+
+    /// Enrolling in a second trial of the same sponsor and scope with the consent already
+    /// given (what the SDK does) leaves the first enrolment standing: nobody can record a
+    /// withdrawal from it and the sponsor can still attest milestones in it.
+    function test_attack_secondEnrolmentKeepsTheFirst() public {
+        uint32 second = _register(_registration());
+        _enrol(patient);
+        vm.warp(block.timestamp + 1 days);
+        vm.prank(patient);
+        trials.enrol(second, 1);
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ConsentStillGiven.selector, trialId, patient));
+        trials.recordWithdrawal(trialId, patient);
+        _fund(100e6);
+        vm.prank(sponsor);
+        trials.attestMilestone(trialId, patient, VISIT);
+        vm.assertEq(uint256(trials.getEnrolment(trialId, patient).owed), uint256(PER_MILESTONE));
+    }
+
+    /// A participant who revoked but whose withdrawal nobody recorded: a batch anchored after
+    /// the trial's end earns nothing (as for a loyal participant), recorded or not.
+    function test_attack_unrecordedWithdrawalCountsPastTheEnd() public {
+        bytes32 grantId = _enrol(patient);
+        _fund(100e6);
+        uint40 enrolledAt = trials.getEnrolment(trialId, patient).enrolledAt;
+        uint40 endsAt = _endsAt();
+        vm.prank(patient);
+        consent.revoke(grantId);
+        uint40 late = endsAt + 30 days;
+        vm.warp(late);
+        (uint64 readAt, bytes32 root, bytes32[] memory proof) = _read(patient, R1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, endsAt - 1)
+        );
+        _claim(patient, R1, readAt, root, proof);
+        // Recorded after the end: the window still closes at the trial's last second.
+        vm.warp(late + 1);
+        trials.recordWithdrawal(trialId, patient);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.AnchoredOutsideEnrolment.selector, late, enrolledAt, endsAt - 1)
+        );
+        _claim(patient, R1, readAt, root, proof);
+    }
+
+    /// The sponsor front-runs a pending enrolment with an amendment: the participant agreed to
+    /// version 1, so the enrolment is refused rather than bound to a version nobody read.
+    function test_attack_amendInFrontOfAnEnrolment() public {
+        uint40 endsAt = _endsAt();
+        vm.prank(patient);
+        consent.grant(sponsor, CATEGORY, SCOPE, RESEARCH, endsAt, bytes32(0));
+        vm.prank(sponsor);
+        trials.amend(trialId, PROTOCOL, STUDY, SWITCHED, "front-run");
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.VersionChanged.selector, trialId, 1, 2));
+        trials.enrol(trialId, 1);
+        vm.prank(patient);
+        trials.enrol(trialId, 2); // having read version 2
+        vm.assertEq(uint256(trials.getTrial(trialId).enrolled), 1);
     }
 
     function _expectConsentRequired(bytes32 grantId, uint40 endsAt) private {

@@ -64,10 +64,11 @@ abstract contract TrialsFixture is ConsentFixture {
     /// `who` grants the sponsor the trial's research consent and enrols.
     function _enrol(address who) internal returns (bytes32 grantId) {
         uint40 endsAt = _endsAt();
+        uint16 version = trials.getTrial(trialId).version;
         vm.prank(who);
         consent.grant(sponsor, CATEGORY, SCOPE, RESEARCH, endsAt, bytes32(0));
         vm.prank(who);
-        return trials.enrol(trialId);
+        return trials.enrol(trialId, version);
     }
 
     function _fund(uint256 amount) internal {

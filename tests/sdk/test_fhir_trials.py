@@ -2,6 +2,8 @@
 validated, the primary-outcome hash does not depend on listing order, results are checked
 against the registered outcomes, and public documents refuse anything personal."""
 
+import copy
+
 import pytest
 
 from carechain.errors import InvalidRecordError
@@ -26,8 +28,25 @@ def test_outcomes_are_read_back_by_kind():
 
 def test_primary_hash_ignores_order_not_words():
     """Listing order does not change the hash; one word does."""
-    assert primary_outcomes_hash(["b", "a"]) == primary_outcomes_hash(["a", "b"])
-    assert primary_outcomes_hash(["a"]) != primary_outcomes_hash(["a at 26 weeks"])
+    ab = build_research_study("T", SPONSOR, ["b", "a"], ["Weight"])
+    ba = build_research_study("T", SPONSOR, ["a", "b"], ["Weight"])
+    assert primary_outcomes_hash(ab) == primary_outcomes_hash(ba)
+    longer = build_research_study("T", SPONSOR, ["a at 26 weeks", "b"], ["Weight"])
+    assert primary_outcomes_hash(ab) != primary_outcomes_hash(longer)
+
+
+def test_primary_hash_covers_whole_entries():
+    """The hash covers each primary objective entry whole (a definition carried in it, e.g.
+    an extension saying when it is measured), not its name alone (review finding 5); the
+    secondary outcomes are not part of it."""
+    study = build_research_study("T", SPONSOR, ["A1c"], ["Weight"])
+    redefined = copy.deepcopy(study)
+    redefined["objective"][0]["extension"] = [
+        {"url": "https://carechain.example/outcome-definition", "valueString": "at 52 weeks"}
+    ]
+    assert primary_outcomes_hash(study) != primary_outcomes_hash(redefined)
+    other_secondary = build_research_study("T", SPONSOR, ["A1c"], ["BMI"])
+    assert primary_outcomes_hash(study) == primary_outcomes_hash(other_secondary)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +84,10 @@ def test_results_escape_markup():
     assert "&lt;script&gt;" in results["section"][0]["text"]["div"]
 
 
+def _study(**fields):
+    return {"resourceType": "ResearchStudy", **fields}
+
+
 @pytest.mark.parametrize(
     "document, message",
     [
@@ -75,6 +98,24 @@ def test_results_escape_markup():
         ({"resourceType": "ResearchStudy", "description": "mail a@b.org"}, "e-mail"),
         ({"resourceType": "ResearchStudy", "contained": [{"id": "p"}]}, "contained"),
         (b"participant 0x" + b"12" * 20, "not the sponsor"),
+        # Ways around the check the review found (issue 19, finding 7): each refused.
+        (b"%PDF-1.7\xff\xfe binary", "UTF-8"),
+        (_study(site=[{"reference": "https://ehr.example/fhir/Patient/123"}]), "Patient"),
+        (_study(site=[{"reference": "ResearchSubject/9"}]), "ResearchSubject"),
+        (_study(site=[{"reference": "PractitionerRole/4"}]), "PractitionerRole"),
+        (_study(site=[{"reference": "Location/home-of-jane"}]), "Location"),
+        (_study(site=[{"reference": "urn:uuid:5b1e4d3c-0000-4000-8000-000000000001"}]), "urn"),
+        (_study(site=[{"identifier": {"value": "MRN-77"}, "display": "Jane Doe"}]), "identifier"),
+        (_study(site=[{"type": "Patient", "display": "Jane Doe"}]), "Patient"),
+        (
+            _study(extension=[{"url": "x", "valueString": '{"reference": "Patient/1"}'}]),
+            "Patient",
+        ),
+        (b"participant " + b"ab" * 20, "not the sponsor"),
+        (b"participant 0X" + b"AB" * 20, "not the sponsor"),
+        (b"call 0612345678", "phone"),
+        (b"mail jane.doe at example dot org", "e-mail"),
+        (b"mail jane.doe [at] example.org", "e-mail"),
     ],
 )
 def test_public_documents_refuse_personal_data(document, message):
@@ -83,9 +124,17 @@ def test_public_documents_refuse_personal_data(document, message):
         check_public(document, SPONSOR)
 
 
-def test_public_documents_may_name_the_sponsor_and_be_binary():
-    """The sponsor's own address, dates, decimals and counts, and a binary protocol (a PDF),
-    pass."""
+def test_public_documents_may_name_the_sponsor_and_public_resources():
+    """The sponsor's own address (any case, with or without 0x), dates, decimals, counts and
+    digests, and references to organisations and protocol definitions, pass."""
     check_public(f"Sponsor {SPONSOR}".encode(), SPONSOR)
+    check_public(f"Sponsor {SPONSOR[2:].upper()}".encode(), SPONSOR)
     check_public(b"From 2026-12-04 to 2027-06-02: p=0.000012345, n=1234567890", SPONSOR)
-    check_public(b"%PDF-1.7\xff\xfe binary", SPONSOR)
+    check_public(b"HbA1c at 26 weeks; sha-256 " + b"ab" * 32, SPONSOR)
+    check_public(
+        _study(
+            site=[{"reference": "https://registry.example/fhir/Organization/site-1"}],
+            protocol=[{"reference": "PlanDefinition/p1", "display": "Protocol v1"}],
+        ),
+        SPONSOR,
+    )

@@ -258,3 +258,67 @@ def test_enrolment_after_the_trial_closed_is_refused_and_undone(
     assert not patient_client.consents() or all(
         c.purpose is not Purpose.RESEARCH for c in patient_client.consents()
     )
+
+
+def test_a_second_enrolment_keeps_the_first(sponsor_client, patient_client, stranger, chain):
+    """Two trials of one sponsor over one scope share the patient's research consent:
+    enrolling in the second reuses it (granting again would withdraw the patient from the
+    first: anyone could then record the withdrawal); a trial that ends at another time is
+    refused before anything changes; a withdrawal names every trial it ends."""
+    trials = sponsor_client.contracts.trials
+    ends_at = chain.blocks.head.timestamp + 180 * DAY
+    first = register(sponsor_client, chain, ends_at=ends_at)
+    second = register(sponsor_client, chain, ends_at=ends_at)
+    other = register(sponsor_client, chain, ends_at=ends_at + DAY)
+    grant_id = enrol(patient_client, first)
+    assert enrol(patient_client, second) == grant_id
+    with pytest.raises(ChainError, match="ConsentStillGiven"):
+        trials.record_withdrawal(stranger, first, patient_client.address)
+    with pytest.raises(ChainError, match=f"withdraw you from trials? {first}, {second}"):
+        enrol(patient_client, other)
+    with pytest.raises(ChainError, match="ConsentStillGiven"):
+        trials.record_withdrawal(stranger, second, patient_client.address)
+    assert not trials.enrolment(other, patient_client.address).enrolled_at
+
+    assert withdraw(patient_client, first) == [first, second]
+    for trial_id in (first, second):
+        assert trials.enrolment(trial_id, patient_client.address).withdrawn_at > 0
+
+
+def test_an_outcome_added_after_enrolment_is_flagged(sponsor_client, patient_client, chain):
+    """A secondary outcome amended in after enrolment began (no outcome switch on the chain)
+    and then reported: the outcome check and the results are both flagged, against the
+    version in force when enrolment began, not the current one."""
+    trial_id = register(sponsor_client, chain)
+    enrol(patient_client, trial_id)
+    added = "Time in range"
+    _, switched = sponsor_client.amend_trial(
+        trial_id, study(sponsor_client.address, secondary=(SECONDARY, added)), "new endpoint"
+    )
+    assert not switched
+    results = build_results(
+        trial_id, sponsor_client.address, {PRIMARY: "-0.9% (p<0.001)", added: "+12% (p=0.01)"}
+    )
+    _, findings = sponsor_client.post_results(trial_id, results)
+    assert findings == [f"reports {added!r}, which was registered only after enrolment began"]
+    report = inspect_trial(sponsor_client.contracts, sponsor_client.ipfs, trial_id)
+    assert report.primary_unchanged_since_enrolment  # the chain alone sees nothing
+    assert f"RESULTS {findings[0]}" in report.flags
+    assert any(f"OUTCOME {added!r}" in flag for flag in report.flags)
+
+
+def test_an_amendment_in_front_of_an_enrolment_refuses_it(sponsor_client, patient_client, chain):
+    """The patient agreed to version 1; the sponsor amends first: the enrolment is refused by
+    the chain (not bound to a version the patient never read) and the consent granted for it
+    is revoked again."""
+    trial_id = register(sponsor_client, chain)
+    sponsor_client.amend_trial(
+        trial_id, study(sponsor_client.address, secondary=(SECONDARY, "Quality of life")), "late"
+    )
+    with pytest.raises(ChainError, match="VersionChanged"):
+        enrol(patient_client, trial_id, version=1)
+    trials = sponsor_client.contracts.trials
+    assert not trials.enrolment(trial_id, patient_client.address).enrolled_at
+    assert not any(c.active for c in patient_client.consents() if c.purpose is Purpose.RESEARCH)
+    enrol(patient_client, trial_id, version=2)
+    assert trials.trial(trial_id).enrolled == 1

@@ -437,13 +437,17 @@ def trials_enrol(account: Any, key: Path, trial_id: int) -> None:
 @trial_argument
 def trials_withdraw(account: Any, key: Path, trial_id: int) -> None:
     """As a participant, withdraw from TRIAL_ID: your consent is revoked and the withdrawal
-    recorded. Rewards already earned stay claimable."""
+    recorded. Rewards already earned stay claimable. The consent is shared by the sponsor's
+    other trials over the same scope you are enrolled in: you are withdrawn from those too."""
     from ..patient import Patient
     from ..trials import withdraw
 
     with role_client(Patient, account, key) as patient:
-        withdraw(patient, trial_id)
+        withdrawn = withdraw(patient, trial_id)
     click.echo(f"withdrawn from trial {trial_id}; earned rewards stay claimable")
+    if len(withdrawn) > 1:
+        others = ", ".join(str(t) for t in withdrawn[1:])
+        click.echo(f"also withdrawn from trial(s) {others}: they stood on the same consent")
 
 
 @trials.command("claim", cls=Connected)

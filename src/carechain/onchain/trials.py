@@ -14,14 +14,20 @@ from .contract import Contract, log_order
 from .rpc import Node
 
 
-def contribution_key(trial_id: int, participant: str, record_id: bytes, version: int) -> bytes:
-    """``keccak256(abi.encode(trialId, participant, recordId, version))``: one reward per
-    record version per participant and trial."""
+def contribution_key(sponsor: str, participant: str, record_id: bytes, version: int) -> bytes:
+    """``keccak256(abi.encode(sponsor, participant, recordId, version))``: one reward per
+    record version the sponsor read, across all its trials (a receipt does not say which trial
+    a read was for)."""
     return bytes(
         keccak(
             abi_encode(
-                ["uint32", "address", "bytes32", "uint32"],
-                [trial_id, to_checksum_address(participant), record_id, version],
+                ["address", "address", "bytes32", "uint32"],
+                [
+                    to_checksum_address(sponsor),
+                    to_checksum_address(participant),
+                    record_id,
+                    version,
+                ],
             )
         )
     )
@@ -114,9 +120,10 @@ class ClinicalTrials:
         event = receipt.decode_logs(self.contract.TrialAmended)[0]
         return int(event.version), bool(event.outcomeSwitch), receipt
 
-    def enrol(self, participant: Any, trial_id: int) -> Any:
-        """Enrol ``participant`` (their research consent to the sponsor must be in place)."""
-        return self.contract.enrol(trial_id, sender=participant)
+    def enrol(self, participant: Any, trial_id: int, expected_version: int) -> Any:
+        """Enrol ``participant`` (their research consent to the sponsor must be in place) in
+        the trial as it is at ``expected_version`` (refused if it was amended since)."""
+        return self.contract.enrol(trial_id, expected_version, sender=participant)
 
     def record_withdrawal(self, sender: Any, trial_id: int, participant: str) -> Any:
         """Record that ``participant`` revoked the enrolment consent (anyone may)."""
