@@ -475,9 +475,10 @@ def test_a_cached_device_state_does_not_vouch_for_readings_after_it_was_read(
     gateway = Gateway(None, verifier, [world["pairing"]])
     t0 = head_time(contracts) + 1
     assert verifier.verify(gateway.salted(world["device"].reading(t0 - 1))).trusted
-    set_next_block_time(chain, t0 + 10)
+    revoked_at = head_time(contracts) + 10  # the chain's clock may have moved on meanwhile
+    set_next_block_time(chain, revoked_at)
     revoke_device_key(contracts, world["regulator"], SENSOR)
-    late = verifier.verify(gateway.salted(world["device"].reading(t0 + 15)))
+    late = verifier.verify(gateway.salted(world["device"].reading(revoked_at + 5)))
     assert late.reason is Reason.ROTATED_OUT_KEY
 
 
@@ -495,9 +496,11 @@ def test_re_keying_a_readings_record_keeps_its_readings_standing_and_content(
     fake = hospital_client.anchor_record(
         patient_client.address, _unsigned(world["device"].reading(t0))
     )
-    set_next_block_time(chain, t0 + 10)
+    # After the anchors, by the chain's clock (on a loaded machine it may be past t0 + 10).
+    revoked_at = head_time(contracts) + 10
+    set_next_block_time(chain, revoked_at)
     revoke_device_key(contracts, world["regulator"], SENSOR)
-    set_next_block_time(chain, t0 + 10 + 2 * ANCHOR_GRACE)
+    set_next_block_time(chain, revoked_at + 2 * ANCHOR_GRACE)
     hospital_client.rotate_record_key(ref.record_id)
     opened = patient_client.read_record(ref.record_id)
     assert opened.version.version == 2 and [v.trusted for _, v in opened.readings] == [True]
