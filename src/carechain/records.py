@@ -231,9 +231,15 @@ class Party:
                 self.contracts, self.ipfs, self.key_pair, record_id, version, untrusted, verifier
             )
 
-        def consented_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
+        def consented_key(head: RecordHead, anchored: RecordVersion, envelope: bytes) -> bytes:
             return shared_data_key(
-                self.contracts, self.ipfs, self.key_pair, self.address, head, version, envelope
+                self.contracts,
+                self.ipfs,
+                self.key_pair,
+                self.address,
+                head,
+                anchored.version,
+                envelope,
             )
 
         return self._read_as_reader(head, version, purpose, consented_key, untrusted, verifier)
@@ -255,8 +261,7 @@ class Party:
                 f"{head.patient}'s records"
             )
 
-        def emergency_key(head: RecordHead, version: int, envelope: bytes) -> bytes:
-            record = self.contracts.registry.version(head.record_id, version, head)
+        def emergency_key(head: RecordHead, record: RecordVersion, envelope: bytes) -> bytes:
             return emergency_data_key(
                 self.contracts, self.ipfs, self.key_pair, access_id, record, envelope
             )
@@ -268,7 +273,7 @@ class Party:
         head: RecordHead,
         version: int | None,
         purpose: Purpose,
-        data_key_for: Callable[[RecordHead, int, bytes], bytes],
+        data_key_for: Callable[[RecordHead, RecordVersion, bytes], bytes],
         untrusted: str | None = None,
         verifier: ReadingVerifier | None = None,
     ) -> DecryptedRecord:
@@ -291,7 +296,7 @@ class Party:
             )
         anchored = self.contracts.registry.version(record_id, version, head)
         envelope = self.ipfs.cat(anchored.cid_digest)
-        data_key = data_key_for(head, anchored.version, envelope)
+        data_key = data_key_for(head, anchored, envelope)
         context = self.contracts.record_context(head.patient, record_id, anchored.version)
         plaintext = open_envelope(envelope, data_key, context)
         self.receipts.record(head.patient, record_id, anchored.version, purpose)
