@@ -1,7 +1,12 @@
 """The local index of a deployment's events: listings answer from it after reading only
 what is new, a reorg undoes what it undid, and deleting the file costs only a rescan."""
 
+import contextlib
+import time
+from threading import Thread
+
 from carechain import Contracts
+from carechain.errors import ChainUnavailableError
 from carechain.onchain import Node
 from carechain.samples import chart
 from tests.helpers import LimitedRpc
@@ -49,3 +54,79 @@ def test_a_reorg_is_undone_and_a_deleted_index_is_rebuilt(
     path.unlink()
     rebuilt = Contracts(contracts.deployment, contracts.node, path)
     assert rebuilt.registry.records_of(patient) == before
+
+
+def _waiting_listings(indexed, patient, threads=8):
+    """``threads`` listings started while the index's lock is held, each waiting for it; the
+    lock is let go once every one of them has been numbered. Returns their results."""
+    results: list = [None] * threads
+
+    def listing(i):
+        results[i] = indexed.registry.records_of(patient)
+
+    with indexed.index._lock:
+        first = int(repr(indexed.index._calls)[6:-1])  # the number the next call takes
+        started = [Thread(target=listing, args=(i,)) for i in range(threads)]
+        for t in started:
+            t.start()
+        deadline = time.monotonic() + 10
+        while repr(indexed.index._calls) != f"count({first + threads})":  # all waiting
+            assert time.monotonic() < deadline, "the listings never reached the index"
+            time.sleep(0.01)
+    for t in started:
+        t.join(10)
+    return results
+
+
+def test_listings_made_at_once_share_one_catch_up(
+    hospital_client, patient_client, contracts, tmp_path, monkeypatch
+):
+    """A worker's threads read eight claims' evidence at once: they wait for one reading of
+    the chain, not for eight in turn, and every one of them sees what was anchored before
+    it asked."""
+    patient = patient_client.address
+    indexed = Contracts(contracts.deployment, contracts.node, tmp_path / "index.sqlite")
+    indexed.index.catch_up()
+    hospital_client.anchor_records([(patient, chart(33, "MRN-33")[0])])
+    reads = []
+    real = indexed.index._catch_up
+    monkeypatch.setattr(indexed.index, "_catch_up", lambda: reads.append(1) or real())
+    results = _waiting_listings(indexed, patient)
+    assert len(reads) == 1
+    assert results == [contracts.registry.records_of(patient)] * 8
+    assert len(results[0]) == 1
+
+
+def test_a_failed_catch_up_covers_no_one(
+    hospital_client, patient_client, contracts, tmp_path, monkeypatch
+):
+    """If the shared reading fails (the node went away), the listings that waited for it do
+    not answer from what the index had: the next one reads the chain itself."""
+    patient = patient_client.address
+    indexed = Contracts(contracts.deployment, contracts.node, tmp_path / "index.sqlite")
+    indexed.index.catch_up()
+    hospital_client.anchor_records([(patient, chart(34, "MRN-34")[0])])
+    reads = []
+    real = indexed.index._catch_up
+
+    def flaky():
+        reads.append(1)
+        if len(reads) == 1:
+            raise ChainUnavailableError("the node went away")
+        return real()
+
+    monkeypatch.setattr(indexed.index, "_catch_up", flaky)
+    monkeypatch.setattr(Thread, "run", _swallowing(Thread.run))
+    results = _waiting_listings(indexed, patient)
+    assert len(reads) == 2  # the failed one, then one that covered the rest
+    answered = [r for r in results if r is not None]
+    assert len(answered) == 7
+    assert answered == [contracts.registry.records_of(patient)] * 7
+
+
+def _swallowing(run):
+    def quiet(self):
+        with contextlib.suppress(ChainUnavailableError):
+            run(self)
+
+    return quiet

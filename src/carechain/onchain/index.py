@@ -21,10 +21,12 @@ appended in chain order and no separate index orders them.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,6 +75,11 @@ class LogIndex:
         self._position = {a: i for i, a in enumerate(self.addresses)}
         self.since = since
         self._lock = threading.Lock()
+        # Calls are numbered in the order they are made; ``_covered`` is the number the last
+        # catch-up that succeeded took when it began (see :meth:`catch_up`).
+        self._calls = itertools.count(1)
+        self._covered = 0
+        self._held = 0
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=OFF")  # a cache: see the module's docstring
@@ -108,29 +115,59 @@ class LogIndex:
 
     def catch_up(self) -> int:
         """Read what is new since the last block read (after undoing a reorg); returns how
-        many logs were added."""
+        many logs were added.
+
+        Calls made at once (a worker's threads each reading a claim's evidence) share one
+        catch-up: a call that waited for the lock while a catch-up that began after it was
+        made succeeded returns at once, since that one read the chain as it was when this
+        call was made, or later."""
+        call = next(self._calls)
         with self._lock:
-            head = self._undo_reorg()
-            start = self.cursor + 1
-            if head < start:
+            if self._covered > call or self._held:
                 return 0
-            # A first sync writes the rows first and builds the topic indexes once at the end
-            # (sorting is some times faster than growing them row by row at random places);
-            # if it is interrupted, opening the file builds them over what was written.
-            first = self.db.execute("SELECT 1 FROM logs LIMIT 1").fetchone() is None
-            if first:
-                self.db.executescript(_DROP_INDEXES)
-            added, low = 0, start
-            try:
-                pages = self.node.log_pages(self.addresses, [], start, head)
-                for high, page in _one_ahead(pages):
-                    recent = range(max(low, head - REORG_WINDOW + 1), high + 1)
-                    added += self._write(page, high, self._hashes(recent, head))
-                    low = high + 1
-            finally:
-                if first:
-                    self.db.executescript(_TABLES)
+            began = next(self._calls)
+            added = self._catch_up()
+            self._covered = began
             return added
+
+    @contextmanager
+    def held(self) -> Iterator[int]:
+        """Catch up once, then answer every listing inside the block from the file as it is
+        (yields the head read to): for a caller that works on one moment of the chain in
+        many reads at once, such as the worker deciding a round of claims as of the blocks
+        it scanned. What is mined meanwhile is read by the first listing after the block."""
+        self.catch_up()
+        with self._lock:
+            self._held += 1
+        try:
+            yield self.cursor
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def _catch_up(self) -> int:
+        """Read from the cursor to the head (under the lock)."""
+        head = self._undo_reorg()
+        start = self.cursor + 1
+        if head < start:
+            return 0
+        # A first sync writes the rows first and builds the topic indexes once at the end
+        # (sorting is some times faster than growing them row by row at random places);
+        # if it is interrupted, opening the file builds them over what was written.
+        first = self.db.execute("SELECT 1 FROM logs LIMIT 1").fetchone() is None
+        if first:
+            self.db.executescript(_DROP_INDEXES)
+        added, low = 0, start
+        try:
+            pages = self.node.log_pages(self.addresses, [], start, head)
+            for high, page in _one_ahead(pages):
+                recent = range(max(low, head - REORG_WINDOW + 1), high + 1)
+                added += self._write(page, high, self._hashes(recent, head))
+                low = high + 1
+        finally:
+            if first:
+                self.db.executescript(_TABLES)
+        return added
 
     def _hashes(self, numbers: range, head: int) -> list[tuple[int, str]]:
         """The hashes of blocks ``numbers``, in one request."""

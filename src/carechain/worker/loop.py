@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,8 +356,13 @@ class Worker:
                 continue
             to_judge.append((row, self.journal.policy(row["policy_id"])))
         # Each claim's evidence is read on its own (consented, receipted); the reads of
-        # different claims wait on the node and Kubo, so they overlap in threads.
-        with ThreadPoolExecutor(max_workers=JUDGES) as pool:
+        # different claims wait on the node and Kubo, so they overlap in threads. They all
+        # list events from one reading of the chain: the index's, caught up once here.
+        index = self.insurer.contracts.index
+        with (
+            index.held() if index is not None else nullcontext(),
+            ThreadPoolExecutor(max_workers=JUDGES) as pool,
+        ):
             judged = [pool.submit(self._judge, row, policy) for row, policy in to_judge]
             wait(judged)
         for (row, _), future in zip(to_judge, judged, strict=True):
