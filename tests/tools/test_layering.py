@@ -54,7 +54,7 @@ def _imports(path: Path) -> set[str]:
 def test_only_the_chain_layer_talks_to_the_chain():
     """No module outside carechain/onchain imports Ape, web3 or the JSON-RPC transport; inside
     it, Ape only where deploying (a development task) or following Ape's node in tests."""
-    chain_libraries = {"ape", "ape_ethereum", "web3", "httpx", "eth_account"}
+    chain_libraries = {"ape", "ape_ethereum", "web3", "urllib3", "httpx", "eth_account"}
     outside = {
         str(path.relative_to(SRC)): sorted(_imports(path) & chain_libraries)
         for path in SRC.rglob("*.py")
