@@ -278,8 +278,8 @@ class ConsentManager:
                     latest[key] = (log, deny)
         now = self.contract.node.head_timestamp()
         out = []
-        for grant_id, (log, deny) in latest.items():
-            stored = self.contract.getConsent.call(grant_id)
+        states = self.contract.getConsent.calls([(grant_id,) for grant_id in latest])
+        for (grant_id, (log, deny)), stored in zip(latest.items(), states, strict=True):
             revoked = int(stored.end) == 0
             out.append(
                 ConsentRecord(
