@@ -264,8 +264,7 @@ class ReceiptBook:
         """Store ``patient``'s pending receipts on IPFS, encrypted to the patient and the
         reader; returns what to anchor. They stay pending until :meth:`settled`."""
         receipts = [r for r in self.pending if r.patient == patient]
-        leaves = [r.leaf(self.contracts) for r in receipts]
-        root = merkle_root(leaves)
+        root = self.root(patient)
         body = json.dumps([r.to_dict() for r in receipts]).encode()
         readers = [
             self.contracts.reader_key(patient),
@@ -276,6 +275,10 @@ class ReceiptBook:
         )
         return SealedBatch(patient, root, added.digest, len(receipts))
 
+    def root(self, patient: str) -> bytes:
+        """The Merkle root of ``patient``'s pending receipts."""
+        return merkle_root([r.leaf(self.contracts) for r in self.pending if r.patient == patient])
+
     def settled(self, patient: str) -> None:
         """``patient``'s batch is anchored (or handed to something that will anchor it)."""
         self.pending = [r for r in self.pending if r.patient != patient]
@@ -284,6 +287,15 @@ class ReceiptBook:
         """Anchor every pending receipt: one batch per patient. Returns the roots."""
         roots = []
         for patient in self.patients():
+            root = self.root(patient)
+            if self.contracts.access_log.batch(self.account.address, root):
+                # These very receipts are anchored already: a receipt names the second of
+                # its read, so the same reader reading the same version for the same purpose
+                # twice in one second (and anchoring in between) signs the same receipt.
+                # The trail shows that read, anchored; a second anchor would be refused.
+                self.settled(patient)
+                roots.append(root)
+                continue
             batch = self.seal(patient)
             self.contracts.access_log.anchor(
                 self.account, patient, batch.root, batch.digest, batch.count

@@ -5,9 +5,12 @@ import itertools
 
 import pytest
 
+from carechain import Purpose, Scope
 from carechain.errors import ChainError
 from carechain.onchain import rpc
 from carechain.onchain.rpc import RECEIPT_FIRST_POLL, RECEIPT_POLL, Node
+from carechain.samples import chart
+from tests.helpers import DAY
 
 
 class SlowNode(Node):
@@ -66,3 +69,30 @@ def test_a_transaction_returns_the_nodes_receipt(contracts, governor, stranger, 
     kept = chain.provider.web3.eth.get_transaction_receipt(receipt.txn_hash)
     assert receipt.block_number == chain.blocks.height == kept["blockNumber"]
     assert receipt.gas_used == kept["gasUsed"] > 0 and kept["status"] == 1
+
+
+def test_a_second_read_in_the_same_second_is_anchored_as_the_first_was(
+    hospital_client, patient_client, doctor_client, chain, monkeypatch
+):
+    """A clinician opens a record twice within one second (two `records read`, each
+    anchoring its receipt): the two receipts are the same receipt, so the second batch has
+    the first one's root. Anchoring it again is refused by the AccessLog (BatchExists); the
+    read must not fail for that, and the trail shows the read once, anchored."""
+    from carechain import receipts
+
+    patient = patient_client.address
+    [ref] = hospital_client.anchor_records([(patient, chart(41, "MRN-41")[0])])
+    now = chain.blocks.head.timestamp
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, now + DAY)
+    monkeypatch.setattr(receipts.time, "time", lambda: now + 5)  # both reads in one second
+    first = doctor_client.read_record(ref.record_id, purpose=Purpose.TREATMENT)
+    [root] = doctor_client.receipts.flush()
+    again = doctor_client.read_record(ref.record_id, purpose=Purpose.TREATMENT)
+    assert doctor_client.receipts.flush() == [root]  # the same batch, already anchored
+    assert again.resource == first.resource
+    assert doctor_client.receipts.pending == []
+    trail = patient_client.audit_trail()
+    assert [(e.reader, e.receipt.record_id) for e in trail] == [
+        (doctor_client.address, ref.record_id)
+    ]
+    assert not any(entry.problem for entry in trail)
