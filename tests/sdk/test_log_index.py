@@ -78,6 +78,29 @@ def _waiting_listings(indexed, patient, threads=8):
     return results
 
 
+def _one_record_behind(contracts, hospital_client, patient, tmp_path, seed):
+    """An index caught up, then one more record anchored for ``patient``."""
+    indexed = Contracts(contracts.deployment, contracts.node, tmp_path / "index.sqlite")
+    indexed.index.catch_up()
+    hospital_client.anchor_records([(patient, chart(seed, f"MRN-{seed}")[0])])
+    return indexed
+
+
+def _count_catch_ups(index, monkeypatch, fail_first=False):
+    """The catch-ups that read the chain, counted (the first one failing, if asked)."""
+    reads: list[int] = []
+    real = index._catch_up
+
+    def counted():
+        reads.append(1)
+        if fail_first and len(reads) == 1:
+            raise ChainUnavailableError("the node went away")
+        return real()
+
+    monkeypatch.setattr(index, "_catch_up", counted)
+    return reads
+
+
 def test_listings_made_at_once_share_one_catch_up(
     hospital_client, patient_client, contracts, tmp_path, monkeypatch
 ):
@@ -85,12 +108,8 @@ def test_listings_made_at_once_share_one_catch_up(
     the chain, not for eight in turn, and every one of them sees what was anchored before
     it asked."""
     patient = patient_client.address
-    indexed = Contracts(contracts.deployment, contracts.node, tmp_path / "index.sqlite")
-    indexed.index.catch_up()
-    hospital_client.anchor_records([(patient, chart(33, "MRN-33")[0])])
-    reads = []
-    real = indexed.index._catch_up
-    monkeypatch.setattr(indexed.index, "_catch_up", lambda: reads.append(1) or real())
+    indexed = _one_record_behind(contracts, hospital_client, patient, tmp_path, 33)
+    reads = _count_catch_ups(indexed.index, monkeypatch)
     results = _waiting_listings(indexed, patient)
     assert len(reads) == 1
     assert results == [contracts.registry.records_of(patient)] * 8
@@ -103,25 +122,31 @@ def test_a_failed_catch_up_covers_no_one(
     """If the shared reading fails (the node went away), the listings that waited for it do
     not answer from what the index had: the next one reads the chain itself."""
     patient = patient_client.address
-    indexed = Contracts(contracts.deployment, contracts.node, tmp_path / "index.sqlite")
-    indexed.index.catch_up()
-    hospital_client.anchor_records([(patient, chart(34, "MRN-34")[0])])
-    reads = []
-    real = indexed.index._catch_up
-
-    def flaky():
-        reads.append(1)
-        if len(reads) == 1:
-            raise ChainUnavailableError("the node went away")
-        return real()
-
-    monkeypatch.setattr(indexed.index, "_catch_up", flaky)
+    indexed = _one_record_behind(contracts, hospital_client, patient, tmp_path, 34)
+    reads = _count_catch_ups(indexed.index, monkeypatch, fail_first=True)
     monkeypatch.setattr(Thread, "run", _swallowing(Thread.run))
     results = _waiting_listings(indexed, patient)
     assert len(reads) == 2  # the failed one, then one that covered the rest
     answered = [r for r in results if r is not None]
     assert len(answered) == 7
     assert answered == [contracts.registry.records_of(patient)] * 7
+
+
+def test_a_held_index_answers_as_of_its_catch_up_and_reads_again_after(
+    hospital_client, patient_client, contracts, tmp_path, monkeypatch
+):
+    """The worker decides a round of claims on one reading of the chain (``held``): inside
+    it, listings read no more; the first listing after it reads what was mined meanwhile."""
+    patient = patient_client.address
+    indexed = _one_record_behind(contracts, hospital_client, patient, tmp_path, 35)
+    with indexed.index.held() as head:
+        assert head == contracts.node.block_number()
+        seen = indexed.registry.records_of(patient)
+        hospital_client.anchor_records([(patient, chart(36, "MRN-36")[0])])
+        assert indexed.registry.records_of(patient) == seen
+    assert len(seen) == 1
+    assert indexed.registry.records_of(patient) == contracts.registry.records_of(patient)
+    assert len(indexed.registry.records_of(patient)) == 2
 
 
 def _swallowing(run):
