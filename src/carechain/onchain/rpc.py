@@ -116,12 +116,19 @@ class Node:
     """One JSON-RPC endpoint."""
 
     def __init__(self, url: str, timeout: float = 60.0) -> None:
+        # user:password@ in the URL (a node behind basic auth) is sent as an Authorization
+        # header and never shown: messages and repr name the node without it.
+        parts = urllib3.util.parse_url(url)
+        headers = {"Content-Type": "application/json"}
+        if parts.auth:
+            headers.update(urllib3.util.make_headers(basic_auth=parts.auth))
+            url = parts._replace(auth=None).url
         self.url = url
         self._http = urllib3.PoolManager(
             maxsize=16,  # connections kept; more threads than this open and close their own
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
             retries=False,  # a request is sent once: errors are reported, not repeated
-            headers={"Content-Type": "application/json"},
+            headers=headers,
         )
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
