@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ConfigurationError, IPFSUnavailableError
+from .errors import CarechainError, ConfigurationError, IPFSUnavailableError
 from .ipfs import IPFSClient
 from .settings import PROJECT_ROOT, get_settings
 
@@ -125,6 +125,12 @@ class KuboNode:
             [str(self.binary), *args], env=self.env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
+            if "someone else has the lock" in result.stderr:
+                raise IPFSUnavailableError(
+                    f"another process is using the Kubo repository {self.repo} (a carechain "
+                    "portal or command still running, or a daemon left by one that was "
+                    "killed); stop it, or point CARECHAIN_IPFS_API at its node"
+                )
             raise ConfigurationError(f"`ipfs {' '.join(args)}` failed: {result.stderr.strip()}")
 
     def init(self) -> None:
@@ -158,10 +164,33 @@ class KuboNode:
         config = json.loads((self.repo / "config").read_text())
         return str(config["Identity"]["PeerID"])
 
+    def running_api(self) -> str | None:
+        """The API address of a daemon already running on this repository (another
+        carechain process's: a portal, a command), or None."""
+        try:
+            url = self.api_url
+        except IPFSUnavailableError:
+            return None
+        try:
+            with IPFSClient(url, timeout=5) as client:
+                client.version()
+        except CarechainError:
+            return None  # a file left by a daemon that is gone
+        return url
+
     def start(self) -> KuboNode:
-        """Start the daemon and wait until its API answers."""
+        """Start the daemon and wait until its API answers. A daemon of another process
+        already running on this repository is refused with what to do (it holds the
+        repository's lock), and left as it is."""
         if self._process is not None:
             return self
+        running = self.running_api()
+        if running is not None:
+            raise IPFSUnavailableError(
+                f"another process runs the Kubo node of {self.repo} (on {running}): a "
+                "carechain portal or command still running? Stop it, or use its node: "
+                f"CARECHAIN_IPFS_API={running}"
+            )
         self.init()
         (self.repo / "api").unlink(missing_ok=True)
         log = open(self.repo / "daemon.log", "wb")  # noqa: SIM115 - lives as long as the daemon

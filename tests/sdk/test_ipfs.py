@@ -62,6 +62,20 @@ def test_private_node_configuration(kubo):
     assert all(a.startswith("/ip4/127.0.0.1/") for a in config["Addresses"]["Swarm"])
 
 
+def test_a_second_daemon_on_a_running_repository_is_refused_and_harms_nothing(kubo):
+    """Two carechain processes on one machine share its Kubo repository: the second one
+    that would start a daemon there is told which node runs and how to use it, and the
+    running node keeps its address file and keeps answering."""
+    from carechain import KuboNode
+
+    api = kubo.api_url
+    assert KuboNode(kubo.repo).running_api() == api
+    with pytest.raises(IPFSUnavailableError, match=f"CARECHAIN_IPFS_API={api}"):
+        KuboNode(kubo.repo).start()
+    assert kubo.api_url == api
+    assert kubo.client.version()
+
+
 def test_unknown_content_is_reported_not_awaited_forever(ipfs):
     """Content no node has is reported as not found within the fetch timeout."""
     with pytest.raises(ContentNotFoundError):

@@ -59,13 +59,24 @@ def _one_line(exc: BaseException) -> str:
     return f"{kind}: {text} (run with --debug for the traceback)"
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 class _Group(click.Group):
     """Answers every mistake with one line on stderr and exit code 1 (click's usage errors
     keep code 2); ``--debug`` (or CARECHAIN_DEBUG=1) shows the traceback instead."""
 
     def invoke(self, ctx: click.Context) -> Any:
         import os
+        import signal
+        import threading
 
+        # `kill` and a closed terminal stop a command as Ctrl-C does: what it started (a
+        # Kubo node, a portal) is stopped on the way out instead of left running
+        if threading.current_thread() is threading.main_thread():  # signals go to it only
+            for stop in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(stop, _interrupt)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):

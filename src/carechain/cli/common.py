@@ -112,11 +112,15 @@ def open_ipfs() -> Iterator[Any]:
     from ..settings import get_settings
 
     settings = get_settings()
-    if settings.ipfs_api:
-        with IPFSClient(settings.ipfs_api, timeout=settings.ipfs_timeout) as client:
+    managed = KuboNode(settings.state_dir / "kubo")
+    # the node another carechain process (a portal, a long command) runs on this machine's
+    # repository is used as it is: a second daemon cannot take the repository's lock
+    api = settings.ipfs_api or managed.running_api()
+    if api:
+        with IPFSClient(api, timeout=settings.ipfs_timeout) as client:
             yield client
     else:
-        with KuboNode(settings.state_dir / "kubo") as node:
+        with managed as node:
             yield node.client
 
 
