@@ -43,6 +43,11 @@ contract DeviceKeysAttacksTest is Base {
         trace.assignDevice(sensor, hospital);
     }
 
+    /// The next call is refused: the sensor is `status`, not in service.
+    function _expectNotInUse(ITraceability.DeviceStatus status) internal {
+        vm.expectRevert(abi.encodeWithSelector(IDeviceKeys.DeviceNotInUse.selector, sensor, uint8(status)));
+    }
+
     function test_deploying_without_a_trace_or_a_registry_is_refused() public {
         vm.expectRevert(abi.encodeWithSelector(ZeroAddress.selector, "trace"));
         new DeviceKeys(ITraceability(address(0)), registry);
@@ -89,11 +94,7 @@ contract DeviceKeysAttacksTest is Base {
         deviceKeys.setKey(sensor, bytes32(0));
         vm.prank(manufacturer);
         trace.decommission(sensor, "end of life");
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IDeviceKeys.DeviceNotInUse.selector, sensor, uint8(ITraceability.DeviceStatus.Decommissioned)
-            )
-        );
+        _expectNotInUse(ITraceability.DeviceStatus.Decommissioned);
         vm.prank(manufacturer);
         deviceKeys.setKey(sensor, KEY1);
     }
@@ -161,11 +162,7 @@ contract DeviceKeysAttacksTest is Base {
     }
 
     function test_only_the_hospital_holding_an_in_service_device_assigns_its_patient() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IDeviceKeys.DeviceNotInUse.selector, sensor, uint8(ITraceability.DeviceStatus.Registered)
-            )
-        );
+        _expectNotInUse(ITraceability.DeviceStatus.Registered);
         vm.prank(manufacturer);
         deviceKeys.assignPatient(sensor, ALICE);
         _inService();
@@ -224,11 +221,7 @@ contract DeviceKeysAttacksTest is Base {
         // Decommissioned: no more assignments.
         vm.prank(otherHospital);
         trace.decommission(sensor, "failed QC");
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IDeviceKeys.DeviceNotInUse.selector, sensor, uint8(ITraceability.DeviceStatus.Decommissioned)
-            )
-        );
+        _expectNotInUse(ITraceability.DeviceStatus.Decommissioned);
         vm.prank(otherHospital);
         deviceKeys.assignPatient(sensor, BOB);
     }

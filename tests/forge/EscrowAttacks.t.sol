@@ -9,6 +9,14 @@ import {PROVIDER_ROLE, EMERGENCY_ROLE} from "../../contracts/Common.sol";
 /// What a patient, holder, guardian, emergency institution, clinician or stranger could try
 /// with KeyEscrow, each refused (docs/security.md, "Keys held by others").
 contract EscrowAttacksTest is EscrowFixture {
+    /// `holder` releases share `index` of the patient's `kind` escrow under `requestId`, and is
+    /// refused: the patient has no such request open.
+    function _releaseFindsNoOpenRequest(address holder, IKeyEscrow.Kind kind, bytes32 requestId, uint8 index) internal {
+        vm.prank(holder);
+        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, requestId));
+        escrow.releaseShare(patient, kind, requestId, index, RELEASE);
+    }
+
     // ------------------------------------------------------------------ backup holders
 
     /// A stranger posts a "share" for a patient's recovery (to feed the new device junk).
@@ -24,9 +32,7 @@ contract EscrowAttacksTest is EscrowFixture {
     /// holder's choosing, pretending the patient asked).
     function test_attack_holderReleasesWithoutARequest() public {
         _backup();
-        vm.prank(gp);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, bytes32(0)));
-        escrow.releaseShare(patient, BACKUP, bytes32(0), 1, RELEASE);
+        _releaseFindsNoOpenRequest(gp, BACKUP, bytes32(0), 1);
     }
 
     /// A holder releases after the patient closed the request, or after it expired.
@@ -35,15 +41,11 @@ contract EscrowAttacksTest is EscrowFixture {
         bytes32 requestId = _openRecovery();
         vm.prank(patient);
         escrow.closeRecovery();
-        vm.prank(gp);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, requestId));
-        escrow.releaseShare(patient, BACKUP, requestId, 1, RELEASE);
+        _releaseFindsNoOpenRequest(gp, BACKUP, requestId, 1);
 
         requestId = _openRecovery();
         vm.warp(block.timestamp + 1 days);
-        vm.prank(gp);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, requestId));
-        escrow.releaseShare(patient, BACKUP, requestId, 1, RELEASE);
+        _releaseFindsNoOpenRequest(gp, BACKUP, requestId, 1);
     }
 
     /// A stranger opens a "recovery" and points a holder at it: the request is the stranger's
@@ -58,9 +60,7 @@ contract EscrowAttacksTest is EscrowFixture {
         escrow.createEscrow(BACKUP, 2, _three(relative, gp, guardian), _commitments(3), 0x20, PUBLIC_KEY, SHARES, 0);
         vm.prank(stranger);
         bytes32 strangers = escrow.openRecovery(0x20, DEVICE_KEY, 1 days);
-        vm.prank(gp);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, strangers));
-        escrow.releaseShare(patient, BACKUP, strangers, 1, RELEASE);
+        _releaseFindsNoOpenRequest(gp, BACKUP, strangers, 1);
     }
 
     /// A stranger closes the patient's recovery to block it.
@@ -135,9 +135,7 @@ contract EscrowAttacksTest is EscrowFixture {
     /// An emergency institution releases a share when no break-glass is open.
     function test_attack_institutionReleasesWithoutBreakGlass() public {
         _enrollEmergency();
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, bytes32(0)));
-        escrow.releaseShare(patient, EMERGENCY_KEY, bytes32(0), 0, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, EMERGENCY_KEY, bytes32(0), 0);
     }
 
     /// ...citing a break-glass opened for another patient.
@@ -145,9 +143,7 @@ contract EscrowAttacksTest is EscrowFixture {
         _enrollEmergency();
         vm.prank(hospital);
         bytes32 other = consent.openBreakGlass(stranger, keccak256("unconscious-in-ED"), 4 hours);
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, other));
-        escrow.releaseShare(patient, EMERGENCY_KEY, other, 0, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, EMERGENCY_KEY, other, 0);
     }
 
     /// ...after the break-glass was closed, or expired.
@@ -156,17 +152,13 @@ contract EscrowAttacksTest is EscrowFixture {
         bytes32 accessId = _breakGlass();
         vm.prank(patient);
         consent.closeBreakGlass(accessId);
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, accessId));
-        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, EMERGENCY_KEY, accessId, 0);
 
         vm.prank(auditor);
         consent.reviewBreakGlass(accessId, true);
         accessId = _breakGlass();
         vm.warp(block.timestamp + 4 hours);
-        vm.prank(emergencyB);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, accessId));
-        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 1, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyB, EMERGENCY_KEY, accessId, 1);
     }
 
     /// ...after an auditor found the break-glass unjustified.
@@ -175,9 +167,7 @@ contract EscrowAttacksTest is EscrowFixture {
         bytes32 accessId = _breakGlass();
         vm.prank(auditor);
         consent.reviewBreakGlass(accessId, false);
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, accessId));
-        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, EMERGENCY_KEY, accessId, 0);
     }
 
     /// ...to a clinician whose provider role was revoked during its break-glass.
@@ -186,9 +176,7 @@ contract EscrowAttacksTest is EscrowFixture {
         bytes32 accessId = _breakGlass();
         vm.prank(governor);
         registry.revokeRole(PROVIDER_ROLE, hospital);
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, accessId));
-        escrow.releaseShare(patient, EMERGENCY_KEY, accessId, 0, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, EMERGENCY_KEY, accessId, 0);
     }
 
     /// An institution that is also a provider opens a break-glass itself and releases to
@@ -236,9 +224,7 @@ contract EscrowAttacksTest is EscrowFixture {
     function test_attack_backupShareReleasedUnderBreakGlass() public {
         _backup(_three(relative, emergencyA, gp));
         bytes32 accessId = _breakGlass();
-        vm.prank(emergencyA);
-        vm.expectRevert(abi.encodeWithSelector(IKeyEscrow.NoOpenRequest.selector, patient, accessId));
-        escrow.releaseShare(patient, BACKUP, accessId, 1, RELEASE);
+        _releaseFindsNoOpenRequest(emergencyA, BACKUP, accessId, 1);
     }
 
     /// A patient names friends as "emergency" holders: only institutions governance admitted

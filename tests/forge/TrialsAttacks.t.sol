@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {TrialsFixture} from "./TrialsFixture.sol";
+import {TrialsFixture, receiptLeaf} from "./TrialsFixture.sol";
 import {IClinicalTrials} from "../../contracts/interfaces/IClinicalTrials.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 import {SPONSOR_ROLE} from "../../contracts/Common.sol";
@@ -245,8 +245,10 @@ contract TrialsAttacksTest is TrialsFixture {
         uint64 readAt = uint64(block.timestamp);
         bytes32 digest = _receipt(sponsor, patient, R1, 1, RESEARCH, readAt);
         bytes32[] memory none = new bytes32[](0);
-        vm.expectRevert(abi.encodeWithSelector(IClinicalTrials.ReceiptNotAnchored.selector, _leaf(digest), digest));
-        _claim(patient, R1, readAt, _leaf(digest), none);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClinicalTrials.ReceiptNotAnchored.selector, receiptLeaf(digest), digest)
+        );
+        _claim(patient, R1, readAt, receiptLeaf(digest), none);
 
         // The patient anchors "the sponsor's receipt" in its own batch: batches are the reader's.
         (bytes32 root, bytes32[] memory proof) = _anchorPair(patient, patient, digest, keccak256("x"));

@@ -5,6 +5,52 @@ import {ConsentFixture} from "./ConsentFixture.sol";
 import {IClinicalTrials} from "../../contracts/interfaces/IClinicalTrials.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
 
+/// The EIP-712 digest of an access receipt for `accessLog`, as the SDK signs it (here and in
+/// handlers that are not fixtures).
+function receiptDigest(
+    address accessLog,
+    address reader,
+    address who,
+    bytes32 recordId,
+    uint32 version,
+    IConsentManager.Purpose purpose,
+    uint64 readAt
+) view returns (bytes32) {
+    bytes32 domain = keccak256(
+        abi.encode(
+            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+            keccak256("carechain AccessLog"),
+            keccak256("1"),
+            block.chainid,
+            accessLog
+        )
+    );
+    bytes32 structHash = keccak256(
+        abi.encode(
+            keccak256(
+                "AccessReceipt(address reader,address patient,bytes32 recordId,uint32 version,uint8 purpose,uint64 readAt)"
+            ),
+            reader,
+            who,
+            recordId,
+            version,
+            uint8(purpose),
+            readAt
+        )
+    );
+    return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
+}
+
+/// The Merkle leaf AccessLog proves for a receipt digest (double-hashed, as the SDK builds it).
+function receiptLeaf(bytes32 digest) pure returns (bytes32) {
+    return keccak256(bytes.concat(keccak256(abi.encode(digest))));
+}
+
+/// The root of a two-leaf tree (the pair sorted, as OpenZeppelin's MerkleProof expects).
+function pairRoot(bytes32 a, bytes32 b) pure returns (bytes32) {
+    return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+}
+
 /// What the trial suites share: a trial over the patient's category-4 records (two in scope,
 /// R1 and R2, one outside, R3 of category 7), a second participant bob with one record, the
 /// enrolment consent, the reward escrow, and the sponsor's access receipts anchored in the
@@ -88,33 +134,7 @@ abstract contract TrialsFixture is ConsentFixture {
         IConsentManager.Purpose purpose,
         uint64 readAt
     ) internal view returns (bytes32) {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("carechain AccessLog"),
-                keccak256("1"),
-                block.chainid,
-                address(accessLog)
-            )
-        );
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256(
-                    "AccessReceipt(address reader,address patient,bytes32 recordId,uint32 version,uint8 purpose,uint64 readAt)"
-                ),
-                reader,
-                who,
-                recordId,
-                version,
-                uint8(purpose),
-                readAt
-            )
-        );
-        return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
-    }
-
-    function _leaf(bytes32 digest) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(digest))));
+        return receiptDigest(address(accessLog), reader, who, recordId, version, purpose, readAt);
     }
 
     /// `reader` anchors a batch of two receipts about `who`; returns the root and the proof
@@ -123,8 +143,8 @@ abstract contract TrialsFixture is ConsentFixture {
         internal
         returns (bytes32 root, bytes32[] memory proof)
     {
-        (bytes32 a, bytes32 b) = (_leaf(first), _leaf(second));
-        root = a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+        (bytes32 a, bytes32 b) = (receiptLeaf(first), receiptLeaf(second));
+        root = pairRoot(a, b);
         proof = new bytes32[](1);
         proof[0] = b;
         vm.prank(reader);

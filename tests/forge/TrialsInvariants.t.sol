@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Vm} from "./Base.sol";
-import {TrialsFixture} from "./TrialsFixture.sol";
+import {TrialsFixture, pairRoot, receiptDigest, receiptLeaf} from "./TrialsFixture.sol";
 import {ClinicalTrials} from "../../contracts/ClinicalTrials.sol";
 import {IClinicalTrials} from "../../contracts/interfaces/IClinicalTrials.sol";
 import {IConsentManager} from "../../contracts/interfaces/IConsentManager.sol";
@@ -60,10 +60,12 @@ contract TrialsHandler {
         bytes32 recordId = records[who % 3][which % 4];
         uint32 v = uint32(1 + version % 2);
         uint64 readAt = uint64(block.timestamp);
-        bytes32 digest = _receipt(participant, recordId, v, readAt);
-        bytes32 a = keccak256(bytes.concat(keccak256(abi.encode(digest))));
+        bytes32 digest = receiptDigest(
+            address(accessLog), sponsor, participant, recordId, v, IConsentManager.Purpose.Research, readAt
+        );
+        bytes32 a = receiptLeaf(digest);
         bytes32 b = keccak256(abi.encode("another read", ++_nonce));
-        bytes32 root = a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+        bytes32 root = pairRoot(a, b);
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = b;
         vm.prank(sponsor);
@@ -121,32 +123,6 @@ contract TrialsHandler {
     function _expect(bytes memory reason, bytes4 a, bytes4 b, bytes4 c, bytes4 d) private pure {
         bytes4 got = bytes4(reason);
         require(got == a || got == b || got == c || got == d, "unexpected refusal");
-    }
-
-    function _receipt(address who, bytes32 recordId, uint32 version, uint64 readAt) private view returns (bytes32) {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("carechain AccessLog"),
-                keccak256("1"),
-                block.chainid,
-                address(accessLog)
-            )
-        );
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256(
-                    "AccessReceipt(address reader,address patient,bytes32 recordId,uint32 version,uint8 purpose,uint64 readAt)"
-                ),
-                sponsor,
-                who,
-                recordId,
-                version,
-                uint8(IConsentManager.Purpose.Research),
-                readAt
-            )
-        );
-        return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
     }
 }
 
