@@ -114,7 +114,10 @@ format: $(VENV)/.installed
 ##        carechain ... --account TEST::0 (talks to http://127.0.0.1:8545 unless --rpc says otherwise)
 chain: setup
 	mkdir -p .carechain
-	@echo "anvil on http://127.0.0.1:8545 (chain id 1337), 20 funded TEST accounts; its log: .carechain/anvil.log"
+	@if $(VENV)/bin/python -c "import socket; socket.create_connection(('127.0.0.1', 8545), 1)" 2>/dev/null; then \
+	  echo "a chain already answers on http://127.0.0.1:8545: use it as it is (to stop the one make chain started: kill its anvil; its state stays in .carechain/anvil-state.json)"; \
+	  exit 0; fi; \
+	echo "anvil on http://127.0.0.1:8545 (chain id 1337), 20 funded TEST accounts; its log: .carechain/anvil.log"; \
 	anvil --host 127.0.0.1 --port 8545 --chain-id 1337 --accounts 20 \
 	  --state .carechain/anvil-state.json > .carechain/anvil.log 2>&1
 

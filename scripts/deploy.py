@@ -7,17 +7,47 @@ Claims settle in --token (any ERC-20, e.g. a USDC deployment); without it, a 6-d
 test stablecoin is deployed, which is only right for local and test chains.
 """
 
+import json
+
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from carechain.onchain.deploy import deploy
+from carechain.onchain.deploy import deploy, network_name
+from carechain.settings import get_settings
+
+
+def live_deployment() -> str | None:
+    """The deployment file of the connected network, if the contracts it names are on this
+    chain (a deployment in use), else None."""
+    from ape import chain
+
+    path = get_settings().deployments_dir / f"{network_name()}.json"
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if recorded.get("chain_id") != chain.chain_id or not recorded.get("registry"):
+        return None
+    return str(path) if chain.provider.get_code(recorded["registry"]) else None
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--token", default=None, help="ERC-20 address claims settle in")
-def cli(account, token) -> None:  # noqa: ANN001 - an Ape account from account_option
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="deploy anew even though the deployment file names contracts live on this chain",
+)
+def cli(account, token, replace) -> None:  # noqa: ANN001 - an Ape account from account_option
     """Deploy every carechain contract; write the deployment file."""
+    live = live_deployment()
+    if live and not replace:
+        raise click.ClickException(
+            f"{live} names a carechain deployment that is live on this chain: deploying "
+            "again would replace it, and every command would lose sight of its records, "
+            "consents and claims. Keep using it (nothing to do), or pass --replace"
+        )
     deployment = deploy(account, token)
     path = deployment.save()
     for name, address in (

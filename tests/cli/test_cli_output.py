@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from carechain import KeyPair
 from carechain.fhir import loads, parse_resource
 from carechain.keystore import save_key_pair
 from tests.helpers import EXACT_OBSERVATION
@@ -99,3 +100,33 @@ def test_an_interrupted_bulk_anchor_says_what_it_completed(capsys):
     out, err = capsys.readouterr()
     assert [line.split(":")[0] for line in out.splitlines()] == ["r0.json", "r2.json"]
     assert "2 of 4 files were anchored" in err and "run the same command again" in err
+
+
+def test_a_key_file_that_is_not_the_accounts_published_key_is_refused(
+    tmp_path, contracts, kubo, chain, hospital_client, patient_client
+):
+    """A hospital that passes another key file (a colleague's, an old one) is told so
+    before anything is stored: its re-run-safe record ids come from its key, so with another
+    key the same files would be anchored again as copies. A key of the account's own goes
+    through."""
+    contracts.deployment.save(tmp_path / "deployments")
+    ours, theirs = tmp_path / "hospital.key", tmp_path / "eve.key"
+    save_key_pair(hospital_client.key_pair, ours)
+    save_key_pair(patient_client.key_pair, theirs)  # another party's key file
+    record = Path(__file__).parents[2] / "examples" / "observation.json"
+    anchor = ("records", "anchor", str(record), "--patient", patient_client.address)
+    before = len(contracts.registry.records_of(patient_client.address))
+
+    old = tmp_path / "old.key"  # one of the same kind as the published key, not it
+    save_key_pair(KeyPair.generate(hospital_client.key_pair.suite), old)
+    for wrong in (theirs, old):
+        run = _carechain(
+            tmp_path, kubo, chain, *anchor, "--key", str(wrong), "--account", "TEST::1"
+        )
+        assert run.returncode == 1
+        assert f"{wrong} is not the key 0x" in run.stderr, run.stderr
+    assert len(contracts.registry.records_of(patient_client.address)) == before
+
+    run = _carechain(tmp_path, kubo, chain, *anchor, "--key", str(ours), "--account", "TEST::1")
+    assert run.returncode == 0, run.stderr
+    assert len(contracts.registry.records_of(patient_client.address)) == before + 1

@@ -41,7 +41,8 @@ def readme_block(heading: str, document: str = "README.md") -> str:
 def makefile_anvil(port: int) -> list[str]:
     """The anvil command of `make chain`, on ``port`` and keeping no state file."""
     recipe = (ROOT / "Makefile").read_text().split("\nchain:", 1)[1].split("\n\n", 1)[0]
-    [line] = [x for x in recipe.replace("\\\n", " ").splitlines() if x.strip().startswith("anvil ")]
+    [line] = [x for x in recipe.replace("\\\n", " ").splitlines() if "anvil --host" in x]
+    line = line[line.index("anvil --host") :]  # after the check for a chain already running
     command = shlex.split(line[: line.index(">")])
     assert "--port" in command and "--chain-id" in command
     command[command.index("--port") + 1] = str(port)
@@ -68,6 +69,14 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     assert script.count(url) == 1
     script = script.replace("--network ethereum:local:node", "--network ethereum:local:foundry")
     assert script.count("ethereum:local:foundry") == 1  # ape run deploy, attached to it
+    # Running the deploy line again (a newcomer going through the block a second time) is
+    # refused: it would replace the deployment everything above was written to.
+    [deploy_line] = [x for x in script.splitlines() if x.startswith("ape run deploy")]
+    deploy_line = deploy_line.split("#")[0].strip()
+    script += (
+        f"\nif {deploy_line} 2> redeploy.err; then exit 1; fi"
+        "\ngrep -q 'live on this chain' redeploy.err\n"
+    )
 
     work = tmp_path / "newcomer"
     work.mkdir()

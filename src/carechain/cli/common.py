@@ -75,10 +75,18 @@ role_argument = click.argument("role", type=click.Choice(list(ROLES)))
 
 
 @contextmanager
-def role_client(kind: type, account: Any, key: Path | None = None) -> Iterator[Any]:
+def role_client(
+    kind: type, account: Any, key: Path | None = None, published: bool = True
+) -> Iterator[Any]:
     """A role client (``Hospital``, ``Patient``, ``Insurer``, ``Party``...) for ``account``:
     the deployment for the node's chain, IPFS, and the key pair in ``key`` (if the role
-    needs one). The one way a command gets what it works with."""
+    needs one). The one way a command gets what it works with.
+
+    A key file that is not the key the account published is refused (another person's
+    key, or an old one: it would open nothing, and a hospital's re-run-safe record ids are
+    derived from its key, so anchoring with another key anchors copies); ``published``
+    False skips that for the commands whose key is new by design (recovering onto a new
+    device's key). An account with no key published yet may use any key."""
     from ..keystore import load_key_pair
     from ..onchain import Contracts
 
@@ -86,8 +94,26 @@ def role_client(kind: type, account: Any, key: Path | None = None) -> Iterator[A
         contracts = Contracts.load()
         if key is None:
             yield kind(account, contracts, ipfs)
-        else:
-            yield kind(account, contracts, ipfs, load_key_pair(key))
+            return
+        pair = load_key_pair(key)
+        client = kind(account, contracts, ipfs, pair)
+        if published:
+            keys, address = contracts.keys, client.address
+            current = keys.is_published(address, pair.suite, pair.public_key)
+            if current is None:  # none of this suite: is there one of another?
+                others = [s for s in KemSuite if s != pair.suite]
+                current = (
+                    None
+                    if all(keys.is_published(address, s, b"") is None for s in others)
+                    else False
+                )
+            if current is False:
+                raise click.ClickException(
+                    f"{key} is not the key {client.address} published; use "
+                    "the key file you published for this account (`carechain whoami` shows "
+                    "the account; `carechain keys publish` replaces its key)"
+                )
+        yield client
 
 
 @contextmanager

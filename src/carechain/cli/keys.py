@@ -142,7 +142,7 @@ def keys_recover_start(account: Any, device: Path, hours: int) -> None:
     account (not the lost key) signs the request. Prints the request id."""
     from ..patient import Patient
 
-    with role_client(Patient, account, device) as patient:
+    with role_client(Patient, account, device, published=False) as patient:
         request_id = patient.request_recovery(hours * 3600)
     click.echo(f"0x{request_id.hex()}")
 
@@ -170,7 +170,7 @@ def keys_recover_finish(account: Any, device: Path, out: Path, rotate: bool) -> 
     from ..model import EscrowKind
     from ..patient import Patient
 
-    with role_client(Patient, account, device) as patient:
+    with role_client(Patient, account, device, published=False) as patient:
         recovered = patient.recover_key()
         save_key_pair(recovered, out)
         click.echo(f"recovered your {recovered.suite.name} key into {out}")

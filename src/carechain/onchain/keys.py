@@ -26,6 +26,15 @@ class KeyDirectory:
             raise ValueError(f"a {suite.name} public key is {suite.public_key_size} bytes")
         return self.contract.publishKey(int(suite), public_key, sender=sender)
 
+    def is_published(self, party: str, suite: KemSuite, public_key: bytes) -> bool | None:
+        """Whether ``public_key`` is ``party``'s current key for ``suite`` (one call: the
+        commitment), or None when the party has none published."""
+        commitment, version = self.contract.keyCommitment.call(party, int(suite))
+        if bytes(commitment) == bytes(32):
+            return None
+        mine = keccak(abi_encode(["uint16", "uint32", "bytes"], [int(suite), version, public_key]))
+        return mine == bytes(commitment)
+
     def revoke(self, sender: Any, suite: KemSuite) -> Any:
         """Withdraw ``sender``'s key for ``suite``: nobody should encrypt to it any more."""
         return self.contract.revokeKey(int(suite), sender=sender)
