@@ -31,11 +31,12 @@ LINKED = (
 )  # fmt: skip
 
 
-def readme_block(heading: str, document: str = "README.md") -> str:
-    """The first shell block under ``heading`` in ``document`` (README.md by default)."""
+def readme_block(heading: str, document: str = "README.md", lang: str = "sh") -> str:
+    """The first ``lang`` block under ``heading`` in ``document`` (README.md by default)."""
     text = (ROOT / document).read_text()
     section = text[text.index(heading) :]
-    return section[section.index("```sh\n") + 6 : section.index("\n```", section.index("```sh"))]
+    start = section.index(f"```{lang}\n")
+    return section[start + len(lang) + 4 : section.index("\n```", start)]
 
 
 def makefile_anvil(port: int) -> list[str]:
@@ -77,6 +78,19 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
         f"\nif {deploy_line} 2> redeploy.err; then exit 1; fi"
         "\ngrep -q 'live on this chain' redeploy.err\n"
     )
+    # and README's SDK block, on what the command line left (chain, deployment, key files)
+    sdk = readme_block("## Using the SDK", lang="python")
+    # where IPFS is: the block's commands used this session's Kubo node (as a newcomer's
+    # would have used the one in .carechain/kubo, which the block's KuboNode starts)
+    managed = 'with KuboNode(".carechain/kubo") as node:'
+    assert sdk.count(managed) == 1
+    session = (
+        "from contextlib import nullcontext\nfrom types import SimpleNamespace\n"
+        "from carechain import IPFSClient\n"
+        f"with nullcontext(SimpleNamespace(client=IPFSClient('{kubo.api_url}'))) as node:"
+    )
+    sdk = sdk.replace(managed, session)
+    script += f"\nCARECHAIN_RPC_URL={url} python - <<'PY'\n{sdk}\nPY\n"
 
     work = tmp_path / "newcomer"
     work.mkdir()
@@ -126,6 +140,9 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     assert claim["resourceType"] == "Claim" and claim["total"]["value"] == 1100
     response = re.search(r"\{\n  \"resourceType\": \"ClaimResponse\".*?\n\}", run.stdout, re.S)
     assert response and json.loads(response.group(0))["outcome"] == "complete"
+    # the SDK block listed and opened alice's records, the one it anchored among them
+    opened = re.findall(r"^(\w+) (\w+)$", run.stdout, re.M)
+    assert ("OBSERVATION", "Observation") in opened and len(opened) >= 2, run.stdout[-2000:]
     # 1,100 less the 100 deductible, less 10% co-pay: the insurer paid 900, alice owes 200
     assert "you owe 200.00" in run.stdout
     # the supply chain: the pharmacy dispensed 42 it had received; 43 was genuine before
