@@ -46,7 +46,8 @@ node_modules/.installed: package.json package-lock.json
 	bash tools/install-geth.sh
 
 .build/.compiled: $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml .tools/.linked $(VENV)/.installed
-	$(APE) compile --force
+	@mkdir -p .build && echo "compiling the contracts (solc; log: .build/compile.log)"
+	@$(APE) compile --force > .build/compile.log 2>&1 || { cat .build/compile.log; exit 1; }
 	$(PY) tools/export_abis.py
 	touch $@
 

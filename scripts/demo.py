@@ -469,6 +469,10 @@ def cli():
         start = chain.blocks.head.timestamp + 1
         chain.pending_timestamp = start + 3600  # an hour of alice's day passes
         chain.mine()
+        console.print(
+            "[dim]the local chain's clock moves on an hour, as if alice's morning had passed "
+            "(the readings below are timed within it, so later than your clock says)[/dim]"
+        )
         verifier = ReadingVerifier(contracts)
         gateway = Gateway(hospital, verifier, pairings, max_readings=12)
         for i in range(12):  # one reading every five minutes
@@ -567,7 +571,8 @@ def cli():
             institutions[0].release_emergency_share(alice.address, bytes(32))
         except CarechainError as exc:
             console.print(
-                f"an institution asked to release with no break-glass: [red]refused[/red] — {exc}"
+                "an institution asked to release citing a break-glass that was never opened "
+                f"(id 0x00…00): [red]refused[/red] — {exc}"
             )
         contracts.registry.admit(governor, "provider", doctor_acct)
         access = doctor.open_break_glass(alice.address, "unconscious-in-ED", 3600)
@@ -683,4 +688,10 @@ def cli():
             "Every record above went to IPFS only as ciphertext; the chain holds its digest, "
             "whose patient it is, its category and who may read it — no health data. "
             "Revocation stops future reads; it cannot make the doctor forget what was read."
+        )
+        console.print(
+            "Next: [bold]make portal[/bold] shows such records in a browser as a patient, a "
+            "clinician or an insurer sees them; README's 'The command line' walks through "
+            "the same story command by command; docs/ has the design and what each party "
+            "could try."
         )
