@@ -42,8 +42,8 @@ def test_grant_read_revoke_refuse_and_the_trail_shows_the_read(
         assert alice.url.endswith("/records")  # logged in, the token gone from the address
         potassium = alice.locator("li.record", has_text="Potassium")
         assert potassium.locator(".value").inner_text() == "0.40 mmol/L"
-        assert "content matches the CID anchored on-chain" in potassium.inner_text()
-        assert "is an admitted provider" in potassium.inner_text()
+        assert "unchanged since it was written" in potassium.inner_text()
+        assert "a provider the network admits" in potassium.inner_text()
         potassium.get_by_text("Raw FHIR JSON").click()
         assert '"value": 0.40' in potassium.locator("pre").inner_text()
         assert alice.locator("li.record.encounter .when").first.inner_text().count("to") == 1
