@@ -37,6 +37,7 @@ from carechain import (
 )
 from carechain.errors import ChainUnavailableError, IPFSUnavailableError
 from carechain.fhir import loads
+from carechain.names import AddressBook
 from carechain.onchain.deploy import deploy
 from carechain.portal import Portal, PortalServer
 from carechain.samples import chart
@@ -143,10 +144,20 @@ def cli():
         worker.start()
         time.sleep(3)  # the worker's first steps: the small claim approved, the large queued
 
+        # the names each person would give the others (carechain names set), kept in a file
+        # of the demo's own: the pages show who, not 0x1234…abcd
+        names = AddressBook(state / "portal-names.json")
+        for party, name in (
+            (hospital, "City Hospital"),
+            (alice, "Alice"),
+            (doctor, "Dr Eve (Riverside Practice)"),
+            (insurer, "Acme Health Insurance"),
+        ):
+            names.set(party.address, name)
         portals = [
-            ("alice, a patient", Portal("patient", alice)),
-            ("a doctor at another practice", Portal("clinician", doctor)),
-            ("alice's insurer", Portal("insurer", insurer, journal_path=journal)),
+            ("alice, a patient", Portal("patient", alice, names=names)),
+            ("a doctor at another practice", Portal("clinician", doctor, names=names)),
+            ("alice's insurer", Portal("insurer", insurer, journal_path=journal, names=names)),
         ]
         servers = [PortalServer(portal) for _, portal in portals]
         for server in servers:

@@ -131,3 +131,18 @@ def test_a_chain_that_is_not_running_gets_one_line_saying_what_to_do(tmp_path):
     from carechain.onchain.rpc import current_url
 
     assert current_url() != url
+
+
+def test_names_are_set_listed_and_removed_on_this_machine(tmp_path, monkeypatch):
+    """`carechain names`: the address book the portal shows, in the data folder only."""
+    monkeypatch.setenv("CARECHAIN_STATE_DIR", str(tmp_path))
+    address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    runner = CliRunner()
+    done = runner.invoke(main, ["names", "set", address.lower(), "City Hospital"])
+    assert done.exit_code == 0 and "shown as 'City Hospital'" in done.output
+    assert runner.invoke(main, ["names", "list"]).output == f"{address}  City Hospital\n"
+    assert (tmp_path / "names.json").stat().st_mode & 0o077 == 0
+    assert runner.invoke(main, ["names", "remove", address]).exit_code == 0
+    again = runner.invoke(main, ["names", "remove", address])
+    assert again.exit_code == 1 and "has no name here" in again.output
+    assert runner.invoke(main, ["names", "set", address, "x" * 41]).exit_code == 1

@@ -152,3 +152,43 @@ def test_a_fake_device_reading_is_refused_or_flagged_on_the_clinicians_page(
         flagged = client.post(f"/patients/{who}/read", data=form)
         assert flagged.status_code == 200
         assert "device reading 0: NOT trusted: tampered" in flagged.text
+
+
+def test_pages_show_the_names_this_machine_gave_addresses_and_only_here(
+    tmp_path, hospital_client, patient_client, chart_with_exact_value
+):
+    """A patient named her hospital in her address book: her records page says who wrote
+    each record (the address stays in the tooltip); a name is a plain string escaped like
+    any text; the book is a file readable by its owner only, and the chain knows nothing
+    of it."""
+    from carechain.names import AddressBook
+
+    book = AddressBook(tmp_path / "names.json")
+    book.set(hospital_client.address, "City <Hospital>")
+    book.set(patient_client.address.lower(), "Alice")  # any case: one address
+    with running("patient", patient_client, names=book) as server:
+        page = logged_in(server).get("/records").text
+    assert "written by City &lt;Hospital&gt;," in page
+    assert f'title="{hospital_client.address}"' in page
+    assert "signed in as <code>Alice</code>" in page
+    assert (tmp_path / "names.json").stat().st_mode & 0o077 == 0
+    with running("patient", patient_client) as server:  # no book: the short address
+        page = logged_in(server).get("/records").text
+    assert f"written by {hospital_client.address[:6]}…{hospital_client.address[-4:]}," in page
+
+
+def test_an_address_book_refuses_what_a_page_should_not_show(tmp_path):
+    from carechain.errors import ConfigurationError
+    from carechain.names import AddressBook
+
+    book = AddressBook(tmp_path / "names.json")
+    for bad in ("", "   ", "x" * 41, "Dr\x1b[31mEve", "Dr\u202eEve"):
+        with pytest.raises(ValueError, match="1 to 40 printable characters"):
+            book.set("0x" + "ab" * 20, bad)
+    assert not (tmp_path / "names.json").exists()
+    book.set("0x" + "ab" * 20, " Dr\n  Eve ")  # white space, as one space
+    assert AddressBook(tmp_path / "names.json").name("0x" + "AB" * 20) == "Dr Eve"
+    (tmp_path / "names.json").unlink()
+    (tmp_path / "names.json").write_text("[1, 2]")
+    with pytest.raises(ConfigurationError, match="not an address book"):
+        AddressBook(tmp_path / "names.json")

@@ -46,6 +46,7 @@ def portal(
     regulator verifies scanned GS1 codes (and a regulator recalls), with no key file."""
     from ..hospital import Hospital
     from ..insurer import Insurer
+    from ..names import AddressBook
     from ..patient import Patient
     from ..portal import Portal, PortalServer
     from ..settings import get_settings
@@ -69,7 +70,8 @@ def portal(
         if db is not None and not db.exists():
             raise click.BadParameter(f"no worker journal at {db}", param_hint="--db")
     with role_client(kind, account, key if role in KEYED else None) as client:
-        server = PortalServer(Portal(role, client, journal_path=journal), port)
+        names = AddressBook.default()  # carechain names set: shown instead of addresses
+        server = PortalServer(Portal(role, client, journal_path=journal, names=names), port)
         click.echo(server.url)
         click.echo(
             f"carechain portal: {role} pages for {client.address} on 127.0.0.1:{server.port}; "

@@ -16,6 +16,7 @@ from flask import Flask, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..errors import CarechainError, ConsentRequiredError, NotAuthorizedError
+from ..names import AddressBook
 from . import display
 from .security import Guard
 
@@ -54,6 +55,8 @@ class Portal:
     journal_path: Path | None = None
     #: Long operations, by id (see :func:`start_job`).
     jobs: dict[str, Job] = field(default_factory=dict)
+    #: The names this machine's person gave addresses (shown instead of ``0x1234…abcd``).
+    names: AddressBook | None = None
     #: The SDK clients are not made for concurrent use: one request works with them at a
     #: time (re-entrant: a page's template may ask the SDK for more while its view holds it).
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -158,6 +161,7 @@ def create_app(running: Portal) -> Flask:
             "authenticated": authenticated,
             "csrf": getattr(g, "csrf", ""),
             "d": display,
+            "who": lambda address, full=False: display.who(address, running.names, full),
         }
 
     @app.errorhandler(HTTPException)

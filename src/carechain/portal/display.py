@@ -247,6 +247,13 @@ def short(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}" if len(address) > 12 else address
 
 
+def who(address: str, names: Any = None, full: bool = False) -> str:
+    """The name this machine's address book gives ``address``, else the address (``full``)
+    or :func:`short` of it."""
+    name = names.name(address) if names is not None else None
+    return name or (address if full else short(address))
+
+
 def hexid(value: bytes) -> str:
     """``0x`` and the hex of an id."""
     return "0x" + bytes(value).hex()
