@@ -26,13 +26,13 @@ DENIAL_REASONS = {
 }
 
 #: Break-glass reason codes a patient's alert can name (the chain keeps only their hash).
-BREAK_GLASS_REASONS = (
-    "unconscious-in-ED",
-    "cardiac-arrest",
-    "major-trauma",
-    "unresponsive",
-    "emergency-surgery",
-)
+BREAK_GLASS_REASONS = {
+    "unconscious-in-ED": "you were unconscious in an emergency department",
+    "cardiac-arrest": "cardiac arrest",
+    "major-trauma": "major trauma",
+    "unresponsive": "you could not respond",
+    "emergency-surgery": "emergency surgery",
+}
 
 
 def purposes() -> dict[str, str]:

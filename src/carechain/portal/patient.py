@@ -69,10 +69,10 @@ def _alerts() -> list[Any]:
 
 
 def _reason(justification: bytes) -> str:
-    for code in forms.BREAK_GLASS_REASONS:
+    for code, words in forms.BREAK_GLASS_REASONS.items():
         if keccak(text=code) == justification:
-            return code
-    return f"reason code 0x{justification.hex()[:12]}…"
+            return words
+    return f"a reason this page does not know (code 0x{justification.hex()[:12]}…)"
 
 
 @pages.context_processor
