@@ -100,6 +100,28 @@ def test_an_interrupted_bulk_anchor_says_what_it_completed(capsys):
     out, err = capsys.readouterr()
     assert [line.split(":")[0] for line in out.splitlines()] == ["r0.json", "r2.json"]
     assert "2 of 4 files were anchored" in err and "run the same command again" in err
+    # a refusal or bad input: fix it first; with nothing anchored, no count at all (a
+    # newcomer was told to re-run a command that could only fail the same way)
+    _report_partial(files, ids, [ref(1)], idempotent=True, transient=False)
+    out, err = capsys.readouterr()
+    assert "1 of 4 files were anchored; fix what the next line says, then run" in err
+    _report_partial(files, ids, [], idempotent=True, transient=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_an_anchor_refused_for_its_input_does_not_advise_a_rerun(tmp_path, contracts, kubo, chain):
+    """Anchoring as an account that is not a provider: one line, the refusal; no "run the
+    same command again"."""
+    contracts.deployment.save(tmp_path / "deployments")
+    key = tmp_path / "alice.key"
+    assert _carechain(tmp_path, kubo, chain, "keys", "generate", str(key)).returncode == 0
+    record = Path(__file__).parents[2] / "examples" / "observation.json"
+    run = _carechain(
+        tmp_path, kubo, chain, "records", "anchor", str(record), "--patient",
+        "0x" + "12" * 20, "--key", str(key), "--account", "TEST::17",
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "again" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_a_key_file_that_is_not_the_accounts_published_key_is_refused(

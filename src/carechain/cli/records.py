@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..errors import CarechainError
+from ..errors import CarechainError, ChainUnavailableError, IPFSUnavailableError
 from ..fhir import dumps as fhir_dumps
 from ..fhir import loads as fhir_loads
 from ..fhir import logical_id
@@ -73,7 +73,10 @@ def records_anchor(
                 ids = [hospital.record_id_for(patient, r) for r in resources]
             else:  # random ids are anchored in input order
                 ids = [ref.record_id for ref in getattr(exc, "anchored", [])]
-            _report_partial(files, ids, getattr(exc, "anchored", []), idempotent)
+            transient = isinstance(
+                exc, KeyboardInterrupt | ChainUnavailableError | IPFSUnavailableError
+            )
+            _report_partial(files, ids, getattr(exc, "anchored", []), idempotent, transient)
             raise
     for path, ref in zip(files, refs, strict=True):
         _echo_anchored(path, ref)
@@ -85,18 +88,29 @@ def _echo_anchored(path: Path, ref: Any) -> None:
 
 
 def _report_partial(
-    files: tuple[Path, ...], ids: list[bytes], anchored: list[Any], idempotent: bool
+    files: tuple[Path, ...],
+    ids: list[bytes],
+    anchored: list[Any],
+    idempotent: bool,
+    transient: bool = True,
 ) -> None:
     """What an interrupted or failed bulk anchor completed: those records on stdout (they
-    are anchored), a count and what to do on stderr."""
+    are anchored), a count and what to do on stderr. A re-run is advised as it is only
+    when the stop was an interruption or a node that did not answer; an error in the input
+    or a refusal (the line that follows says which) must be fixed first, and with nothing
+    anchored there is nothing to count."""
     refs = {ref.record_id: ref for ref in anchored}
     done = [(path, refs[i]) for path, i in zip(files, ids, strict=False) if i in refs]
     for path, ref in done:
         _echo_anchored(path, ref)
+    if not transient and not done:
+        return
     if idempotent:
         again = "run the same command again: what is anchored is skipped"
     else:
         again = "anchor only the files not listed (a re-run with --new-ids would duplicate)"
+    if not transient:
+        again = f"fix what the next line says, then {again}"
     click.echo(f"stopped: {len(done)} of {len(files)} files were anchored; {again}", err=True)
 
 
