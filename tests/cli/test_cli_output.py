@@ -152,3 +152,18 @@ def test_a_key_file_that_is_not_the_accounts_published_key_is_refused(
     run = _carechain(tmp_path, kubo, chain, *anchor, "--key", str(ours), "--account", "TEST::1")
     assert run.returncode == 0, run.stderr
     assert len(contracts.registry.records_of(patient_client.address)) == before + 1
+
+
+def test_consent_list_gives_dates_as_every_other_command_does(
+    tmp_path, contracts, kubo, chain, patient_client, doctor_client
+):
+    from carechain import Purpose, Scope
+    from carechain.model import utc_minutes
+
+    contracts.deployment.save(tmp_path / "deployments")
+    end = chain.blocks.head.timestamp + 30 * 86400
+    patient_client.grant_access(doctor_client.address, Scope.all(), Purpose.TREATMENT, end)
+    run = _carechain(tmp_path, kubo, chain, "consent", "list", "--account", "TEST::3")
+    assert run.returncode == 0, run.stderr
+    [line] = [x for x in run.stdout.splitlines() if doctor_client.address in x]
+    assert f"until {utc_minutes(end)} [active]" in line

@@ -711,7 +711,7 @@ CASES = [
         "fund-more-than-held",
         lambda w: w.contracts.claims.deposit(w.insurer.account, 10**15),
         ValueError,
-        "fewer than",
+        r"holds [\d,]+\.\d\d tokens, fewer than the 1,000,000,000.00 to deposit",
     ),
     (  # refused before the token approval is sent, not after it was mined
         "fund-by-a-non-insurer",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..model import SIGNATURE_TTL, Purpose, SignedConsent
+from ..model import SIGNATURE_TTL, Purpose, SignedConsent, utc_minutes
 from .common import (
     ADDRESS,
     DAYS,
@@ -95,7 +95,7 @@ def consent_list(account: Any, patient: str | None) -> None:
         kind = "deny" if c.deny else "permit"
         click.echo(
             f"0x{c.grant_id.hex()} {kind} {c.grantee} {c.scope.describe()} "
-            f"{c.purpose.name.lower()} until {c.end} [{state}]"
+            f"{c.purpose.name.lower()} until {utc_minutes(c.end)} [{state}]"
         )
 
 

@@ -41,8 +41,14 @@ class ClaimsManager:
             raise NotAuthorizedError(
                 "refused before sending: " + missing_role(insurer.address, INSURER_ROLE)
             )
-        if self.balance_of(insurer.address) < amount:
-            raise ValueError(f"{insurer.address} holds fewer than {amount} tokens")
+        held = self.balance_of(insurer.address)
+        if held < amount:
+            scale = 10**self.decimals
+            raise ValueError(
+                f"{insurer.address} holds {held / scale:,.2f} tokens, fewer than the "
+                f"{amount / scale:,.2f} to deposit; buy or receive more (on a local chain: "
+                "carechain claims faucet)"
+            )
         if int(self.token.allowance(insurer.address, self.address)) < amount:
             self.token.approve(self.address, amount, sender=insurer)
         return self.contract.deposit(amount, sender=insurer)
