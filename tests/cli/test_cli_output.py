@@ -78,6 +78,24 @@ def test_a_refused_call_is_one_line_without_a_call_trace(tmp_path, contracts, ku
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "UnknownConsent" in lines[0], run.stderr
+    # in words first, what to do included; the contract's own error after it
+    assert "no such consent: check the id (carechain consent list)" in lines[0]
+
+
+def test_every_refusal_worded_names_an_error_the_contracts_have():
+    """The sentences for common refusals are keyed by custom errors that exist (a renamed
+    error would otherwise silently lose its words)."""
+    import json
+
+    from carechain.onchain.contract import _MEANINGS
+
+    errors = {
+        item["name"]
+        for path in (Path(__file__).parents[2] / "src/carechain/onchain/abi").glob("*.json")
+        for item in json.loads(path.read_text())
+        if isinstance(item, dict) and item.get("type") == "error"
+    }
+    assert set(_MEANINGS) <= errors, set(_MEANINGS) - errors
 
 
 def test_an_interrupted_bulk_anchor_says_what_it_completed(capsys):

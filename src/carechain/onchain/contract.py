@@ -81,8 +81,49 @@ def show(value: Any, name: str = "", error: str = "") -> str:
     return str(value)
 
 
+#: What a refusal a command-line user meets most means and what to do, in words; the custom
+#: error and its arguments follow in brackets (the rest are shown as those alone).
+_MEANINGS = {
+    "NotPolicyInsurer": "only the insurer that issued the policy decides its claims: use "
+    "that insurer's account",
+    "WrongStatus": "the claim is not in a state that allows this any more (see carechain "
+    "claims show)",
+    "UnknownClaim": "no such claim: check the id (carechain claims list)",
+    "UnknownConsent": "no such consent: check the id (carechain consent list)",
+    "UnknownRecord": "no such record is anchored: check the id (carechain records list)",
+    "UnknownPolicy": "no such policy: check the number with the insurer",
+    "PolicyNotActive": "the policy does not cover that date (not started, or ended)",
+    "NotPatientOrGuardian": "only the patient, or a guardian the patient appointed, may do "
+    "this: use the patient's account",
+    "NotRecordAuthor": "only the provider that anchored the record may change it",
+    "ConsentRequired": "the patient has given no consent that covers this: ask them to "
+    "grant one (carechain consent grant)",
+    "NoCareRelationship": "the patient has given this provider no treatment consent: a "
+    "provider bills only patients it treats",
+    "NoPaymentConsent": "the patient has not consented to this insurer reading for "
+    "payment: ask them to grant it (--purpose payment)",
+    "RecordNotOfPatient": "a record cited is not this patient's",
+    "EvidenceAlreadyClaimed": "a record cited already backs another claim",
+    "RetractedEvidence": "a record cited was retracted by its author (entered in error)",
+    "ServiceDateInFuture": "the service date is after today",
+    "InsufficientEscrow": "the insurer's escrow holds too little: fund it (carechain claims fund)",
+    "NothingOwed": "nothing is owed here",
+    "DisputeWindowClosed": "the 14 days to dispute this denial are over",
+    "DisputeWindowOpen": "the 14-day dispute window is still open: wait until it closes",
+    "RecordIsRetracted": "the record was retracted by its author (entered in error)",
+    "RecordOutsideScope": "the record is outside what the consent covers",
+    "SignatureExpired": "the signed consent expired before it was sent: sign it again",
+    "InvalidSignature": "the signature is not the patient's: sign with the patient's account",
+    "NoKey": "the party has published no encryption key (carechain keys publish)",
+    "UnknownTrial": "no such trial: check the number (carechain trials list)",
+    "NotEnrolled": "the patient is not enrolled in this trial",
+    "EnrolmentClosed": "the trial's enrolment is closed",
+}
+
+
 def describe(exc: Reverted) -> str:
-    """A refusal as one line: the custom error and its arguments, read as a person would."""
+    """A refusal as one line: what it means in words (for the common ones), then the custom
+    error and its arguments, read as a person would."""
     name, inputs = exc.error_name, exc.inputs
     if name == "AccessControlUnauthorizedAccount" and len(inputs) == 2:
         account, role = inputs.values()
@@ -90,7 +131,8 @@ def describe(exc: Reverted) -> str:
     if not name:
         return str(exc)
     detail = ", ".join(f"{k}={show(v, k, name)}" for k, v in inputs.items())
-    return f"{name}({detail})"
+    meaning = _MEANINGS.get(name)
+    return f"{meaning} ({name}({detail}))" if meaning else f"{name}({detail})"
 
 
 def refusal(exc: Reverted) -> ChainError:
