@@ -47,4 +47,8 @@ def load_key_pair(path: Path) -> KeyPair:
             f"no key file at {path}; create one with `carechain keys generate {path}`"
         ) from exc
     except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{path} is not a carechain key file ({exc})") from exc
+        raise ConfigurationError(
+            f"{path} is not a carechain key file (one holds a key suite and a private key, "
+            f"as `carechain keys generate {path.name}` writes it): pass the key file you "
+            "generated and published for this account"
+        ) from exc

@@ -69,3 +69,24 @@ def test_a_node_that_is_down_is_named_with_what_to_do():
     message = str(down.value)
     assert f"no Ethereum node answers at http://127.0.0.1:{port}" in message
     assert "make chain" in message and "s3cret" not in message
+
+
+def test_a_node_address_without_a_scheme_is_taken_as_http(endpoint, recwarn):
+    """`--rpc 127.0.0.1:8545`, as people type it: no warning, the node answers."""
+    node = Node(f"127.0.0.1:{endpoint}")
+    assert node.url == f"http://127.0.0.1:{endpoint}"
+    assert node.chain_id == 1337
+    assert not [w for w in recwarn if "scheme" in str(w.message).lower()]
+
+
+def test_a_file_that_is_not_a_key_file_says_what_one_is(tmp_path):
+    from carechain.errors import ConfigurationError
+    from carechain.keystore import load_key_pair
+
+    record = tmp_path / "record.json"
+    record.write_text('{"resourceType": "Observation"}')
+    with pytest.raises(ConfigurationError) as refused:
+        load_key_pair(record)
+    message = str(refused.value)
+    assert "is not a carechain key file" in message and "carechain keys generate" in message
+    assert "'suite'" not in message

@@ -118,6 +118,8 @@ class Node:
     def __init__(self, url: str, timeout: float = 60.0) -> None:
         # user:password@ in the URL (a node behind basic auth) is sent as an Authorization
         # header and never shown: messages and repr name the node without it.
+        if "://" not in url:  # 127.0.0.1:8545, as people type it
+            url = f"http://{url}"
         parts = urllib3.util.parse_url(url)
         headers = {"Content-Type": "application/json"}
         if parts.auth:
