@@ -146,3 +146,19 @@ def test_names_are_set_listed_and_removed_on_this_machine(tmp_path, monkeypatch)
     again = runner.invoke(main, ["names", "remove", address])
     assert again.exit_code == 1 and "has no name here" in again.output
     assert runner.invoke(main, ["names", "set", address, "x" * 41]).exit_code == 1
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    """`--help` is where a newcomer looks: no option without a line of help."""
+    import click
+
+    def bare(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from bare(sub, [*path, name])
+            return
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                yield f"{' '.join(path)} {param.opts[0]}"
+
+    assert list(bare(main, ["carechain"])) == []

@@ -78,11 +78,33 @@ def claims_withdraw(account: Any, amount: str) -> None:
 @chain_options
 @click.argument("patient", type=ADDRESS)
 @click.option("--limit", required=True, help="most the insurer pays, e.g. 5000.00")
-@click.option("--deductible", default="0", show_default=True)
-@click.option("--copay-bps", type=click.IntRange(0, 10_000), default=0, show_default=True)
+@click.option(
+    "--deductible",
+    default="0",
+    show_default=True,
+    help="what the patient pays first in a year, in tokens (e.g. 100.00)",
+)
+@click.option(
+    "--copay-bps",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    show_default=True,
+    help="the patient's share after the deductible, in basis points (1000 = 10%)",
+)
 @click.option("--cover", required=True, help="covered categories, e.g. observation,condition")
-@click.option("--days", type=DAYS, default=365, show_default=True)
-@click.option("--auto-approve-below", default="0", show_default=True)
+@click.option(
+    "--days",
+    type=DAYS,
+    default=365,
+    show_default=True,
+    help="how many days the policy runs from today",
+)
+@click.option(
+    "--auto-approve-below",
+    default="0",
+    show_default=True,
+    help="claims below this amount, in tokens, are approved by the chain on submission (0: none)",
+)
 def claims_policy(
     account: Any,
     patient: str,
@@ -122,8 +144,8 @@ def claims_policy(
 @claims.command("submit", cls=Connected)
 @chain_options
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-@click.option("--policy", type=int, required=True)
-@click.option("--insurer", required=True, type=ADDRESS)
+@click.option("--policy", type=int, required=True, help="the policy number the claim is made under")
+@click.option("--insurer", required=True, type=ADDRESS, help="the insurer's address")
 @click.option("--record", multiple=True, required=True, help="evidence record id")
 @click.option(
     "--service-date",
@@ -159,8 +181,8 @@ def claims_submit(
 @claims.command("draft", cls=Connected)
 @chain_options
 @click.argument("patient", type=ADDRESS)
-@click.option("--insurer", required=True, type=ADDRESS)
-@click.option("--policy", type=int, required=True)
+@click.option("--insurer", required=True, type=ADDRESS, help="the insurer's address")
+@click.option("--policy", type=int, required=True, help="the policy number the claim is made under")
 @click.option("--record", multiple=True, required=True, help="evidence record id")
 @click.option(
     "--item", multiple=True, required=True, help="CODE:DISPLAY:AMOUNT, e.g. 99213:Visit:120"
@@ -201,7 +223,7 @@ def claims_draft(
 
 @claims.command("list", cls=Connected)
 @chain_options
-@click.option("--status", type=click.Choice(CLAIM_STATUSES))
+@click.option("--status", type=click.Choice(CLAIM_STATUSES), help="show only claims in this state")
 def claims_list(account: Any, status: str | None) -> None:
     """Claims where you are the insurer, the patient or the provider."""
     from rich.console import Console
@@ -286,7 +308,11 @@ def claims_approve(account: Any, claim_id: str, amount: str) -> None:
 @claims.command("deny", cls=Connected)
 @chain_options
 @click.argument("claim_id")
-@click.option("--reason", required=True)
+@click.option(
+    "--reason",
+    required=True,
+    help="why the claim is denied (a reason code; only its hash goes on-chain)",
+)
 def claims_deny(account: Any, claim_id: str, reason: str) -> None:
     """Deny CLAIM_ID with a --reason code (as its insurer)."""
     from ..onchain import Contracts
@@ -298,7 +324,12 @@ def claims_deny(account: Any, claim_id: str, reason: str) -> None:
 @claims.command("settle", cls=Connected)
 @chain_options
 @click.argument("claim_ids", nargs=-1)
-@click.option("--batch-size", type=click.IntRange(1, 100), default=50)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100),
+    default=50,
+    help="the most claims settled in one transaction",
+)
 def claims_settle(account: Any, claim_ids: tuple[str, ...], batch_size: int) -> None:
     """Pay CLAIM_IDS (default: every approved claim of yours) from escrow (as the insurer)."""
     from ..onchain import Contracts

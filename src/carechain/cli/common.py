@@ -67,6 +67,7 @@ purpose_option = click.option(
     type=click.Choice([p.name.lower() for p in Purpose]),
     default="treatment",
     show_default=True,
+    help="why you read or share: treatment, payment, research, …",
 )
 scope_option = click.option(
     "--scope", default="all", show_default=True, help="all | category:<name> | record:0x<id>"

@@ -37,7 +37,13 @@ def consent_terms(function: Any) -> Any:
             click.argument("grantee", type=ADDRESS),
             scope_option,
             purpose_option,
-            click.option("--days", type=DAYS, default=30, show_default=True),
+            click.option(
+                "--days",
+                type=DAYS,
+                default=30,
+                show_default=True,
+                help="how many days the consent lasts from now",
+            ),
             key_option,
         ]
     ):
@@ -48,7 +54,11 @@ def consent_terms(function: Any) -> Any:
 @consent.command("grant", cls=Connected)
 @chain_options
 @consent_terms
-@click.option("--deny", is_flag=True)
+@click.option(
+    "--deny",
+    is_flag=True,
+    help="record a refusal instead of a permission (it overrides a permission)",
+)
 def consent_grant(
     account: Any, grantee: str, scope: str, purpose: str, days: float, key: Path, deny: bool
 ) -> None:
@@ -85,7 +95,9 @@ def consent_revoke(account: Any, grant_id: str) -> None:
 
 @consent.command("list", cls=Connected)
 @chain_options
-@click.option("--patient", default=None, type=ADDRESS)
+@click.option(
+    "--patient", default=None, type=ADDRESS, help="whose consents (default: the account's own)"
+)
 def consent_list(account: Any, patient: str | None) -> None:
     """List the consents of PATIENT (default: the account)."""
     from ..onchain import Contracts
@@ -136,7 +148,12 @@ def consent_import(account: Any, file: Path, key: Path) -> None:
 @consent.command("sign", cls=Connected)
 @chain_options
 @consent_terms
-@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="where to write the signed consent (JSON), for a relayer to send",
+)
 def consent_sign(
     account: Any, grantee: str, scope: str, purpose: str, days: float, key: Path, out: Path
 ) -> None:

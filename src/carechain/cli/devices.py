@@ -66,7 +66,12 @@ def _readings(files: tuple[Path, ...]) -> list[dict[str, Any]]:
 
 
 @devices.command("keygen")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where to write the device's key pair (mode 0600)",
+)
 def devices_keygen(out: Path) -> None:
     """Make a device's Ed25519 signing key in OUT (mode 600; it never leaves the device)
     and print its public key, which the manufacturer binds with `carechain devices bind`."""
@@ -85,7 +90,12 @@ def devices_keygen(out: Path) -> None:
 
 @devices.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--device-key", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--device-key",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="the device's key file (carechain devices keygen)",
+)
 def devices_sign(file: Path, device_key: Path) -> None:
     """Sign the reading(s) in FILE (FHIR Observations naming the device's UDI and the
     patient) as the device would; prints the signed JSON (a list if several)."""
@@ -114,7 +124,7 @@ def devices_bind(account: Any, udi: str, public_key: str) -> None:
 @devices.command("assign", cls=Connected)
 @chain_options
 @click.argument("udi")
-@click.option("--patient", required=True, type=ADDRESS)
+@click.option("--patient", required=True, type=ADDRESS, help="the patient's address")
 @click.option(
     "--out",
     required=True,
@@ -224,7 +234,7 @@ def devices_verify(account: Any, pairings: tuple[Path, ...], files: tuple[Path, 
 @devices.command("readings", cls=Connected)
 @chain_options
 @key_option
-@click.option("--patient", required=True, type=ADDRESS)
+@click.option("--patient", required=True, type=ADDRESS, help="the patient's address")
 @click.option("--json", "as_json", is_flag=True, help="the readings as JSON on stdout")
 def devices_readings(account: Any, key: Path, patient: str, as_json: bool) -> None:
     """A patient's device readings (those records the account may read), each checked again

@@ -26,7 +26,13 @@ def emergency() -> None:
     required=True,
     help="an emergency institution the governor admitted (repeat)",
 )
-@click.option("--threshold", type=int, default=2, show_default=True)
+@click.option(
+    "--threshold",
+    type=int,
+    default=2,
+    show_default=True,
+    help="how many institutions must release their shares to open a record",
+)
 def emergency_enroll(
     account: Any, key: Path, institutions: tuple[str, ...], threshold: int
 ) -> None:
@@ -62,7 +68,13 @@ def emergency_opt_out(account: Any) -> None:
 @click.option(
     "--reason", required=True, help="a reason code, e.g. unconscious-in-ED (no free text)"
 )
-@click.option("--hours", type=click.FloatRange(0.01, 24), default=1, show_default=True)
+@click.option(
+    "--hours",
+    type=click.FloatRange(0.01, 24),
+    default=1,
+    show_default=True,
+    help="how long the emergency access stays open",
+)
 def emergency_open(account: Any, patient: str, reason: str, hours: float) -> None:
     """As a provider's clinician, open break-glass access to PATIENT's records (evented,
     reviewed by an auditor). Prints the access id."""

@@ -136,7 +136,13 @@ def keys_recover() -> None:
     type=click.Path(exists=True, path_type=Path),
     help="the new device's key file (carechain keys generate)",
 )
-@click.option("--hours", type=click.IntRange(1, 168), default=24, show_default=True)
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 168),
+    default=24,
+    show_default=True,
+    help="how long the request stays open for holders to release",
+)
 def keys_recover_start(account: Any, device: Path, hours: int) -> None:
     """Ask your backup's holders for their shares, sealed to the --device key; your
     account (not the lost key) signs the request. Prints the request id."""
@@ -149,7 +155,12 @@ def keys_recover_start(account: Any, device: Path, hours: int) -> None:
 
 @keys_recover.command("finish", cls=Connected)
 @chain_options
-@click.option("--device", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--device",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="the new device's key file (the one recover start named)",
+)
 @click.option(
     "--out",
     required=True,

@@ -124,7 +124,11 @@ def network_status(as_json: bool) -> None:
 @network.command("join")
 @click.argument("name")
 @click.option(
-    "--role", type=click.Choice(["provider", "insurer"]), default="provider", show_default=True
+    "--role",
+    type=click.Choice(["provider", "insurer"]),
+    default="provider",
+    show_default=True,
+    help="what the new member is: provider, insurer, …",
 )
 def network_join(name: str, role: str) -> None:
     """A new member NAME joins: its nodes start and sync, the sealers vote it in, the

@@ -31,7 +31,12 @@ def records() -> None:
 
 @records.command("anchor", cls=Connected)
 @chain_options
-@click.option("--patient", required=True, type=ADDRESS)
+@click.option(
+    "--patient",
+    required=True,
+    type=ADDRESS,
+    help="the patient's address (records list: default, the account's own)",
+)
 @key_option
 @click.option(
     "--idempotent/--new-ids",
@@ -116,7 +121,12 @@ def _report_partial(
 
 @records.command("list", cls=Connected)
 @chain_options
-@click.option("--patient", default=None, type=ADDRESS)
+@click.option(
+    "--patient",
+    default=None,
+    type=ADDRESS,
+    help="the patient's address (records list: default, the account's own)",
+)
 def records_list(account: Any, patient: str | None) -> None:
     """List the records about PATIENT (default: the account)."""
     from ..onchain import Contracts
@@ -138,7 +148,9 @@ def records_list(account: Any, patient: str | None) -> None:
 @click.argument("record_id")
 @key_option
 @purpose_option
-@click.option("--version", type=int, default=None)
+@click.option(
+    "--version", type=int, default=None, help="which version to read (default: the latest)"
+)
 def records_read(
     account: Any, record_id: str, key: Path, version: int | None, purpose: str
 ) -> None:

@@ -85,9 +85,14 @@ def trace_prefix(account: Any, prefix: str, to: str | None, revoke: bool) -> Non
 @trace.command("register", cls=Connected)
 @chain_options
 @click.argument("code")
-@click.option("--first", type=int, required=True)
-@click.option("--last", type=int, required=True)
-@click.option("--certificate", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--first", type=int, required=True, help="the first serial number of the segment")
+@click.option("--last", type=int, required=True, help="the last serial number of the segment")
+@click.option(
+    "--certificate",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="the batch's certificate of analysis (a file; its hash goes on-chain)",
+)
 def trace_register(account: Any, code: str, first: int, last: int, certificate: Path) -> None:
     """(Manufacturer) Register the batch CODE names ((01) GTIN, (17) expiry, (10) lot) with
     serials FIRST..LAST and its certificate of analysis."""
@@ -100,9 +105,9 @@ def trace_register(account: Any, code: str, first: int, last: int, certificate: 
 @trace.command("ship", cls=Connected)
 @chain_options
 @click.argument("code")
-@click.option("--first", type=int, required=True)
-@click.option("--last", type=int, required=True)
-@click.option("--to", required=True, type=ADDRESS)
+@click.option("--first", type=int, required=True, help="the first serial number of the segment")
+@click.option("--last", type=int, required=True, help="the last serial number of the segment")
+@click.option("--to", required=True, type=ADDRESS, help="the address the units are offered to")
 def trace_ship(account: Any, code: str, first: int, last: int, to: str) -> None:
     """(Holder) Offer serials FIRST..LAST of CODE's batch to TO; TO accepts them."""
     gs1 = _gs1(code)
@@ -136,7 +141,7 @@ def trace_dispense(account: Any, code: str) -> None:
 @trace.command("recall", cls=Connected)
 @chain_options
 @click.argument("code")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="why the batch is recalled (a reason code)")
 def trace_recall(account: Any, code: str, reason: str) -> None:
     """(Manufacturer or regulator) Recall CODE's batch; lists every holder to contact."""
     gs1 = _gs1(code)
@@ -177,9 +182,17 @@ def trace_verify(account: Any, code: str) -> None:
     "action", type=click.Choice(["register", "assign", "service", "decommission", "history"])
 )
 @click.option("--to", default=None, type=ADDRESS, help="the hospital (assign)")
-@click.option("--kind", type=click.Choice(["maintenance", "calibration", "quality-check"]))
+@click.option(
+    "--kind",
+    type=click.Choice(["maintenance", "calibration", "quality-check"]),
+    help="what kind of device (e.g. infusion-pump)",
+)
 @click.option("--failed", is_flag=True, help="the check failed (service)")
-@click.option("--document", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--document",
+    type=click.Path(exists=True, path_type=Path),
+    help="the device's instructions for use (a file; its hash goes on-chain)",
+)
 @click.option("--reason", default=None, help="why (decommission)")
 def trace_device(
     account: Any,

@@ -310,7 +310,12 @@ def trials_register(
 @chain_options
 @key_option
 @trial_argument
-@click.option("--study", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option(
+    "--study",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="the amended FHIR ResearchStudy (JSON)",
+)
 @click.option(
     "--protocol",
     type=click.Path(exists=True, path_type=Path),
