@@ -1,5 +1,6 @@
-"""README's "The command line" block, and the traceability walk-through that goes on from
-it (docs/traceability.md), run as written, so the docs and the code cannot drift.
+"""README's "The command line" block, the traceability walk-through that goes on from it
+(docs/traceability.md), README's SDK block, then its "Keys people can lose" and "Clinical
+trials" blocks, run as written, so the docs and the code cannot drift.
 
 The blocks are taken from the Markdown and run line by line by bash (``set -euo pipefail``:
 any failing command fails the test) as a newcomer would, from a folder holding the
@@ -91,6 +92,10 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     )
     sdk = sdk.replace(managed, session)
     script += f"\nCARECHAIN_RPC_URL={url} python - <<'PY'\n{sdk}\nPY\n"
+    # then README's keys and trials blocks, on all of it (alice, $RECORD, the deployment);
+    # last, as alice's key is device.key once she has recovered
+    script += readme_block("## Keys people can lose") + "\n"
+    script += readme_block("## Clinical trials and rewards for taking part") + "\n"
 
     work = tmp_path / "newcomer"
     work.mkdir()
@@ -150,3 +155,10 @@ def test_the_readme_command_line_runs_as_written(tmp_path, kubo):
     assert "dispensed (no patient is recorded)" in run.stdout
     assert "recalled; 3 parties hold or are receiving units" in run.stdout
     assert "calibration passed" in run.stdout
+    # the keys block: two of three holders released, the lost key was rebuilt as it was,
+    # and the new device's key took its place
+    assert (work / "recovered.key").read_text() == (work / "alice.key").read_text()
+    assert "your record key is now the one in device.key" in run.stdout
+    # the trials block: the sponsor's read of alice's observation paid her 5 tokens, and
+    # `trials verify` (the block's last line, under set -e) found nothing flagged
+    assert "paid 5.00 tokens: 1 contributions" in run.stdout
