@@ -99,15 +99,7 @@ def role_client(
         pair = load_key_pair(key)
         client = kind(account, contracts, ipfs, pair)
         if published:
-            keys, address = contracts.keys, client.address
-            current = keys.is_published(address, pair.suite, pair.public_key)
-            if current is None:  # none of this suite: is there one of another?
-                others = [s for s in KemSuite if s != pair.suite]
-                current = (
-                    None
-                    if all(keys.is_published(address, s, b"") is None for s in others)
-                    else False
-                )
+            current = contracts.keys.is_current(client.address, pair.suite, pair.public_key)
             if current is False:
                 raise click.ClickException(
                     f"{key} is not the key {client.address} published; use "

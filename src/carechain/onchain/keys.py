@@ -26,14 +26,19 @@ class KeyDirectory:
             raise ValueError(f"a {suite.name} public key is {suite.public_key_size} bytes")
         return self.contract.publishKey(int(suite), public_key, sender=sender)
 
-    def is_published(self, party: str, suite: KemSuite, public_key: bytes) -> bool | None:
-        """Whether ``public_key`` is ``party``'s current key for ``suite`` (one call: the
-        commitment), or None when the party has none published."""
-        commitment, version = self.contract.keyCommitment.call(party, int(suite))
-        if bytes(commitment) == bytes(32):
-            return None
-        mine = keccak(abi_encode(["uint16", "uint32", "bytes"], [int(suite), version, public_key]))
-        return mine == bytes(commitment)
+    def is_current(self, party: str, suite: KemSuite, public_key: bytes) -> bool | None:
+        """Whether ``public_key`` (of ``suite``) is one of ``party``'s current keys: True
+        if it is, False if the party published keys and this is none of them, None if the
+        party has published no key at all. One call per suite (the commitments)."""
+        published = False
+        for kem in KemSuite:
+            commitment, version = self.contract.keyCommitment.call(party, int(kem))
+            if bytes(commitment) == bytes(32):
+                continue
+            published = True
+            if kem == suite and _commitment(kem, version, public_key) == bytes(commitment):
+                return True
+        return False if published else None
 
     def revoke(self, sender: Any, suite: KemSuite) -> Any:
         """Withdraw ``sender``'s key for ``suite``: nobody should encrypt to it any more."""
@@ -53,7 +58,11 @@ class KeyDirectory:
             if int(log.keyVersion) != int(version):
                 continue
             key = bytes(log.publicKey)
-            expected = keccak(abi_encode(["uint16", "uint32", "bytes"], [int(suite), version, key]))
-            if expected == bytes(commitment):
+            if _commitment(suite, version, key) == bytes(commitment):
                 return key
         raise KeyNotFoundError(f"no event matches {party}'s committed {suite.name} key")
+
+
+def _commitment(suite: KemSuite, version: int, public_key: bytes) -> bytes:
+    """What the KeyDirectory commits to for a key: keccak256(abi.encode(kem, version, key))."""
+    return keccak(abi_encode(["uint16", "uint32", "bytes"], [int(suite), version, public_key]))
