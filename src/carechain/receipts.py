@@ -260,11 +260,12 @@ class ReceiptBook:
         """Patients with pending receipts, in the order they were first read."""
         return list(dict.fromkeys(r.patient for r in self.pending))
 
-    def seal(self, patient: str) -> SealedBatch:
+    def seal(self, patient: str, root: bytes | None = None) -> SealedBatch:
         """Store ``patient``'s pending receipts on IPFS, encrypted to the patient and the
-        reader; returns what to anchor. They stay pending until :meth:`settled`."""
+        reader; returns what to anchor (``root``: their :meth:`root`, if the caller has it).
+        They stay pending until :meth:`settled`."""
         receipts = [r for r in self.pending if r.patient == patient]
-        root = self.root(patient)
+        root = self.root(patient) if root is None else root
         body = json.dumps([r.to_dict() for r in receipts]).encode()
         readers = [
             self.contracts.reader_key(patient),
@@ -296,7 +297,7 @@ class ReceiptBook:
                 self.settled(patient)
                 roots.append(root)
                 continue
-            batch = self.seal(patient)
+            batch = self.seal(patient, root)
             self.contracts.access_log.anchor(
                 self.account, patient, batch.root, batch.digest, batch.count
             )
